@@ -1,0 +1,137 @@
+//! The schema document a server publishes (DESIGN §4), and the CLI hint keywords inside
+//! its parameter schemas.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{ApiLevel, fingerprint_of};
+
+/// Bumped only when the document's own shape changes incompatibly.
+pub const SCHEMA_FORMAT_VERSION: u32 = 1;
+
+/// Extension keyword on a parameter: its position (0-based) among positional arguments.
+pub const X_POSITIONAL: &str = "x-igor-positional";
+/// Extension keyword on a parameter: the CLI flag name, when it differs from the JSON name.
+pub const X_CLI_NAME: &str = "x-igor-cli-name";
+/// Extension keyword on a parameter: the value is a secret; prompt without echo, never log.
+pub const X_SENSITIVE: &str = "x-igor-sensitive";
+
+/// Everything a client needs to build its command tree. The server's own version and the
+/// cache TTL are deliberately not part of it: the document of one level must be the same
+/// bytes whichever server release publishes it (pinning, bundles), so they travel in `ping`
+/// and in the `Cache-Control` header instead.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SchemaDocument {
+    pub format_version: u32,
+    pub api_level: ApiLevel,
+    pub topics: Vec<Topic>,
+    pub classes: Vec<Class>,
+    pub commands: Vec<CommandDef>,
+    /// `sha256:<hex>` over the canonical JSON of every other field.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Topic {
+    pub name: String,
+    pub doc: String,
+}
+
+/// An object the API manages (`user`, `machine`...), as FreeIPA's `class-show` describes it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Class {
+    pub name: String,
+    pub doc: String,
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Attribute {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub doc: String,
+}
+
+/// One command version.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CommandDef {
+    pub name: String,
+    pub version: u32,
+    pub full_name: String,
+    /// First line: a summary; the rest: details.
+    pub doc: String,
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub since: ApiLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<ApiLevel>,
+    /// `none` (no login), `user`, `admin`, `viewer` or `operator` (on the named machine).
+    pub access: String,
+    /// JSON Schema (draft 2020-12) of `params`, with `x-igor-*` CLI hints on properties.
+    pub params: Value,
+    /// JSON Schema of `result`.
+    pub output: Value,
+}
+
+impl CommandDef {
+    pub fn summary(&self) -> &str {
+        self.doc.lines().next().unwrap_or_default()
+    }
+}
+
+impl SchemaDocument {
+    /// Builds a document with its arrays in the canonical order and its fingerprint set.
+    pub fn new(
+        api_level: ApiLevel,
+        mut topics: Vec<Topic>,
+        mut classes: Vec<Class>,
+        mut commands: Vec<CommandDef>,
+    ) -> Self {
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        classes.sort_by(|a, b| a.name.cmp(&b.name));
+        commands.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
+        let mut doc = SchemaDocument {
+            format_version: SCHEMA_FORMAT_VERSION,
+            api_level,
+            topics,
+            classes,
+            commands,
+            fingerprint: String::new(),
+        };
+        doc.fingerprint = doc.compute_fingerprint();
+        doc
+    }
+
+    /// The fingerprint of this document's content, whatever its `fingerprint` field says.
+    pub fn compute_fingerprint(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            map.remove("fingerprint");
+        }
+        fingerprint_of(&value)
+    }
+
+    /// Whether the stored fingerprint matches the content (a cache-corruption check).
+    pub fn verify(&self) -> bool {
+        self.fingerprint == self.compute_fingerprint()
+    }
+
+    pub fn command(&self, name: &str, version: u32) -> Option<&CommandDef> {
+        self.commands
+            .iter()
+            .find(|c| c.name == name && c.version == version)
+    }
+
+    /// The highest version of `name` in this document.
+    pub fn latest(&self, name: &str) -> Option<&CommandDef> {
+        self.commands
+            .iter()
+            .filter(|c| c.name == name)
+            .max_by_key(|c| c.version)
+    }
+}

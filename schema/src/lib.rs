@@ -1,0 +1,20 @@
+//! Wire types shared by `igord` and `igor`: the schema document, the RPC envelope, error
+//! bodies, API levels, command names and the schema fingerprint. No I/O lives here.
+
+mod document;
+mod fingerprint;
+mod level;
+mod name;
+mod wire;
+
+pub use document::{
+    Attribute, Class, CommandDef, SCHEMA_FORMAT_VERSION, SchemaDocument, Topic, X_CLI_NAME,
+    X_POSITIONAL, X_SENSITIVE,
+};
+pub use fingerprint::{canonical_json, fingerprint_of};
+pub use level::{ApiLevel, LevelParseError};
+pub use name::{CommandName, NameParseError};
+pub use wire::{
+    ErrorBody, ErrorInfo, HEADER_API_LEVEL, HEADER_FINGERPRINT, LoginRequest, LoginResponse,
+    PingResponse, RpcRequest, RpcResponse,
+};
