@@ -1,1 +1,13 @@
-//! placeholder
+//! igor, the thin client: configuration and login, the schema cache and its resolution,
+//! the command tree built from the schema, calls and rendering. `main.rs` only calls `run`.
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod diag;
+pub mod http;
+pub mod prompt;
+pub mod resolve;
+pub mod scan;
+pub mod tree;
+pub mod version;

@@ -1,0 +1,273 @@
+//! The on-disk schema cache (DESIGN §5): one folder per server, schema files named by their
+//! fingerprint (which doubles as the checksum), a small metadata file, atomic writes and
+//! pruning. Every failure here degrades to a cache miss or a skipped write with one warning:
+//! the cache may make a command faster, never make it fail.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use schema::{ApiLevel, SchemaDocument, fingerprint_of};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::diag::Diag;
+
+const META_FILE: &str = "meta.json";
+const SCHEMA_PREFIX: &str = "sha256-";
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Where the cached document came from: the server's schema endpoint, or (for a server
+/// that publishes none) a bundle this client carries, identified by level and fingerprint.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Server,
+    Bundled,
+}
+
+/// `meta.json`: what is cached and until when it may be used without asking.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Unix seconds.
+    pub fetched_at: u64,
+    pub ttl_secs: u64,
+    pub fingerprint: String,
+    pub api_level: ApiLevel,
+    pub origin: Origin,
+}
+
+impl Meta {
+    /// Fresh while `now` is inside `[fetched_at, fetched_at + ttl)`; a clock that went
+    /// backwards counts as stale rather than as fresh forever.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        now >= self.fetched_at && now - self.fetched_at < self.ttl_secs
+    }
+}
+
+/// A schema document read back from the cache, with the text it was parsed from.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    pub meta: Meta,
+    /// `None` when `meta.origin` is `Bundled`: the bundle itself is embedded in the binary.
+    pub doc: Option<SchemaDocument>,
+}
+
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// The folder name of a server: its URL with everything but `[A-Za-z0-9.-]` turned into `_`,
+/// readable in `ls` and safe on every filesystem.
+pub fn sanitize(server: &str) -> String {
+    server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Parses a schema document and checks its fingerprint against the content. The check runs
+/// over the JSON value, not over `SchemaDocument`, so that fields a newer server added (and
+/// this client does not know) still count: they are part of what the server fingerprinted.
+pub fn parse_verified(text: &str) -> Result<SchemaDocument, String> {
+    let mut value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let declared = value
+        .get("fingerprint")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Value::Object(map) = &mut value {
+        map.remove("fingerprint");
+    }
+    let actual = fingerprint_of(&value);
+    if declared != actual {
+        return Err(format!(
+            "fingerprint mismatch (declared {declared}, content {actual})"
+        ));
+    }
+    let mut doc: SchemaDocument =
+        serde_json::from_value(value).map_err(|e| format!("not a schema document: {e}"))?;
+    doc.fingerprint = declared;
+    Ok(doc)
+}
+
+impl Cache {
+    pub fn new(root: PathBuf) -> Self {
+        Cache { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn server_dir(&self, server: &str) -> PathBuf {
+        self.root.join(sanitize(server))
+    }
+
+    pub fn schema_path(&self, server: &str, fingerprint: &str) -> PathBuf {
+        let hex = fingerprint.strip_prefix("sha256:").unwrap_or(fingerprint);
+        self.server_dir(server)
+            .join(format!("{SCHEMA_PREFIX}{}.json", sanitize(hex)))
+    }
+
+    /// The cached entry for `server`, or `None`. Nothing cached yet is a silent miss; a
+    /// corrupt or unreadable entry is a miss with a warning.
+    pub fn load(&self, server: &str, diag: &Diag) -> Option<Cached> {
+        let dir = self.server_dir(server);
+        let meta_path = dir.join(META_FILE);
+        let text = match fs::read_to_string(&meta_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                diag.warn(format_args!(
+                    "ignoring the schema cache: cannot read {}: {e}",
+                    meta_path.display()
+                ));
+                return None;
+            }
+        };
+        let meta: Meta = match serde_json::from_str(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                diag.warn(format_args!(
+                    "ignoring the schema cache: {} is corrupt: {e}",
+                    meta_path.display()
+                ));
+                return None;
+            }
+        };
+        if meta.origin == Origin::Bundled {
+            return Some(Cached { meta, doc: None });
+        }
+        let path = self.schema_path(server, &meta.fingerprint);
+        let doc = match fs::read_to_string(&path) {
+            Ok(text) => match parse_verified(&text) {
+                Ok(doc) if doc.fingerprint == meta.fingerprint => doc,
+                Ok(_) => {
+                    diag.warn(format_args!(
+                        "ignoring the schema cache: {} does not hold the schema its name says",
+                        path.display()
+                    ));
+                    return None;
+                }
+                Err(e) => {
+                    diag.warn(format_args!(
+                        "ignoring the schema cache: {} is corrupt: {e}",
+                        path.display()
+                    ));
+                    return None;
+                }
+            },
+            Err(e) => {
+                diag.warn(format_args!(
+                    "ignoring the schema cache: cannot read {}: {e}",
+                    path.display()
+                ));
+                return None;
+            }
+        };
+        Some(Cached {
+            meta,
+            doc: Some(doc),
+        })
+    }
+
+    /// Stores a schema fetched from the server (its exact text) and its metadata, then
+    /// prunes superseded schema files. Failure is a warning, never an error.
+    pub fn store_schema(&self, server: &str, text: &str, meta: &Meta, diag: &Diag) {
+        let result = (|| -> std::io::Result<()> {
+            let dir = self.server_dir(server);
+            fs::create_dir_all(&dir)?;
+            write_atomic(
+                &self.schema_path(server, &meta.fingerprint),
+                text.as_bytes(),
+            )?;
+            write_atomic(&dir.join(META_FILE), meta_json(meta).as_bytes())?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.prune(server, Some(&meta.fingerprint)),
+            Err(e) => self.warn_unwritable(server, e, diag),
+        }
+    }
+
+    /// Stores only the metadata: a 304 renewal, or a bundled document (no file to keep).
+    pub fn store_meta(&self, server: &str, meta: &Meta, diag: &Diag) {
+        let result = (|| -> std::io::Result<()> {
+            let dir = self.server_dir(server);
+            fs::create_dir_all(&dir)?;
+            write_atomic(&dir.join(META_FILE), meta_json(meta).as_bytes())
+        })();
+        match result {
+            Ok(()) => {
+                let keep = (meta.origin == Origin::Server).then_some(meta.fingerprint.as_str());
+                self.prune(server, keep);
+            }
+            Err(e) => self.warn_unwritable(server, e, diag),
+        }
+    }
+
+    fn warn_unwritable(&self, server: &str, e: std::io::Error, diag: &Diag) {
+        diag.warn(format_args!(
+            "cannot write the schema cache in {}: {e}",
+            self.server_dir(server).display()
+        ));
+    }
+
+    /// Removes schema files other than `keep` and leftover temporary files. Best effort:
+    /// a file that cannot be removed now will be tried again next time.
+    pub fn prune(&self, server: &str, keep: Option<&str>) {
+        let keep_path = keep.map(|fp| self.schema_path(server, fp));
+        let Ok(entries) = fs::read_dir(self.server_dir(server)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let stale_schema = name.starts_with(SCHEMA_PREFIX) && Some(&path) != keep_path.as_ref();
+            // Another process may be between writing its temporary file and renaming it:
+            // only leftovers older than a minute are debris.
+            let stale_tmp = name.starts_with(TMP_PREFIX)
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 60);
+            if stale_schema || stale_tmp {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+fn meta_json(meta: &Meta) -> String {
+    // A struct of plain fields always serializes; the fallback keeps this panic-free.
+    serde_json::to_string_pretty(meta).unwrap_or_default()
+}
+
+/// Writes to a temporary file in the same folder and renames it over `path`, so a reader
+/// never sees half a file, even when two `igor` processes race.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!("{TMP_PREFIX}{}-{name}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

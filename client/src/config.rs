@@ -1,0 +1,236 @@
+//! The configuration file (`config.toml`: named server contexts and the current one, like
+//! kubectl's), the paths of config, tokens and cache, and which server a run talks to.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::write_atomic;
+
+/// The environment variables igor reads, captured once so that nothing deeper reads the
+/// process environment (and tests can pass their own).
+#[derive(Clone, Debug, Default)]
+pub struct EnvVars {
+    pub config: Option<String>,
+    pub cache_dir: Option<String>,
+    pub server: Option<String>,
+    pub context: Option<String>,
+    pub token: Option<String>,
+    pub force_schema_check: bool,
+    pub known_level: Option<String>,
+}
+
+impl EnvVars {
+    pub fn from_process() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        EnvVars {
+            config: get("IGOR_CONFIG"),
+            cache_dir: get("IGOR_CACHE_DIR"),
+            server: get("IGOR_SERVER"),
+            context: get("IGOR_CONTEXT"),
+            token: get("IGOR_TOKEN"),
+            force_schema_check: get("IGOR_FORCE_SCHEMA_CHECK")
+                .is_some_and(|v| !matches!(v.as_str(), "0" | "false" | "no")),
+            known_level: get("IGOR_KNOWN_LEVEL"),
+        }
+    }
+}
+
+/// Where igor keeps its files. Tokens live beside the config file, so `IGOR_CONFIG`
+/// isolates a whole setup (tests, CI jobs) in one folder.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub token_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn new(env: &EnvVars) -> Result<Self> {
+        let dirs = directories::ProjectDirs::from("", "", "igor");
+        let config_file = match (&env.config, &dirs) {
+            (Some(p), _) => PathBuf::from(p),
+            (None, Some(d)) => d.config_dir().join("config.toml"),
+            (None, None) => bail!("cannot find a home directory: set IGOR_CONFIG"),
+        };
+        let cache_dir = match (&env.cache_dir, &dirs) {
+            (Some(p), _) => PathBuf::from(p),
+            (None, Some(d)) => d.cache_dir().to_owned(),
+            (None, None) => bail!("cannot find a home directory: set IGOR_CACHE_DIR"),
+        };
+        let token_dir = config_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("tokens");
+        Ok(Paths {
+            config_file,
+            token_dir,
+            cache_dir,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub contexts: BTreeMap<String, ContextConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContextConfig {
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl Config {
+    /// A missing file is an empty configuration; a malformed one is an error naming it.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        toml::from_str(&text).with_context(|| format!("invalid configuration {}", path.display()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self).context("cannot encode the configuration")?;
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// The server a run talks to, and where that choice came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub server: String,
+    pub user: Option<String>,
+    pub context: Option<String>,
+}
+
+/// Server URLs are compared and used as folder names, so one server has one spelling:
+/// no trailing slash.
+pub fn normalize_server(url: &str) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("invalid server URL '{url}': expected http://HOST[:PORT] or https://...");
+    }
+    if url.starts_with("https://") {
+        bail!("this igor build speaks plain http only; use an http:// URL for '{url}'");
+    }
+    Ok(url.to_owned())
+}
+
+/// Precedence: `--server`, then `--context`, then `IGOR_SERVER`, then `IGOR_CONTEXT`, then
+/// the current context. A flag beats the environment, and a URL beats a name.
+pub fn resolve_target(
+    cfg: &Config,
+    server_flag: Option<&str>,
+    context_flag: Option<&str>,
+    env: &EnvVars,
+) -> Result<Target> {
+    let by_context = |name: &str| -> Result<Target> {
+        let c = cfg.contexts.get(name).with_context(|| {
+            format!("no context '{name}' in the configuration (see 'igor config get-contexts')")
+        })?;
+        Ok(Target {
+            server: normalize_server(&c.server)?,
+            user: c.user.clone(),
+            context: Some(name.to_owned()),
+        })
+    };
+    let by_url = |url: &str| -> Result<Target> {
+        let server = normalize_server(url)?;
+        // A context for the same server still lends its user name to `igor login`.
+        let user = cfg
+            .contexts
+            .values()
+            .find(|c| normalize_server(&c.server).ok().as_deref() == Some(server.as_str()))
+            .and_then(|c| c.user.clone());
+        Ok(Target {
+            server,
+            user,
+            context: None,
+        })
+    };
+    if let Some(url) = server_flag {
+        return by_url(url);
+    }
+    if let Some(name) = context_flag {
+        return by_context(name);
+    }
+    if let Some(url) = &env.server {
+        return by_url(url);
+    }
+    if let Some(name) = &env.context {
+        return by_context(name);
+    }
+    if let Some(name) = &cfg.current {
+        return by_context(name);
+    }
+    bail!(
+        "no server configured: pass --server URL, set IGOR_SERVER, or run 'igor config set-context NAME --server URL'"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trip_and_unknown_fields() {
+        let text = "current = \"lab\"\n[contexts.lab]\nserver = \"http://a:1\"\nuser = \"u\"\n";
+        let cfg: Config = toml::from_str(text).unwrap();
+        assert_eq!(cfg.current.as_deref(), Some("lab"));
+        let back: Config = toml::from_str(&toml::to_string_pretty(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
+        let typo = "[contexts.lab]\nserver = \"http://a:1\"\nusr = \"u\"\n";
+        assert!(toml::from_str::<Config>(typo).is_err());
+    }
+
+    #[test]
+    fn target_precedence() {
+        let cfg: Config = toml::from_str(
+            "current = \"a\"\n[contexts.a]\nserver = \"http://a:1/\"\nuser = \"ua\"\n[contexts.b]\nserver = \"http://b:2\"\n",
+        )
+        .unwrap();
+        let env = EnvVars::default();
+        let server = |s: Option<&str>, c: Option<&str>, env: &EnvVars| {
+            resolve_target(&cfg, s, c, env)
+                .map(|t| t.server)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(server(None, None, &env).unwrap(), "http://a:1");
+        assert_eq!(server(None, Some("b"), &env).unwrap(), "http://b:2");
+        assert_eq!(
+            server(Some("http://x:3"), Some("b"), &env).unwrap(),
+            "http://x:3"
+        );
+        let env_srv = EnvVars {
+            server: Some("http://e:4".into()),
+            ..EnvVars::default()
+        };
+        assert_eq!(server(None, None, &env_srv).unwrap(), "http://e:4");
+        assert_eq!(server(None, Some("b"), &env_srv).unwrap(), "http://b:2");
+        assert!(
+            server(None, Some("zz"), &env)
+                .unwrap_err()
+                .contains("no context 'zz'")
+        );
+        let t = resolve_target(&cfg, Some("http://a:1"), None, &env).unwrap();
+        assert_eq!(t.user.as_deref(), Some("ua"));
+        let empty = Config::default();
+        assert!(resolve_target(&empty, None, None, &env).is_err());
+    }
+}

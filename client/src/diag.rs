@@ -1,0 +1,63 @@
+//! Diagnostics for the user on stderr: warnings (each text at most once per run) and the
+//! `-v` trace. Collected as well as printed, so tests can assert on them.
+
+use std::cell::RefCell;
+use std::fmt::Display;
+
+/// Where warnings and verbose lines go. `echo` prints them to stderr as they happen.
+#[derive(Default)]
+pub struct Diag {
+    echo: bool,
+    verbose: bool,
+    lines: RefCell<Vec<String>>,
+}
+
+impl Diag {
+    pub fn stderr(verbose: bool) -> Self {
+        Diag {
+            echo: true,
+            verbose,
+            lines: RefCell::default(),
+        }
+    }
+
+    /// A silent collector, for tests.
+    pub fn collect() -> Self {
+        Diag::default()
+    }
+
+    /// `warning: ...`, once per distinct text: a cache that fails the same way on every
+    /// file must not drown the command's own output.
+    pub fn warn(&self, msg: impl Display) {
+        self.push(format!("warning: {msg}"));
+    }
+
+    /// A `-v` line; dropped unless verbose.
+    pub fn info(&self, msg: impl Display) {
+        if self.verbose {
+            self.push(msg.to_string());
+        }
+    }
+
+    fn push(&self, line: String) {
+        let mut lines = self.lines.borrow_mut();
+        if lines.contains(&line) {
+            return;
+        }
+        if self.echo {
+            eprintln!("{line}");
+        }
+        lines.push(line);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.borrow().clone()
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with("warning: "))
+            .collect()
+    }
+}

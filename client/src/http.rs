@@ -1,0 +1,151 @@
+//! The HTTP seam: a tiny request/response model and the `Http` trait, so schema resolution
+//! and calls can be tested against a fake server; `UreqHttp` is the real one.
+
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// JSON text; `None` sends an empty body.
+    pub body: Option<String>,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpRequest {
+            method: Method::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn post(url: impl Into<String>, body: Option<String>) -> Self {
+        HttpRequest {
+            method: Method::Post,
+            url: url.into(),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn bearer(self, token: Option<&str>) -> Self {
+        match token {
+            Some(t) => self.header("Authorization", format!("Bearer {t}")),
+            None => self,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// Header lookup, case-insensitive as HTTP requires.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The server could not be reached or did not answer with HTTP at all (as opposed to
+/// answering with an error status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub trait Http {
+    fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable>;
+}
+
+/// ureq with status codes as data (we read error bodies) and a global deadline: BMC calls
+/// are bounded on the server, so a minute is generous.
+pub struct UreqHttp {
+    agent: ureq::Agent,
+}
+
+impl UreqHttp {
+    pub fn new() -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .build();
+        UreqHttp {
+            agent: config.into(),
+        }
+    }
+}
+
+impl Default for UreqHttp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http for UreqHttp {
+    fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {
+        let unreachable = |e: ureq::Error| Unreachable(e.to_string());
+        let result = match req.method {
+            Method::Get => {
+                let mut r = self.agent.get(&req.url);
+                for (k, v) in &req.headers {
+                    r = r.header(k, v);
+                }
+                r.call()
+            }
+            Method::Post => {
+                let mut r = self.agent.post(&req.url);
+                for (k, v) in &req.headers {
+                    r = r.header(k, v);
+                }
+                match req.body {
+                    Some(body) => r.content_type("application/json").send(body),
+                    None => r.send_empty(),
+                }
+            }
+        };
+        let mut resp = result.map_err(unreachable)?;
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().map_err(unreachable)?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! Rendering a result: a table for people (object → key/value rows, array of objects → one
+//! row per item with columns in the output schema's property order), JSON or YAML for
+//! programs. JSON and YAML carry the result alone; the summary line is for people.
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+}
+
+impl Format {
+    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+        match s {
+            None | Some("table") => Ok(Format::Table),
+            Some("json") => Ok(Format::Json),
+            Some("yaml") => Ok(Format::Yaml),
+            Some(other) => Err(format!(
+                "invalid output format '{other}': expected table, json or yaml"
+            )),
+        }
+    }
+}
+
+/// The text to print on stdout, ending with a newline (or empty).
+pub fn render(format: Format, result: &Value, summary: &str, output_schema: &Value) -> String {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(result).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Yaml => serde_yaml_ng::to_string(result).unwrap_or_default(),
+        Format::Table => {
+            let mut out = table(result, output_schema);
+            if !summary.is_empty() {
+                out.push_str(summary);
+                out.push('\n');
+            }
+            out
+        }
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            items.iter().map(cell).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Property names in schema order, then any key the schema did not declare.
+fn columns<'a>(schema_props: Vec<String>, rows: impl Iterator<Item = &'a serde_json::Map<String, Value>>) -> Vec<String> {
+    let mut cols = schema_props;
+    for row in rows {
+        for k in row.keys() {
+            if !cols.contains(k) {
+                cols.push(k.clone());
+            }
+        }
+    }
+    cols
+}
+
+fn properties(root: &Value, s: &Value) -> Vec<String> {
+    let s = deref(root, s);
+    if let Some(p) = s.get("properties").and_then(Value::as_object) {
+        return p.keys().cloned().collect();
+    }
+    // `Option<T>` and friends: the first branch with properties.
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(bs) = s.get(key).and_then(Value::as_array) {
+            for b in bs {
+                let p = properties(root, b);
+                if !p.is_empty() {
+                    return p;
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn deref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+    match s
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+    {
+        Some(name) if !root["$defs"][name].is_null() => &root["$defs"][name],
+        _ => s,
+    }
+}
+
+fn new_table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+fn table(result: &Value, schema: &Value) -> String {
+    match result {
+        Value::Null => String::new(),
+        Value::Object(map) => {
+            let mut t = new_table();
+            for k in columns(properties(schema, schema), std::iter::once(map)) {
+                if let Some(v) = map.get(&k) {
+                    t.add_row(vec![k.clone(), cell(v)]);
+                }
+            }
+            format!("{t}\n")
+        }
+        Value::Array(items) if items.is_empty() => "(none)\n".to_owned(),
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            let item_schema = schema.get("items").unwrap_or(&Value::Null);
+            let objects = items.iter().filter_map(Value::as_object);
+            let cols = columns(properties(schema, item_schema), objects.clone());
+            let mut t = new_table();
+            t.set_header(cols.clone());
+            for o in objects {
+                t.add_row(cols.iter().map(|c| o.get(c).map(cell).unwrap_or_default()));
+            }
+            format!("{t}\n")
+        }
+        Value::Array(items) => items.iter().map(|i| format!("{}\n", cell(i))).collect(),
+        scalar => format!("{}\n", cell(scalar)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_generically() {
+        let schema = json!({"type": "array", "items": {"$ref": "#/$defs/M"},
+            "$defs": {"M": {"type": "object", "properties": {"name": {}, "address": {}}}}});
+        let out = render(
+            Format::Table,
+            &json!([{"address": "10.0.0.1", "name": "m1", "extra": true}]),
+            "1 machine",
+            &schema,
+        );
+        let header = out.lines().nth(1).unwrap();
+        let (n, a, e) = (header.find("name").unwrap(), header.find("address").unwrap(), header.find("extra").unwrap());
+        assert!(n < a && a < e, "{out}");
+        assert!(out.ends_with("1 machine\n"), "{out}");
+        let out = render(Format::Table, &json!({"b": 1, "a": "x"}), "", &json!({}));
+        assert!(out.contains("│ a ") && out.contains("│ x "), "{out}");
+        assert_eq!(render(Format::Table, &json!("pong"), "", &json!({})), "pong\n");
+        assert_eq!(render(Format::Json, &json!({"a": 1}), "s", &json!({})), "{\n  \"a\": 1\n}\n");
+        assert_eq!(render(Format::Yaml, &json!({"a": 1}), "s", &json!({})), "a: 1\n");
+        assert_eq!(render(Format::Table, &json!([]), "", &json!({})), "(none)\n");
+    }
+}

@@ -1,0 +1,123 @@
+//! A pre-scan of argv, before any clap tree exists: the global flags that decide which
+//! server and schema to use, and the subcommand token, so only that command's arguments
+//! need building (DEPENDENCIES.md: building the whole tree costs twice the start-up).
+//! clap parses everything again afterwards and stays the judge of what is valid.
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub server: Option<String>,
+    pub context: Option<String>,
+    pub output: Option<String>,
+    pub verbose: u8,
+    pub force_schema_check: bool,
+    pub help: bool,
+    pub version: bool,
+    /// The first free token: the subcommand.
+    pub command: Option<String>,
+    /// For `igor help X`: X.
+    pub help_target: Option<String>,
+}
+
+/// Global flags taking a value.
+const VALUED: &[&str] = &["--server", "--context", "--output", "-o"];
+
+/// `args` excludes the program name.
+pub fn scan(args: &[String]) -> Scan {
+    let mut s = Scan::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        i += 1;
+        if a == "--" {
+            break;
+        }
+        if let Some((flag, value)) = a.split_once('=')
+            && VALUED.contains(&flag)
+        {
+            s.set(flag, value.to_owned());
+            continue;
+        }
+        if VALUED.contains(&a) {
+            if let Some(v) = args.get(i) {
+                s.set(a, v.clone());
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("-o")
+            && !v.is_empty()
+            && !a.starts_with("--")
+        {
+            s.output = Some(v.to_owned());
+            continue;
+        }
+        match a {
+            "-v" | "--verbose" => s.verbose += 1,
+            "--force-schema-check" => s.force_schema_check = true,
+            "-h" | "--help" => s.help = true,
+            "-V" | "--version" if s.command.is_none() => s.version = true,
+            _ if a.starts_with("-v") && a[1..].bytes().all(|b| b == b'v') => {
+                s.verbose += (a.len() - 1) as u8
+            }
+            _ if a.starts_with('-') => {}
+            _ if s.command.is_none() => s.command = Some(a.to_owned()),
+            _ if s.command.as_deref() == Some("help") && s.help_target.is_none() => {
+                s.help_target = Some(a.to_owned())
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+impl Scan {
+    fn set(&mut self, flag: &str, v: String) {
+        match flag {
+            "--server" => self.server = Some(v),
+            "--context" => self.context = Some(v),
+            _ => self.output = Some(v),
+        }
+    }
+
+    /// The command whose tree must be built: `igor help X` and `igor X --help` both mean X.
+    pub fn target(&self) -> Option<&str> {
+        match self.command.as_deref() {
+            Some("help") => self.help_target.as_deref(),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(args: &str) -> Scan {
+        scan(
+            &args
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn finds_globals_and_command() {
+        let x = s("--server http://a:1 -vv ping --output=json");
+        assert_eq!(x.server.as_deref(), Some("http://a:1"));
+        assert_eq!(x.verbose, 2);
+        assert_eq!(x.command.as_deref(), Some("ping"));
+        assert_eq!(x.output.as_deref(), Some("json"));
+        let x = s("-ojson --context lab sel-delete/2 m1 3 4 --force-schema-check");
+        assert_eq!(x.output.as_deref(), Some("json"));
+        assert_eq!(x.context.as_deref(), Some("lab"));
+        assert_eq!(x.command.as_deref(), Some("sel-delete/2"));
+        assert!(x.force_schema_check);
+        let x = s("help power-on");
+        assert_eq!(x.target(), Some("power-on"));
+        let x = s("--version");
+        assert!(x.version && x.command.is_none());
+        let x = s("-- --server x");
+        assert_eq!(x, Scan::default());
+    }
+}

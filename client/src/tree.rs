@@ -1,0 +1,659 @@
+//! The command tree as a pure function of the schema (DESIGN §5; no I/O here): JSON Schema
+//! parameters become clap arguments, clap matches become the `params` object, and the top
+//! level lists every command by name and summary. Only the invoked command gets arguments
+//! built, which is what keeps start-up flat as the schema grows.
+//!
+//! Mapping decisions (where DESIGN is silent):
+//! - a non-nullable boolean without a `true` default is a presence flag (`--force`): given
+//!   means `true`, absent means not sent. A nullable boolean (`Option<bool>`, the tri-state
+//!   of `*-mod` commands) or one defaulting to `true` takes a value: `--enabled true|false`.
+//! - arrays accept repeated flags and comma-separated values (`--ids 3,4 --ids 5`); the last
+//!   positional, when it is an array, takes the rest of the arguments.
+//! - a sensitive parameter gets `--NAME VALUE` and `--NAME-stdin` (one line from stdin, or a
+//!   prompt without echo when stdin is a terminal); a required one not given is prompted.
+//! - a parameter whose flag would shadow a global flag (`--server`, `--output`...) is
+//!   spelled `--param-NAME`.
+//! - defaults are shown in help but never sent: the server applies its own.
+//! - `NAME` is the default version (see `version.rs`); every `NAME/N` also parses and is
+//!   listed under the command's help, hidden from the top-level list to keep it readable.
+
+use std::collections::BTreeSet;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser, ValueParser};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use schema::{CommandDef, CommandName, SchemaDocument, X_CLI_NAME, X_POSITIONAL, X_SENSITIVE};
+use serde_json::{Map, Value};
+
+use crate::prompt::Prompter;
+use crate::version::default_version;
+
+/// Client commands that exist before any schema. A server command of the same name stays
+/// reachable as `NAME/N`.
+pub const BUILTINS: &[&str] = &["login", "logout", "config", "schema", "completion", "help"];
+
+/// Long flags the top level owns on every subcommand.
+const RESERVED: &[&str] = &[
+    "help",
+    "server",
+    "context",
+    "output",
+    "verbose",
+    "force-schema-check",
+    "version",
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Str,
+    Int {
+        min: i128,
+        max: i128,
+    },
+    Num,
+    Bool,
+    Enum(Vec<(String, Option<String>)>),
+    Array(Box<Kind>),
+    /// Objects and anything we cannot map: the value is parsed as JSON, else sent as text.
+    Json,
+}
+
+/// One parameter, as the CLI sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// The JSON property name, also the clap id.
+    pub key: String,
+    pub flag: String,
+    pub kind: Kind,
+    pub nullable: bool,
+    pub required: bool,
+    pub positional: Option<u64>,
+    pub sensitive: bool,
+    pub help: Option<String>,
+    pub default: Option<Value>,
+}
+
+impl ParamSpec {
+    fn is_switch(&self) -> bool {
+        self.kind == Kind::Bool
+            && !self.nullable
+            && !self.required
+            && self.default.as_ref() != Some(&Value::Bool(true))
+    }
+
+    fn stdin_id(&self) -> String {
+        format!("{}@stdin", self.key)
+    }
+}
+
+/// A defect in a published parameter schema that makes a command unusable from the CLI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaDefect(pub String);
+
+impl std::fmt::Display for SchemaDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn resolve_ref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+    let mut cur = s;
+    // Bounded: a `$ref` cycle in a broken schema must not hang the client.
+    for _ in 0..16 {
+        let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
+            return cur;
+        };
+        let target = r
+            .strip_prefix("#/$defs/")
+            .map(|n| &root["$defs"][n])
+            .or_else(|| {
+                r.strip_prefix("#/definitions/")
+                    .map(|n| &root["definitions"][n])
+            });
+        match target {
+            Some(t) if !t.is_null() => cur = t,
+            _ => return cur,
+        }
+    }
+    cur
+}
+
+fn is_null_schema(s: &Value) -> bool {
+    s.get("type").and_then(Value::as_str) == Some("null")
+        || s.get("const").is_some_and(Value::is_null)
+}
+
+/// The CLI kind of a JSON Schema, and whether it admits null.
+pub fn classify(root: &Value, s: &Value) -> (Kind, bool) {
+    let s = resolve_ref(root, s);
+    for key in ["anyOf", "oneOf"] {
+        let Some(branches) = s.get(key).and_then(Value::as_array) else {
+            continue;
+        };
+        let non_null: Vec<&Value> = branches
+            .iter()
+            .map(|b| resolve_ref(root, b))
+            .filter(|b| !is_null_schema(b))
+            .collect();
+        let has_null = non_null.len() != branches.len();
+        let consts: Option<Vec<(String, Option<String>)>> = non_null
+            .iter()
+            .map(|b| {
+                let c = b.get("const").or_else(|| {
+                    b.get("enum")
+                        .and_then(Value::as_array)
+                        .filter(|e| e.len() == 1)
+                        .and_then(|e| e.first())
+                })?;
+                let desc = b
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Some((c.as_str()?.to_owned(), desc))
+            })
+            .collect();
+        if let Some(values) = consts.filter(|v| !v.is_empty()) {
+            return (Kind::Enum(values), has_null);
+        }
+        if let [only] = non_null.as_slice() {
+            let (kind, nullable) = classify(root, only);
+            return (kind, nullable || has_null);
+        }
+        return (Kind::Json, has_null);
+    }
+    if let Some(values) = s.get("enum").and_then(Value::as_array) {
+        let has_null = values.iter().any(Value::is_null);
+        let strings: Option<Vec<(String, Option<String>)>> = values
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| v.as_str().map(|s| (s.to_owned(), None)))
+            .collect();
+        return match strings {
+            Some(v) if !v.is_empty() => (Kind::Enum(v), has_null),
+            _ => (Kind::Json, has_null),
+        };
+    }
+    if let Some(c) = s.get("const").and_then(Value::as_str) {
+        return (Kind::Enum(vec![(c.to_owned(), None)]), false);
+    }
+    let types: Vec<&str> = match s.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let nullable = types.contains(&"null");
+    let main: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+    let kind = match main.as_slice() {
+        ["string"] => Kind::Str,
+        ["integer"] => {
+            let (min, max) = int_bounds(s);
+            Kind::Int { min, max }
+        }
+        ["number"] => Kind::Num,
+        ["boolean"] => Kind::Bool,
+        ["array"] => {
+            let items = s.get("items").unwrap_or(&Value::Null);
+            Kind::Array(Box::new(classify(root, items).0))
+        }
+        _ => Kind::Json,
+    };
+    (kind, nullable)
+}
+
+/// The range of an integer: from schemars' `format` (`uint16`...), narrowed by
+/// `minimum`/`maximum` and their exclusive forms.
+fn int_bounds(s: &Value) -> (i128, i128) {
+    let (mut min, mut max) = match s.get("format").and_then(Value::as_str) {
+        Some("int8") => (i8::MIN as i128, i8::MAX as i128),
+        Some("int16") => (i16::MIN as i128, i16::MAX as i128),
+        Some("int32") => (i32::MIN as i128, i32::MAX as i128),
+        Some("uint8") => (0, u8::MAX as i128),
+        Some("uint16") => (0, u16::MAX as i128),
+        Some("uint32") => (0, u32::MAX as i128),
+        Some("uint64" | "uint") => (0, u64::MAX as i128),
+        _ => (i64::MIN as i128, i64::MAX as i128),
+    };
+    let num = |k: &str| s.get(k).and_then(Value::as_f64);
+    if let Some(m) = num("minimum") {
+        min = min.max(m.ceil() as i128);
+    }
+    if let Some(m) = num("exclusiveMinimum") {
+        min = min.max(m.floor() as i128 + 1);
+    }
+    if let Some(m) = num("maximum") {
+        max = max.min(m.floor() as i128);
+    }
+    if let Some(m) = num("exclusiveMaximum") {
+        max = max.min(m.ceil() as i128 - 1);
+    }
+    (min, max)
+}
+
+/// The parameters of a command in CLI terms, positionals first in their order, then flags
+/// in property order.
+pub fn param_specs(def: &CommandDef) -> Result<Vec<ParamSpec>, SchemaDefect> {
+    let root = &def.params;
+    let required: BTreeSet<&str> = root
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let empty = Map::new();
+    let props = root
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mut specs = Vec::new();
+    let mut flags = BTreeSet::new();
+    for (key, prop) in props {
+        let resolved = resolve_ref(root, prop);
+        let (kind, nullable) = classify(root, prop);
+        let sensitive = prop.get(X_SENSITIVE).and_then(Value::as_bool) == Some(true);
+        let mut flag = prop
+            .get(X_CLI_NAME)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| key.replace('_', "-"));
+        if RESERVED.contains(&flag.as_str()) {
+            flag = format!("param-{flag}");
+        }
+        let positional = if sensitive {
+            None
+        } else {
+            prop.get(X_POSITIONAL).and_then(Value::as_u64)
+        };
+        if positional.is_none() && !flags.insert(flag.clone()) {
+            return Err(SchemaDefect(format!(
+                "command {} has two parameters spelled --{flag}",
+                def.full_name
+            )));
+        }
+        let help = prop
+            .get("description")
+            .or_else(|| resolved.get("description"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        specs.push(ParamSpec {
+            key: key.clone(),
+            flag,
+            kind,
+            nullable,
+            required: required.contains(key.as_str()),
+            positional,
+            sensitive,
+            help,
+            default: prop.get("default").cloned(),
+        });
+    }
+    for s in specs.iter().filter(|s| s.sensitive) {
+        let stdin_flag = format!("{}-stdin", s.flag);
+        if flags.contains(&stdin_flag) {
+            return Err(SchemaDefect(format!(
+                "command {} has a parameter spelled --{stdin_flag}, which --{} needs",
+                def.full_name, s.flag
+            )));
+        }
+    }
+    specs.sort_by_key(|s| s.positional.map_or((1, 0), |p| (0, p)));
+    Ok(specs)
+}
+
+fn value_parser(kind: &Kind) -> ValueParser {
+    match kind {
+        Kind::Str => {
+            ValueParser::new(|s: &str| -> Result<Value, String> { Ok(Value::String(s.to_owned())) })
+        }
+        Kind::Int { min, max } => {
+            let (min, max) = (*min, *max);
+            ValueParser::new(move |s: &str| -> Result<Value, String> {
+                let n: i128 = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("'{s}' is not an integer"))?;
+                if n < min || n > max {
+                    return Err(format!("{n} is not in {min}..={max}"));
+                }
+                Ok(i64::try_from(n)
+                    .map(Value::from)
+                    .or_else(|_| u64::try_from(n).map(Value::from))
+                    .unwrap_or(Value::Null))
+            })
+        }
+        Kind::Num => ValueParser::new(|s: &str| -> Result<Value, String> {
+            let n: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a number"))?;
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| format!("'{s}' is not a finite number"))
+        }),
+        Kind::Bool => ValueParser::new(
+            PossibleValuesParser::new(["true", "false"]).map(|s| Value::Bool(s == "true")),
+        ),
+        Kind::Enum(values) => {
+            let pvs = values.iter().map(|(v, help)| {
+                let pv = PossibleValue::new(v.clone());
+                match help {
+                    Some(h) => pv.help(h.clone()),
+                    None => pv,
+                }
+            });
+            ValueParser::new(PossibleValuesParser::new(pvs).map(Value::String))
+        }
+        Kind::Array(inner) => value_parser(inner),
+        Kind::Json => ValueParser::new(|s: &str| -> Result<Value, String> {
+            Ok(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned())))
+        }),
+    }
+}
+
+fn arg_for(
+    spec: &ParamSpec,
+    index: Option<usize>,
+    last_positional: bool,
+    clap_required: bool,
+) -> Arg {
+    let mut help = spec.help.clone().unwrap_or_default();
+    if let Some(d) = &spec.default {
+        let d = match d {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        help = format!("{help} [default: {d}]").trim().to_owned();
+    }
+    if spec.sensitive {
+        help = format!("{help} (secret; prompted without echo when required and not given)")
+            .trim()
+            .to_owned();
+    }
+    let mut arg = Arg::new(spec.key.clone()).help(help);
+    if spec.is_switch() {
+        return arg.long(spec.flag.clone()).action(ArgAction::SetTrue);
+    }
+    arg = arg
+        .value_parser(value_parser(&spec.kind))
+        .value_name(spec.flag.to_uppercase().replace('-', "_"))
+        .required(clap_required);
+    if matches!(spec.kind, Kind::Array(_)) {
+        arg = arg.action(ArgAction::Append).value_delimiter(',');
+        if index.is_some() && last_positional {
+            arg = arg.num_args(1..);
+        }
+    } else {
+        arg = arg.action(ArgAction::Set);
+    }
+    match index {
+        Some(i) => arg.index(i),
+        None => arg.long(spec.flag.clone()),
+    }
+}
+
+/// The clap command of one command version, with its arguments.
+pub fn command_for(
+    subname: &str,
+    def: &CommandDef,
+    doc: &SchemaDocument,
+) -> Result<Command, SchemaDefect> {
+    let specs = param_specs(def)?;
+    let versions: Vec<String> = doc
+        .commands
+        .iter()
+        .filter(|c| c.name == def.name)
+        .map(|c| c.full_name.clone())
+        .collect();
+    let mut cmd = Command::new(subname.to_owned())
+        .about(def.summary().to_owned())
+        .long_about(def.doc.trim().to_owned())
+        .after_long_help(format!(
+            "Runs {} (since API level {}; access: {}).\nVersions on this server: {}",
+            def.full_name,
+            def.since,
+            def.access,
+            versions.join(", ")
+        ));
+    let positionals: Vec<&ParamSpec> = specs.iter().filter(|s| s.positional.is_some()).collect();
+    // clap refuses a required positional after an optional one: such a parameter is
+    // optional to clap and checked in `params_from_matches` instead.
+    let mut seen_optional = false;
+    for (i, spec) in positionals.iter().enumerate() {
+        let clap_required = spec.required && !seen_optional;
+        seen_optional |= !spec.required;
+        cmd = cmd.arg(arg_for(
+            spec,
+            Some(i + 1),
+            i + 1 == positionals.len(),
+            clap_required,
+        ));
+    }
+    for spec in specs.iter().filter(|s| s.positional.is_none()) {
+        let clap_required = spec.required && !spec.sensitive;
+        cmd = cmd.arg(arg_for(spec, None, false, clap_required));
+        if spec.sensitive {
+            cmd = cmd.arg(
+                Arg::new(spec.stdin_id())
+                    .long(format!("{}-stdin", spec.flag))
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with(spec.key.clone())
+                    .help(format!(
+                        "read --{} from stdin (prompted without echo on a terminal)",
+                        spec.flag
+                    )),
+            );
+        }
+    }
+    Ok(cmd)
+}
+
+/// Why the params of a call could not be built.
+#[derive(Debug)]
+pub enum ParamError {
+    /// A usage error (exit 2).
+    Usage(String),
+    /// Prompting failed (no terminal, stdin closed).
+    Prompt(String),
+}
+
+/// The `params` object of a call: exactly what the user gave (no nulls, no defaults), plus
+/// answers to prompts for required secrets.
+pub fn params_from_matches(
+    def: &CommandDef,
+    m: &ArgMatches,
+    prompter: &mut dyn Prompter,
+) -> Result<Value, ParamError> {
+    let specs = param_specs(def).map_err(|e| ParamError::Usage(e.0))?;
+    let mut params = Map::new();
+    for spec in &specs {
+        let given = m.value_source(&spec.key) == Some(ValueSource::CommandLine);
+        let value = if spec.is_switch() {
+            (given && m.get_flag(&spec.key)).then_some(Value::Bool(true))
+        } else if !given {
+            None
+        } else if matches!(spec.kind, Kind::Array(_)) {
+            m.try_get_many::<Value>(&spec.key)
+                .ok()
+                .flatten()
+                .map(|vals| Value::Array(vals.cloned().collect()))
+        } else {
+            m.try_get_one::<Value>(&spec.key).ok().flatten().cloned()
+        };
+        let value = match value {
+            Some(v) => Some(v),
+            None if spec.sensitive => secret(spec, m, prompter)?,
+            None => None,
+        };
+        match value {
+            Some(v) => {
+                params.insert(spec.key.clone(), v);
+            }
+            None if spec.required && !spec.is_switch() => {
+                let name = match spec.positional {
+                    Some(_) => format!("<{}>", spec.flag.to_uppercase().replace('-', "_")),
+                    None => format!("--{}", spec.flag),
+                };
+                return Err(ParamError::Usage(format!(
+                    "the following required argument was not provided: {name}"
+                )));
+            }
+            None => {}
+        }
+    }
+    Ok(Value::Object(params))
+}
+
+fn secret(
+    spec: &ParamSpec,
+    m: &ArgMatches,
+    prompter: &mut dyn Prompter,
+) -> Result<Option<Value>, ParamError> {
+    let from_stdin = m.try_get_one::<bool>(&spec.stdin_id()).ok().flatten() == Some(&true);
+    let prompt = format!("{}: ", spec.flag);
+    let fail = |e: std::io::Error| {
+        ParamError::Prompt(format!(
+            "cannot ask for --{} ({e}): pass --{}-stdin and write it to stdin",
+            spec.flag, spec.flag
+        ))
+    };
+    let text = if from_stdin {
+        if prompter.stdin_is_terminal() {
+            prompter.secret(&prompt).map_err(fail)?
+        } else {
+            prompter.stdin_line().map_err(fail)?
+        }
+    } else if spec.required {
+        prompter.secret(&prompt).map_err(fail)?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(Value::String(text)))
+}
+
+/// One top-level entry: `power-on` (the default version) or `power-on/2`.
+pub struct Entry<'a> {
+    pub subname: String,
+    pub def: &'a CommandDef,
+    pub hidden: bool,
+}
+
+/// Every subcommand name the schema provides: each command's name for its default version,
+/// and each full name.
+pub fn entries<'a>(doc: &'a SchemaDocument, known: Option<&SchemaDocument>) -> Vec<Entry<'a>> {
+    let names: BTreeSet<&str> = doc.commands.iter().map(|c| c.name.as_str()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        if BUILTINS.contains(&name) {
+            continue;
+        }
+        if let Some(def) = doc.command(name, default_version(name, known, doc)) {
+            out.push(Entry {
+                subname: name.to_owned(),
+                def,
+                hidden: false,
+            });
+        }
+    }
+    for def in &doc.commands {
+        out.push(Entry {
+            subname: def.full_name.clone(),
+            def,
+            hidden: true,
+        });
+    }
+    out
+}
+
+/// The command version a subcommand token names, if the schema has it.
+pub fn lookup<'a>(
+    doc: &'a SchemaDocument,
+    known: Option<&SchemaDocument>,
+    token: &str,
+) -> Option<&'a CommandDef> {
+    let name: CommandName = token.parse().ok()?;
+    match name.version {
+        Some(v) => doc.command(&name.name, v),
+        None if BUILTINS.contains(&name.name.as_str()) => None,
+        None => doc.command(&name.name, default_version(&name.name, known, doc)),
+    }
+}
+
+/// The full name a token stands for, for the "unknown command" message: what the server
+/// would be asked for.
+pub fn requested_full_name(
+    doc: &SchemaDocument,
+    known: Option<&SchemaDocument>,
+    token: &str,
+) -> Option<String> {
+    let name: CommandName = token.parse().ok()?;
+    let v = name
+        .version
+        .unwrap_or_else(|| default_version(&name.name, known, doc));
+    Some(CommandName::full(&name.name, v))
+}
+
+/// The global flags, on the top level and every subcommand.
+pub fn global_args() -> Vec<Arg> {
+    vec![
+        Arg::new("server")
+            .long("server")
+            .global(true)
+            .value_name("URL")
+            .help("server URL (overrides --context, IGOR_SERVER and the current context)"),
+        Arg::new("context")
+            .long("context")
+            .global(true)
+            .value_name("NAME")
+            .help("use this context of the configuration"),
+        Arg::new("output")
+            .long("output")
+            .short('o')
+            .global(true)
+            .value_name("FORMAT")
+            .value_parser(["table", "json", "yaml"])
+            .help("output format [default: table]"),
+        Arg::new("verbose")
+            .long("verbose")
+            .short('v')
+            .global(true)
+            .action(ArgAction::Count)
+            .help("say which server, schema and command version are used"),
+        Arg::new("force-schema-check")
+            .long("force-schema-check")
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .help("revalidate the cached schema now (also IGOR_FORCE_SCHEMA_CHECK=1)"),
+    ]
+}
+
+/// The top level: global flags, the built-ins, and the schema's commands by name and
+/// summary. `invoked` is the one subcommand that gets its full arguments.
+pub fn top_command(
+    builtins: Vec<Command>,
+    entries: &[Entry<'_>],
+    invoked: Option<Command>,
+) -> Command {
+    let mut top = Command::new("igor")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("igor: manage the BMCs of a fleet through an igord server")
+        .after_help(
+            "Every server command also accepts an explicit version, e.g. 'igor sel-delete/2'.\nSee 'igor command-find' for all commands and versions.",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .args(global_args())
+        .subcommands(builtins);
+    let invoked_name = invoked.as_ref().map(|c| c.get_name().to_owned());
+    for e in entries {
+        if invoked_name.as_deref() == Some(e.subname.as_str()) {
+            continue;
+        }
+        top = top.subcommand(
+            Command::new(e.subname.clone())
+                .about(e.def.summary().to_owned())
+                .hide(e.hidden),
+        );
+    }
+    if let Some(cmd) = invoked {
+        top = top.subcommand(cmd);
+    }
+    top
+}

@@ -1,0 +1,267 @@
+//! Machines: `machine-add`, `machine-show`, `machine-find`, `machine-mod`, `machine-del`.
+//! The BMC password is write-only: encrypted before it reaches the database, never returned.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Deleted;
+use crate::db::models::{self, Machine, MachineChanges, NewMachine};
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, Out, command};
+use crate::state::{Ctx, now, rfc3339};
+
+#[derive(Serialize, JsonSchema)]
+pub struct MachineOut {
+    /// Machine name.
+    pub name: String,
+    /// BMC host name or IP address.
+    pub bmc_host: String,
+    /// BMC UDP port (RMCP+).
+    pub bmc_port: u16,
+    /// BMC user name.
+    pub bmc_user: String,
+    /// RMCP+ cipher suite.
+    pub cipher_suite: u8,
+    /// Free text.
+    pub description: String,
+    /// When the machine was added (RFC 3339).
+    pub created_at: String,
+}
+
+pub fn out(m: &Machine) -> MachineOut {
+    MachineOut {
+        name: m.name.clone(),
+        bmc_host: m.bmc_host.clone(),
+        bmc_port: u16::try_from(m.bmc_port).unwrap_or_default(),
+        bmc_user: m.bmc_user.clone(),
+        cipher_suite: u8::try_from(m.cipher_suite).unwrap_or_default(),
+        description: m.description.clone(),
+        created_at: rfc3339(m.created_at),
+    }
+}
+
+fn default_port() -> u16 {
+    623
+}
+
+fn default_cipher_suite() -> u8 {
+    3
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineAdd {
+    /// Machine name: letters, digits, '.', '_' and '-'.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub name: String,
+    /// BMC host name or IP address.
+    #[schemars(length(min = 1, max = 253))]
+    pub bmc_host: String,
+    /// BMC UDP port.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1))]
+    pub bmc_port: u16,
+    /// BMC user name.
+    #[schemars(length(min = 1, max = 16))]
+    pub bmc_user: String,
+    /// BMC password (stored encrypted, never shown).
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-igor-sensitive" = true))]
+    pub bmc_password: String,
+    /// RMCP+ cipher suite; 3 (HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128) is the one supported.
+    #[serde(default = "default_cipher_suite")]
+    #[schemars(range(min = 3, max = 3))]
+    pub cipher_suite: u8,
+    /// Free text.
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub description: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineName {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub name: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineFind {
+    /// Only machines whose name contains this text.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub criteria: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineMod {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub name: String,
+    /// New BMC host name or IP address.
+    #[schemars(length(min = 1, max = 253))]
+    pub bmc_host: Option<String>,
+    /// New BMC UDP port.
+    #[schemars(range(min = 1))]
+    pub bmc_port: Option<u16>,
+    /// New BMC user name.
+    #[schemars(length(min = 1, max = 16))]
+    pub bmc_user: Option<String>,
+    /// New BMC password (stored encrypted, never shown).
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-igor-sensitive" = true))]
+    pub bmc_password: Option<String>,
+    /// New RMCP+ cipher suite.
+    #[schemars(range(min = 3, max = 3))]
+    pub cipher_suite: Option<u8>,
+    /// New description.
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+}
+
+pub fn specs() -> Vec<CommandSpec> {
+    vec![
+        command(
+            "machine-add",
+            1,
+            "1.0",
+            "machine",
+            Access::Admin,
+            "Add a machine and the credentials of its BMC",
+            add,
+        )
+        .object("machine", "add")
+        .audited(),
+        command(
+            "machine-show",
+            1,
+            "1.0",
+            "machine",
+            Access::Viewer,
+            "Show a machine",
+            show,
+        )
+        .object("machine", "show"),
+        command(
+            "machine-find",
+            1,
+            "1.0",
+            "machine",
+            Access::User,
+            "List the machines you may see\nAdmins see every machine; users see those they hold a permission on.",
+            find,
+        )
+        .object("machine", "find"),
+        command(
+            "machine-mod",
+            1,
+            "1.0",
+            "machine",
+            Access::Admin,
+            "Change a machine's BMC address, credentials or description",
+            modify,
+        )
+        .object("machine", "mod")
+        .audited(),
+        command(
+            "machine-del",
+            1,
+            "1.0",
+            "machine",
+            Access::Admin,
+            "Delete a machine and every permission on it",
+            del,
+        )
+        .object("machine", "del")
+        .audited(),
+    ]
+}
+
+async fn add(ctx: Ctx, p: MachineAdd) -> Result<Out<MachineOut>, ApiError> {
+    let enc = ctx.state.key.encrypt(&p.bmc_password);
+    let m = ctx
+        .db(move |c| {
+            let new = NewMachine {
+                name: &p.name,
+                bmc_host: &p.bmc_host,
+                bmc_port: i32::from(p.bmc_port),
+                bmc_user: &p.bmc_user,
+                bmc_password_enc: &enc,
+                cipher_suite: i32::from(p.cipher_suite),
+                description: &p.description,
+                created_at: now(),
+            };
+            models::machine_insert(c, &new).map_err(|e| ApiError::db(e, "machine", &p.name))?;
+            models::machine_by_name(c, &p.name).map_err(ApiError::from)
+        })
+        .await?;
+    let summary = format!("added machine '{}'", m.name);
+    Ok(Out::new(out(&m), summary))
+}
+
+async fn show(ctx: Ctx, p: MachineName) -> Result<Out<MachineOut>, ApiError> {
+    let m = ctx.machine(&p.name, Access::Viewer).await?;
+    Ok(Out::new(out(&m), format!("machine '{}'", m.name)))
+}
+
+async fn find(ctx: Ctx, p: MachineFind) -> Result<Out<Vec<MachineOut>>, ApiError> {
+    let visible_to = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
+    let list = ctx
+        .db(move |c| {
+            models::machine_find(c, p.criteria.as_deref(), visible_to).map_err(ApiError::from)
+        })
+        .await?;
+    let summary = format!("{} machine(s)", list.len());
+    Ok(Out::new(list.iter().map(out).collect(), summary))
+}
+
+async fn modify(ctx: Ctx, p: MachineMod) -> Result<Out<MachineOut>, ApiError> {
+    let changes = MachineChanges {
+        bmc_host: p.bmc_host,
+        bmc_port: p.bmc_port.map(i32::from),
+        bmc_user: p.bmc_user,
+        bmc_password_enc: p.bmc_password.map(|pw| ctx.state.key.encrypt(&pw)),
+        cipher_suite: p.cipher_suite.map(i32::from),
+        description: p.description,
+    };
+    if changes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give bmc_host, bmc_port, bmc_user, bmc_password, cipher_suite or description"
+                .into(),
+        ));
+    }
+    let name = p.name;
+    let m = ctx
+        .db(move |c| {
+            let m =
+                models::machine_by_name(c, &name).map_err(|e| ApiError::db(e, "machine", &name))?;
+            models::machine_update(c, m.id, &changes)?;
+            models::machine_by_name(c, &name).map_err(ApiError::from)
+        })
+        .await?;
+    let summary = format!("modified machine '{}'", m.name);
+    Ok(Out::new(out(&m), summary))
+}
+
+async fn del(ctx: Ctx, p: MachineName) -> Result<Out<Deleted>, ApiError> {
+    let name = p.name;
+    let deleted = ctx
+        .db(move |c| {
+            let m =
+                models::machine_by_name(c, &name).map_err(|e| ApiError::db(e, "machine", &name))?;
+            models::machine_delete(c, m.id)?;
+            Ok(m)
+        })
+        .await?;
+    let summary = format!("deleted machine '{}'", deleted.name);
+    Ok(Out::new(
+        Deleted {
+            name: deleted.name,
+            deleted: true,
+        },
+        summary,
+    ))
+}

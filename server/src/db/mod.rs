@@ -1,0 +1,226 @@
+//! Storage: one diesel `MultiConnection` over SQLite and PostgreSQL, the connection pool,
+//! embedded migrations, and the queries (in `models`). Only this module names diesel.
+
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use diesel::result::{DatabaseErrorKind, Error as DbError, QueryResult};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// Which backend a URL names. The scheme decides; anything else is refused, because the
+/// derived `establish` would otherwise try each backend in turn and turn `postgres:x` into a
+/// SQLite file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A filesystem path.
+    Sqlite(String),
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "unsupported database URL scheme in '{0}': use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
+    Scheme(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<Self, OpenError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(OpenError::Scheme(url.to_owned()));
+            }
+            return Ok(DbUrl::Sqlite(path.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres(url.to_owned()));
+        }
+        Err(OpenError::Scheme(redact_url(url)))
+    }
+
+    /// The URL without any password, for messages and logs.
+    pub fn display(&self) -> String {
+        match self {
+            DbUrl::Sqlite(p) => format!("sqlite://{p}"),
+            DbUrl::Postgres(u) => redact_url(u),
+        }
+    }
+
+    fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match self {
+            DbUrl::Sqlite(path) => {
+                let mut c = SqliteConnection::establish(path)?;
+                // busy_timeout lets concurrent writers queue instead of failing at once.
+                c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(c))
+            }
+            DbUrl::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+        }
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// r2d2 manager that connects through our own URL dispatch (see `DbUrl`).
+pub struct Manager(DbUrl);
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.0.connect().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Opens the database, creating a SQLite file and its folder if needed, switches SQLite to
+/// WAL and applies pending migrations on one connection before the pool exists (a fresh
+/// file otherwise sometimes answers "database is locked").
+pub fn open(url: &DbUrl, max_size: u32) -> Result<Pool, OpenError> {
+    let connect_err =
+        |e: &dyn std::fmt::Display| OpenError::Connect(format!("{}: {e}", url.display()));
+    if let DbUrl::Sqlite(path) = url
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| connect_err(&e))?;
+    }
+    let mut conn = url.connect().map_err(|e| connect_err(&e))?;
+    if let DbConn::Sqlite(c) = &mut conn {
+        c.batch_execute("PRAGMA journal_mode = WAL;")
+            .map_err(|e| connect_err(&e))?;
+    }
+    run_migrations(&mut conn)?;
+    drop(conn);
+    // SQLite allows one writer at a time; a small pool with busy_timeout serializes writers
+    // without starving readers (WAL lets them proceed).
+    let size = match url {
+        DbUrl::Sqlite(_) => max_size.min(8),
+        DbUrl::Postgres(_) => max_size,
+    };
+    r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager(url.clone()))
+        .map_err(|e| connect_err(&e))
+}
+
+/// Runs `f` in one transaction: all of its changes or none.
+pub fn transaction<T, E, F>(c: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<DbError>,
+{
+    c.transaction(f)
+}
+
+pub fn run_migrations(conn: &mut DbConn) -> Result<(), OpenError> {
+    let res = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()),
+    };
+    res.map_err(|e| OpenError::Migrate(e.to_string()))
+}
+
+/// Reverts every applied migration (for the up/down tests), newest first.
+pub fn revert_all(url: &DbUrl) -> Result<usize, OpenError> {
+    let mut conn = url
+        .connect()
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let res = match &mut conn {
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|v| v.len()),
+    };
+    res.map_err(|e| OpenError::Migrate(e.to_string()))
+}
+
+/// Applies all migrations on a fresh connection (for the up/down tests).
+pub fn migrate(url: &DbUrl) -> Result<(), OpenError> {
+    let mut conn = url
+        .connect()
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    run_migrations(&mut conn)
+}
+
+/// Names of the user tables present (for the up/down tests), sorted.
+pub fn table_names(url: &DbUrl) -> Result<Vec<String>, OpenError> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let mut conn = url
+        .connect()
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let q = match conn {
+        DbConn::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        DbConn::Pg(_) => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
+        }
+    };
+    let rows: Vec<Name> = diesel::sql_query(q)
+        .load(&mut conn)
+        .map_err(|e| OpenError::Migrate(e.to_string()))?;
+    Ok(rows.into_iter().map(|n| n.name).collect())
+}
+
+/// Names of the embedded migrations of each backend (for the same-names test).
+pub fn migration_names() -> (Vec<String>, Vec<String>) {
+    use diesel::migration::MigrationSource;
+    let sqlite = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+        .map(|v| v.into_iter().map(|m| m.name().to_string()).collect())
+        .unwrap_or_default();
+    let pg = MigrationSource::<diesel::pg::Pg>::migrations(&PG_MIGRATIONS)
+        .map(|v| v.into_iter().map(|m| m.name().to_string()).collect())
+        .unwrap_or_default();
+    (sqlite, pg)
+}

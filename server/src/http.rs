@@ -1,0 +1,395 @@
+//! The HTTP edge. Every route is listed once in `ROUTES` (with whether it needs a token);
+//! the app is configured from that list and a test walks it.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, web};
+use schema::{
+    CommandName, HEADER_API_LEVEL, HEADER_FINGERPRINT, LoginRequest, LoginResponse, PingResponse,
+    RpcRequest, RpcResponse,
+};
+use serde_json::Value;
+
+use crate::auth::{self, Caller};
+use crate::db::models::{self, NewAudit};
+use crate::error::ApiError;
+use crate::registry::{Access, OLDEST_LEVEL, SCHEMA_LEVEL};
+use crate::state::{AppState, Ctx, now, rfc3339};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    Ping,
+    Schema,
+    Login,
+    Logout,
+    Rpc,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// Needs `Authorization: Bearer TOKEN`.
+    pub auth: bool,
+    pub kind: RouteKind,
+}
+
+/// Every route of the API. Nothing is routed that is not here.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/api/ping",
+        auth: false,
+        kind: RouteKind::Ping,
+    },
+    Route {
+        method: "GET",
+        path: "/api/schema",
+        auth: false,
+        kind: RouteKind::Schema,
+    },
+    Route {
+        method: "POST",
+        path: "/api/login",
+        auth: false,
+        kind: RouteKind::Login,
+    },
+    Route {
+        method: "POST",
+        path: "/api/logout",
+        auth: true,
+        kind: RouteKind::Logout,
+    },
+    Route {
+        method: "POST",
+        path: "/api/rpc",
+        auth: true,
+        kind: RouteKind::Rpc,
+    },
+];
+
+type State = web::Data<Arc<AppState>>;
+
+/// Registers the routes the served level has: a level without a schema endpoint answers
+/// 404 there, as a server of that level would.
+pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state.clone()));
+        for r in ROUTES {
+            if r.kind == RouteKind::Schema && state.registry.level() < SCHEMA_LEVEL {
+                continue;
+            }
+            let method = Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET);
+            let route = web::method(method);
+            let route = match r.kind {
+                RouteKind::Ping => route.to(ping),
+                RouteKind::Schema => route.to(schema),
+                RouteKind::Login => route.to(login),
+                RouteKind::Logout => route.to(logout),
+                RouteKind::Rpc => route.to(rpc),
+            };
+            cfg.service(
+                web::resource(r.path)
+                    .route(route)
+                    .default_service(web::to(method_not_allowed)),
+            );
+        }
+        cfg.default_service(web::to(no_route));
+    }
+}
+
+/// The headers every response carries, errors included.
+pub fn default_headers(state: &AppState) -> DefaultHeaders {
+    let level = state.registry.level();
+    let mut h = DefaultHeaders::new().add((HEADER_API_LEVEL, level.to_string()));
+    if level >= SCHEMA_LEVEL {
+        h = h.add((
+            HEADER_FINGERPRINT,
+            state.registry.document().fingerprint.clone(),
+        ));
+    }
+    h
+}
+
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let body = schema::ErrorBody {
+        error: schema::ErrorInfo {
+            code: "method_not_allowed".into(),
+            message: format!("{} is not allowed on {}", req.method(), req.path()),
+            details: None,
+        },
+    };
+    HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED).json(body)
+}
+
+async fn ping(state: State) -> HttpResponse {
+    let level = state.registry.level();
+    HttpResponse::Ok().json(PingResponse {
+        server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        api_level: level,
+        min_api_level: OLDEST_LEVEL,
+        schema: level >= SCHEMA_LEVEL,
+    })
+}
+
+/// Whether an `If-None-Match` header names `etag` (quoted or not, weak or strong, or `*`).
+fn none_match(header: &str, fingerprint: &str) -> bool {
+    header.split(',').map(str::trim).any(|tag| {
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag == "*" || tag.trim_matches('"') == fingerprint
+    })
+}
+
+fn schema_body(state: &AppState) -> &'static [u8] {
+    // The document of a running server never changes: serialize it once.
+    static BODY: OnceLock<Vec<u8>> = OnceLock::new();
+    BODY.get_or_init(|| serde_json::to_vec(state.registry.document()).unwrap_or_default())
+}
+
+async fn schema(state: State, req: HttpRequest) -> HttpResponse {
+    let fp = &state.registry.document().fingerprint;
+    let etag = format!("\"{fp}\"");
+    let cache = format!("max-age={}", state.config.schema_ttl.as_secs());
+    let matched = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| none_match(v, fp));
+    let mut resp = if matched {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    resp.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache));
+    if matched {
+        resp.finish()
+    } else {
+        resp.content_type("application/json")
+            .body(schema_body(&state))
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value: &HeaderValue = req.headers().get(header::AUTHORIZATION)?;
+    let text = value.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, String), ApiError> {
+    let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
+    let hash = auth::token_hash(&token);
+    let h = hash.clone();
+    let user = state
+        .db(move |c| match models::token_user(c, &h, now()) {
+            Ok(u) => Ok(Some(u)),
+            Err(crate::db::DbError::NotFound) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        })
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok((
+        Caller {
+            id: user.id,
+            role: auth::Role::parse(&user.role),
+            name: user.name,
+        },
+        hash,
+    ))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("request body is not valid: {e}")))
+}
+
+/// A valid argon2id hash to verify against when the user does not exist, so that a wrong
+/// user name takes as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| auth::hash_password("igor-dummy-password").unwrap_or_default())
+}
+
+async fn login(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let req: LoginRequest = parse_json(&body)?;
+    let name = req.user.clone();
+    let user = state
+        .db(move |c| match models::user_by_name(c, &name) {
+            Ok(u) => Ok(Some(u)),
+            Err(crate::db::DbError::NotFound) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        })
+        .await?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_owned());
+    let password = req.password;
+    let ok = web::block(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let user = match user {
+        Some(u) if ok => u,
+        _ => {
+            tracing::info!(user = %req.user, "login failed");
+            return Err(ApiError::LoginFailed(
+                "invalid user name or password".into(),
+            ));
+        }
+    };
+    if !user.enabled {
+        return Err(ApiError::LoginFailed(format!(
+            "user '{}' is disabled",
+            user.name
+        )));
+    }
+    let token = auth::new_token().map_err(ApiError::internal)?;
+    let hash = auth::token_hash(&token);
+    let issued = now();
+    let expires = issued + i64::try_from(state.config.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let uid = user.id;
+    state
+        .db(move |c| models::token_insert(c, &hash, uid, issued, expires).map_err(ApiError::from))
+        .await?;
+    tracing::info!(user = %user.name, "login");
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token,
+        expires_at: rfc3339(expires),
+        user: user.name,
+        role: user.role,
+    }))
+}
+
+async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (caller, hash) = authenticate(&state, &req).await?;
+    state
+        .db(move |c| models::token_delete(c, &hash).map_err(ApiError::from))
+        .await?;
+    tracing::info!(user = %caller.name, "logout");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The machine an audited call acts on: its `machine` parameter, or `name` for the
+/// machine object's own commands.
+fn audit_machine(object: Option<&str>, params: &Value) -> Option<String> {
+    let key = if object == Some("machine") {
+        "name"
+    } else {
+        "machine"
+    };
+    params.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (caller, _) = authenticate(&state, &req).await?;
+    let call: RpcRequest = parse_json(&body)?;
+    let name: CommandName = call
+        .command
+        .parse()
+        .map_err(|_| ApiError::UnknownCommand(call.command.clone()))?;
+    let spec = state
+        .registry
+        .get(&name.name, name.server_version())
+        .ok_or_else(|| ApiError::UnknownCommand(call.command.clone()))?
+        .clone();
+    let params = match call.params {
+        Value::Null => Value::Object(Default::default()),
+        p => p,
+    };
+    if spec.access == Access::Admin && !caller.is_admin() {
+        return Err(ApiError::Forbidden(format!(
+            "'{}' needs the admin role",
+            spec.full_name()
+        )));
+    }
+    state.registry.validate(spec.name, spec.version, &params)?;
+    let audit_target = spec
+        .audited
+        .then(|| audit_machine(spec.object.map(|(o, _)| o), &params));
+    let started = Instant::now();
+    let ctx = Ctx {
+        state: state.get_ref().clone(),
+        caller: caller.clone(),
+    };
+    let outcome = spec.call(ctx, params).await;
+    let elapsed = started.elapsed();
+    let code = match &outcome {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    };
+    tracing::info!(
+        user = %caller.name,
+        command = %spec.full_name(),
+        outcome = code,
+        ms = elapsed.as_millis() as u64,
+        "rpc"
+    );
+    if let Some(machine) = audit_target {
+        let user = caller.name.clone();
+        let command = spec.full_name();
+        let outcome_code = code.to_owned();
+        let at_ms = chrono::Utc::now().timestamp_millis();
+        let duration_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+        let written = state
+            .db(move |c| {
+                models::audit_insert(
+                    c,
+                    &NewAudit {
+                        at_ms,
+                        user_name: &user,
+                        command: &command,
+                        machine: machine.as_deref(),
+                        outcome: &outcome_code,
+                        duration_ms,
+                    },
+                )
+                .map_err(ApiError::from)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, command = %spec.full_name(), "audit record not written");
+        }
+    }
+    let reply = outcome?;
+    Ok(HttpResponse::Ok().json(RpcResponse {
+        result: reply.result,
+        summary: reply.summary,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::none_match;
+
+    #[test]
+    fn if_none_match_forms() {
+        let fp = "sha256:abc";
+        for (h, want) in [
+            ("\"sha256:abc\"", true),
+            ("sha256:abc", true),
+            ("W/\"sha256:abc\"", true),
+            ("\"x\", \"sha256:abc\"", true),
+            ("*", true),
+            ("\"sha256:abd\"", false),
+            ("", false),
+        ] {
+            assert_eq!(none_match(h, fp), want, "{h}");
+        }
+    }
+}

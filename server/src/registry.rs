@@ -1,0 +1,380 @@
+//! The command registry: each command version is declared once (name, version, levels, doc,
+//! topic, object/method, access, parameter and output types, handler). The published schema,
+//! parameter validation and dispatch all come from it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use schema::{ApiLevel, Class, CommandDef, SchemaDocument, Topic, X_SENSITIVE};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::state::Ctx;
+
+/// The oldest level a server can pin to.
+pub const OLDEST_LEVEL: ApiLevel = ApiLevel::new(1, 0);
+/// The first level with `GET /api/schema` and the introspection commands.
+pub const SCHEMA_LEVEL: ApiLevel = ApiLevel::new(1, 1);
+
+/// Who may call a command. `Viewer`/`Operator` are checked by the handler against the
+/// machine it names (admins always pass); the registry checks the others before the handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Any logged-in user.
+    User,
+    Admin,
+    /// Read access to the named machine.
+    Viewer,
+    /// Change access to the named machine.
+    Operator,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::User => "user",
+            Access::Admin => "admin",
+            Access::Viewer => "viewer",
+            Access::Operator => "operator",
+        }
+    }
+}
+
+/// What a handler returns: its typed output and a one-line summary for humans.
+pub struct Out<O> {
+    pub value: O,
+    pub summary: String,
+}
+
+impl<O> Out<O> {
+    pub fn new(value: O, summary: impl Into<String>) -> Self {
+        Out {
+            value,
+            summary: summary.into(),
+        }
+    }
+}
+
+pub struct Reply {
+    pub result: Value,
+    pub summary: String,
+}
+
+type BoxFut = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
+type Handler = Arc<dyn Fn(Ctx, Value) -> BoxFut + Send + Sync>;
+
+#[derive(Clone)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub version: u32,
+    pub since: ApiLevel,
+    pub removed: Option<ApiLevel>,
+    pub doc: &'static str,
+    pub topic: &'static str,
+    pub object: Option<(&'static str, &'static str)>,
+    pub access: Access,
+    /// Recorded in the audit log (changes and BMC commands).
+    pub audited: bool,
+    pub params: Value,
+    pub output: Value,
+    handler: Handler,
+}
+
+fn level(text: &str) -> ApiLevel {
+    // Levels in declarations are literals in this crate; a typo is caught by every test run.
+    text.parse()
+        .unwrap_or_else(|e| panic!("bad level literal in a command declaration: {e}"))
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut v = serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
+    // The Rust type's name and doc comment are not part of the interface: dropping them
+    // keeps a rename from changing the fingerprint of a frozen level.
+    if let Value::Object(m) = &mut v {
+        m.remove("title");
+        m.remove("description");
+    }
+    v
+}
+
+/// Declares one command version.
+pub fn command<P, O, F, Fut>(
+    name: &'static str,
+    version: u32,
+    since: &str,
+    topic: &'static str,
+    access: Access,
+    doc: &'static str,
+    f: F,
+) -> CommandSpec
+where
+    P: DeserializeOwned + JsonSchema + Send + 'static,
+    O: Serialize + JsonSchema + 'static,
+    F: Fn(Ctx, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Out<O>, ApiError>> + Send + 'static,
+{
+    let handler: Handler = Arc::new(move |ctx, v| match serde_json::from_value::<P>(v) {
+        Ok(p) => {
+            let fut = f(ctx, p);
+            Box::pin(async move {
+                let out = fut.await?;
+                let result = serde_json::to_value(&out.value).map_err(ApiError::internal)?;
+                Ok(Reply {
+                    result,
+                    summary: out.summary,
+                })
+            })
+        }
+        // Validation ran first, so this means the schema and the type disagree.
+        Err(e) => {
+            Box::pin(async move { Err(ApiError::BadRequest(format!("invalid parameters: {e}"))) })
+        }
+    });
+    CommandSpec {
+        name,
+        version,
+        since: level(since),
+        removed: None,
+        doc,
+        topic,
+        object: None,
+        access,
+        audited: false,
+        params: schema_of::<P>(),
+        output: schema_of::<O>(),
+        handler,
+    }
+}
+
+impl CommandSpec {
+    pub fn object(mut self, object: &'static str, method: &'static str) -> Self {
+        self.object = Some((object, method));
+        self
+    }
+
+    pub fn audited(mut self) -> Self {
+        self.audited = true;
+        self
+    }
+
+    pub fn removed(mut self, at: &str) -> Self {
+        self.removed = Some(level(at));
+        self
+    }
+
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.name, self.version)
+    }
+
+    pub fn alive_at(&self, l: ApiLevel) -> bool {
+        self.since <= l && self.removed.is_none_or(|r| l < r)
+    }
+
+    pub fn def(&self) -> CommandDef {
+        CommandDef {
+            name: self.name.to_owned(),
+            version: self.version,
+            full_name: self.full_name(),
+            doc: self.doc.trim().to_owned(),
+            topic: self.topic.to_owned(),
+            object: self.object.map(|(o, _)| o.to_owned()),
+            method: self.object.map(|(_, m)| m.to_owned()),
+            since: self.since,
+            removed: self.removed,
+            access: self.access.as_str().to_owned(),
+            params: self.params.clone(),
+            output: self.output.clone(),
+        }
+    }
+
+    pub fn call(&self, ctx: Ctx, params: Value) -> BoxFut {
+        (self.handler)(ctx, params)
+    }
+
+    /// Top-level parameter names marked sensitive (their values are never echoed).
+    pub fn sensitive_params(&self) -> Vec<String> {
+        self.params["properties"]
+            .as_object()
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, s)| s.get(X_SENSITIVE) == Some(&Value::Bool(true)))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A class (object) as the introspection commands describe it: its attributes come from
+/// the JSON Schema of the type its `show` command returns.
+pub struct ClassSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub schema: Value,
+}
+
+pub fn class<T: JsonSchema>(name: &'static str, doc: &'static str) -> ClassSpec {
+    ClassSpec {
+        name,
+        doc,
+        schema: schema_of::<T>(),
+    }
+}
+
+struct Entry {
+    spec: CommandSpec,
+    validator: jsonschema::Validator,
+    sensitive: Vec<String>,
+}
+
+/// The commands alive at one level, with their compiled validators and the document.
+pub struct Registry {
+    level: ApiLevel,
+    entries: BTreeMap<(String, u32), Entry>,
+    document: SchemaDocument,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LevelError {
+    #[error("cannot serve API level {wanted}: this igord serves levels {oldest} to {newest}")]
+    OutOfRange {
+        wanted: ApiLevel,
+        oldest: ApiLevel,
+        newest: ApiLevel,
+    },
+    #[error("the parameter schema of '{0}' does not compile: {1}")]
+    BadSchema(String, String),
+}
+
+/// The newest level the declarations reach.
+pub fn newest_level(specs: &[CommandSpec]) -> ApiLevel {
+    specs
+        .iter()
+        .flat_map(|s| std::iter::once(s.since).chain(s.removed))
+        .max()
+        .unwrap_or(OLDEST_LEVEL)
+}
+
+impl Registry {
+    pub fn at_level(
+        specs: Vec<CommandSpec>,
+        classes: Vec<ClassSpec>,
+        topics: &[(&str, &str)],
+        level: ApiLevel,
+    ) -> Result<Registry, LevelError> {
+        let newest = newest_level(&specs);
+        if level < OLDEST_LEVEL || level > newest {
+            return Err(LevelError::OutOfRange {
+                wanted: level,
+                oldest: OLDEST_LEVEL,
+                newest,
+            });
+        }
+        let mut entries = BTreeMap::new();
+        for spec in specs.into_iter().filter(|s| s.alive_at(level)) {
+            let validator = jsonschema::validator_for(&spec.params)
+                .map_err(|e| LevelError::BadSchema(spec.full_name(), e.to_string()))?;
+            let sensitive = spec.sensitive_params();
+            entries.insert(
+                (spec.name.to_owned(), spec.version),
+                Entry {
+                    spec,
+                    validator,
+                    sensitive,
+                },
+            );
+        }
+        let defs: Vec<CommandDef> = entries.values().map(|e| e.spec.def()).collect();
+        let used_topics: Vec<Topic> = topics
+            .iter()
+            .filter(|(name, _)| defs.iter().any(|d| d.topic == *name))
+            .map(|(name, doc)| Topic {
+                name: (*name).to_owned(),
+                doc: (*doc).to_owned(),
+            })
+            .collect();
+        let used_classes: Vec<Class> = classes
+            .into_iter()
+            .filter(|c| defs.iter().any(|d| d.object.as_deref() == Some(c.name)))
+            .map(|c| Class {
+                name: c.name.to_owned(),
+                doc: c.doc.to_owned(),
+                attributes: crate::commands::introspect::attributes_of(&c.schema),
+            })
+            .collect();
+        let document = SchemaDocument::new(level, used_topics, used_classes, defs);
+        Ok(Registry {
+            level,
+            entries,
+            document,
+        })
+    }
+
+    pub fn level(&self) -> ApiLevel {
+        self.level
+    }
+
+    pub fn document(&self) -> &SchemaDocument {
+        &self.document
+    }
+
+    pub fn get(&self, name: &str, version: u32) -> Option<&CommandSpec> {
+        self.entries
+            .get(&(name.to_owned(), version))
+            .map(|e| &e.spec)
+    }
+
+    /// Every violation of `params` against the command's schema, at once. Values of
+    /// sensitive parameters are masked in the messages.
+    pub fn validate(&self, name: &str, version: u32, params: &Value) -> Result<(), ApiError> {
+        let Some(entry) = self.entries.get(&(name.to_owned(), version)) else {
+            return Ok(());
+        };
+        let violations: Vec<Value> = entry
+            .validator
+            .iter_errors(params)
+            .map(|err| {
+                let path = err.instance_path().to_string();
+                let top = path.trim_start_matches('/').split('/').next().unwrap_or("");
+                let message = if entry.sensitive.iter().any(|s| s == top) {
+                    err.masked().to_string()
+                } else {
+                    err.to_string()
+                };
+                json!({ "path": path, "message": message })
+            })
+            .collect();
+        if violations.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = violations
+            .iter()
+            .map(|v| {
+                let path = v["path"].as_str().unwrap_or_default();
+                let msg = v["message"].as_str().unwrap_or_default();
+                if path.is_empty() {
+                    msg.to_owned()
+                } else {
+                    format!("{}: {msg}", path.trim_start_matches('/'))
+                }
+            })
+            .collect();
+        Err(ApiError::InvalidParams {
+            message: format!(
+                "invalid parameters for '{}': {}",
+                CommandName::full(name, version),
+                list.join("; ")
+            ),
+            details: Some(json!({ "violations": violations })),
+        })
+    }
+}
+
+use schema::CommandName;

@@ -1,0 +1,116 @@
+//! Application state shared by every request, and `Ctx`, what a command handler gets: the
+//! state, the authenticated caller, and helpers for the database and machine access.
+
+use std::sync::Arc;
+
+use schema::ApiLevel;
+
+use crate::auth::Caller;
+use crate::config::Config;
+use crate::crypto::SecretKey;
+use crate::db::models::{self, Machine};
+use crate::db::{DbConn, DbError, Pool};
+use crate::error::ApiError;
+use crate::registry::{Access, Registry};
+
+pub struct AppState {
+    pub config: Config,
+    /// The commands of the served level (the pin, or the newest).
+    pub registry: Registry,
+    /// The newest level this build can serve.
+    pub own_level: ApiLevel,
+    pub pool: Pool,
+    pub key: SecretKey,
+}
+
+impl AppState {
+    /// Runs blocking diesel code on actix's blocking pool, never on an async worker.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| ApiError::internal(format!("database pool: {e}")))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+}
+
+#[derive(Clone)]
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub caller: Caller,
+}
+
+impl Ctx {
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.state.db(f).await
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.caller.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this command needs the admin role".into(),
+            ))
+        }
+    }
+
+    /// The machine `name` if the caller may act on it with `need` (viewer or operator).
+    /// A user without permission learns nothing: the answer is the same 403 whether or not
+    /// the machine exists. Admins pass, and get 404 for a machine that does not exist.
+    pub async fn machine(&self, name: &str, need: Access) -> Result<Machine, ApiError> {
+        let caller = self.caller.clone();
+        let name = name.to_owned();
+        self.db(move |c| {
+            let denied = || ApiError::Forbidden(format!("not permitted on machine '{name}'"));
+            let machine = match models::machine_by_name(c, &name) {
+                Ok(m) => m,
+                Err(DbError::NotFound) if !caller.is_admin() => return Err(denied()),
+                Err(e) => return Err(ApiError::db(e, "machine", &name)),
+            };
+            if caller.is_admin() {
+                return Ok(machine);
+            }
+            let role = models::permission_role(c, caller.id, machine.id)?;
+            let allowed = match (need, role.as_deref()) {
+                (Access::Viewer, Some("viewer" | "operator")) => true,
+                (Access::Operator, Some("operator")) => true,
+                _ => false,
+            };
+            if allowed {
+                Ok(machine)
+            } else if role.is_some() {
+                Err(ApiError::Forbidden(format!(
+                    "not permitted on machine '{name}': this needs the operator role"
+                )))
+            } else {
+                Err(denied())
+            }
+        })
+        .await
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// RFC 3339 of Unix seconds, for outputs.
+pub fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
