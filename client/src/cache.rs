@@ -124,7 +124,15 @@ impl Cache {
         let meta_path = dir.join(META_FILE);
         let text = match fs::read_to_string(&meta_path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            // No cache yet (or its folder's parent is not a folder: the write side warns).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return None;
+            }
             Err(e) => {
                 diag.warn(format_args!(
                     "ignoring the schema cache: cannot read {}: {e}",

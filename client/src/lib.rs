@@ -1,13 +1,20 @@
 //! igor, the thin client: configuration and login, the schema cache and its resolution,
 //! the command tree built from the schema, calls and rendering. `main.rs` only calls `run`.
 
+pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod call;
+pub mod cmd;
 pub mod config;
 pub mod diag;
 pub mod http;
 pub mod prompt;
+pub mod render;
 pub mod resolve;
 pub mod scan;
 pub mod tree;
 pub mod version;
+
+#[cfg(test)]
+mod tests;

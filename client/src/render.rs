@@ -57,7 +57,10 @@ fn cell(v: &Value) -> String {
 }
 
 /// Property names in schema order, then any key the schema did not declare.
-fn columns<'a>(schema_props: Vec<String>, rows: impl Iterator<Item = &'a serde_json::Map<String, Value>>) -> Vec<String> {
+fn columns<'a>(
+    schema_props: Vec<String>,
+    rows: impl Iterator<Item = &'a serde_json::Map<String, Value>>,
+) -> Vec<String> {
     let mut cols = schema_props;
     for row in rows {
         for k in row.keys() {
@@ -101,7 +104,7 @@ fn deref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
 
 fn new_table() -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
+    t.load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
     t
 }
@@ -143,7 +146,7 @@ mod tests {
     #[test]
     fn renders_generically() {
         let schema = json!({"type": "array", "items": {"$ref": "#/$defs/M"},
-            "$defs": {"M": {"type": "object", "properties": {"name": {}, "address": {}}}}});
+            "$defs": {"M": {"type": "object", "properties": {"address": {}, "name": {}}}}});
         let out = render(
             Format::Table,
             &json!([{"address": "10.0.0.1", "name": "m1", "extra": true}]),
@@ -151,14 +154,31 @@ mod tests {
             &schema,
         );
         let header = out.lines().nth(1).unwrap();
-        let (n, a, e) = (header.find("name").unwrap(), header.find("address").unwrap(), header.find("extra").unwrap());
-        assert!(n < a && a < e, "{out}");
+        let (n, a, e) = (
+            header.find("name").unwrap(),
+            header.find("address").unwrap(),
+            header.find("extra").unwrap(),
+        );
+        assert!(a < n && n < e, "{out}");
         assert!(out.ends_with("1 machine\n"), "{out}");
         let out = render(Format::Table, &json!({"b": 1, "a": "x"}), "", &json!({}));
-        assert!(out.contains("│ a ") && out.contains("│ x "), "{out}");
-        assert_eq!(render(Format::Table, &json!("pong"), "", &json!({})), "pong\n");
-        assert_eq!(render(Format::Json, &json!({"a": 1}), "s", &json!({})), "{\n  \"a\": 1\n}\n");
-        assert_eq!(render(Format::Yaml, &json!({"a": 1}), "s", &json!({})), "a: 1\n");
-        assert_eq!(render(Format::Table, &json!([]), "", &json!({})), "(none)\n");
+        let (a, b) = (out.find(" a ").unwrap(), out.find(" b ").unwrap());
+        assert!(a < b && out.contains(" x "), "{out}");
+        assert_eq!(
+            render(Format::Table, &json!("pong"), "", &json!({})),
+            "pong\n"
+        );
+        assert_eq!(
+            render(Format::Json, &json!({"a": 1}), "s", &json!({})),
+            "{\n  \"a\": 1\n}\n"
+        );
+        assert_eq!(
+            render(Format::Yaml, &json!({"a": 1}), "s", &json!({})),
+            "a: 1\n"
+        );
+        assert_eq!(
+            render(Format::Table, &json!([]), "", &json!({})),
+            "(none)\n"
+        );
     }
 }

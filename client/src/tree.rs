@@ -657,3 +657,64 @@ pub fn top_command(
     }
     top
 }
+
+/// What an argv means against a schema: the one parsing path the binary and the tests share.
+pub enum Invocation<'a> {
+    Call {
+        def: &'a CommandDef,
+        params: Value,
+        matches: ArgMatches,
+    },
+    /// clap's own answer: help (exit 0) or a usage error (exit 2).
+    Clap(clap::Error),
+    /// A usage error found after clap (exit 2).
+    Usage(String),
+    /// A secret could not be asked for (exit 1).
+    Prompt(String),
+    /// A well-formed command name the schema lacks.
+    Unknown,
+    Defect(SchemaDefect),
+}
+
+pub fn invoke<'a>(
+    doc: &'a SchemaDocument,
+    known: Option<&SchemaDocument>,
+    builtins: Vec<Command>,
+    token: &str,
+    argv: &[String],
+    prompter: &mut dyn Prompter,
+) -> Invocation<'a> {
+    let entries = entries(doc, known);
+    let Some(def) = lookup(doc, known, token) else {
+        if token.parse::<CommandName>().is_ok() {
+            return Invocation::Unknown;
+        }
+        // Not even a command name: clap's error, with its suggestions, says it best.
+        let top = top_command(builtins, &entries, None);
+        return match top.try_get_matches_from(argv) {
+            Err(e) => Invocation::Clap(e),
+            Ok(_) => Invocation::Unknown,
+        };
+    };
+    let invoked = match command_for(token, def, doc) {
+        Ok(c) => c,
+        Err(e) => return Invocation::Defect(e),
+    };
+    let top = top_command(builtins, &entries, Some(invoked));
+    let matches = match top.try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => return Invocation::Clap(e),
+    };
+    let Some((_, sub)) = matches.subcommand() else {
+        return Invocation::Usage("no command given".to_owned());
+    };
+    match params_from_matches(def, sub, prompter) {
+        Ok(params) => Invocation::Call {
+            def,
+            params,
+            matches,
+        },
+        Err(ParamError::Usage(m)) => Invocation::Usage(m),
+        Err(ParamError::Prompt(m)) => Invocation::Prompt(m),
+    }
+}

@@ -1,0 +1,380 @@
+//! One run of `igor`: the pre-scan, which tree to build, the built-ins' dispatch, and a
+//! schema command's path from schema resolution to the rendered answer. Everything with
+//! side effects (HTTP, clock, prompts, stdout) comes in through `App`, so tests can drive it.
+
+use std::io::Write;
+
+use anyhow::{Result, anyhow};
+use clap::{ArgMatches, Command};
+use schema::SchemaDocument;
+
+use crate::auth::TokenStore;
+use crate::cache::Cache;
+use crate::call::{ApiError, rpc};
+use crate::cmd;
+use crate::config::{Config, EnvVars, Paths, Target, resolve_target};
+use crate::diag::Diag;
+use crate::http::Http;
+use crate::prompt::Prompter;
+use crate::render::{Format, render};
+use crate::resolve::{Resolved, Resolver, Source};
+use crate::scan::{Scan, scan};
+use crate::tree::{self, BUILTINS, Invocation};
+
+pub struct App<'a> {
+    pub env: EnvVars,
+    pub paths: Paths,
+    pub scan: Scan,
+    pub diag: &'a Diag,
+    pub http: &'a dyn Http,
+    /// Unix seconds.
+    pub now: u64,
+    /// Bundles this client may use, and the newest known one (see `version.rs`).
+    pub bundles: Vec<SchemaDocument>,
+    pub known: Option<SchemaDocument>,
+    pub prompter: &'a mut dyn Prompter,
+    pub out: &'a mut dyn Write,
+}
+
+/// Exit codes (DESIGN §5).
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// Prints an error the way users see every error: `error: ...` with its causes, never a
+/// Debug dump or backtrace; a server refusal adds its details line by line.
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("error: {e:#}");
+    if let Some(api) = e.downcast_ref::<ApiError>() {
+        for line in api.detail_lines() {
+            eprintln!("  {line}");
+        }
+    }
+}
+
+impl App<'_> {
+    pub fn config(&self) -> Result<Config> {
+        Config::load(&self.paths.config_file)
+    }
+
+    pub fn target(&self) -> Result<Target> {
+        resolve_target(
+            &self.config()?,
+            self.scan.server.as_deref(),
+            self.scan.context.as_deref(),
+            &self.env,
+        )
+    }
+
+    pub fn cache(&self) -> Cache {
+        Cache::new(self.paths.cache_dir.clone())
+    }
+
+    pub fn tokens(&self) -> TokenStore {
+        TokenStore::new(self.paths.token_dir.clone())
+    }
+
+    /// `IGOR_TOKEN` first (CI), then the stored token of this server.
+    pub fn token(&self, server: &str) -> Option<String> {
+        self.env
+            .token
+            .clone()
+            .or_else(|| self.tokens().load(server).map(|t| t.token))
+    }
+
+    pub fn force_schema_check(&self) -> bool {
+        self.scan.force_schema_check || self.env.force_schema_check
+    }
+
+    pub fn with_resolver<T>(&self, server: &str, f: impl FnOnce(&Resolver<'_>) -> T) -> T {
+        let cache = self.cache();
+        let r = Resolver {
+            server,
+            cache: &cache,
+            http: self.http,
+            now: self.now,
+            bundles: &self.bundles,
+            diag: self.diag,
+        };
+        f(&r)
+    }
+
+    pub fn resolve(&self, server: &str, force: bool) -> Result<Resolved> {
+        self.with_resolver(server, |r| r.resolve(force))
+    }
+
+    /// Parses argv against `top`; `Err(code)` when clap printed help, version or a usage
+    /// error itself.
+    fn parse(&mut self, top: Command, argv: &[String]) -> Result<ArgMatches, i32> {
+        top.try_get_matches_from(argv)
+            .map_err(|e| self.print_clap(e))
+    }
+
+    /// Help goes to our stdout (so tests can read it), errors to stderr with clap's colors.
+    fn print_clap(&mut self, e: clap::Error) -> i32 {
+        if e.use_stderr() {
+            let _ = e.print();
+        } else {
+            let _ = write!(self.out, "{}", e.render());
+        }
+        e.exit_code()
+    }
+
+    pub fn run(&mut self, argv: &[String]) -> i32 {
+        match self.dispatch(argv) {
+            Ok(code) => code,
+            Err(e) => {
+                print_error(&e);
+                EXIT_FAILED
+            }
+        }
+    }
+
+    fn dispatch(&mut self, argv: &[String]) -> Result<i32> {
+        if self.scan.version && self.scan.command.is_none() {
+            writeln!(self.out, "igor {}", env!("CARGO_PKG_VERSION"))?;
+            return Ok(EXIT_OK);
+        }
+        match self.scan.target().map(str::to_owned) {
+            Some(t) if BUILTINS.contains(&t.as_str()) && t != "help" => {
+                let top = tree::top_command(cmd::builtins(), &[], None);
+                let m = match self.parse(top, argv) {
+                    Ok(m) => m,
+                    Err(code) => return Ok(code),
+                };
+                match m.subcommand() {
+                    Some((name, sub)) => cmd::exec(self, name, sub),
+                    None => Ok(EXIT_USAGE),
+                }
+            }
+            Some(t) => self.schema_command(argv, &t),
+            None => self.top_level_help(argv),
+        }
+    }
+
+    /// `igor`, `igor --help`, `igor help`: the list needs the schema if one can be had; if
+    /// not, the built-ins alone with a warning.
+    fn top_level_help(&mut self, argv: &[String]) -> Result<i32> {
+        let resolved = self
+            .target()
+            .and_then(|t| self.resolve(&t.server, self.force_schema_check()));
+        let resolved = match resolved {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.diag
+                    .warn(format_args!("{e:#}; listing the built-in commands only"));
+                None
+            }
+        };
+        let entries = resolved
+            .as_ref()
+            .map(|r| tree::entries(&r.doc, self.known.as_ref()))
+            .unwrap_or_default();
+        let top = tree::top_command(cmd::builtins(), &entries, None);
+        match self.parse(top, argv) {
+            Ok(_) => Ok(EXIT_USAGE),
+            Err(code) => Ok(code),
+        }
+    }
+
+    fn schema_command(&mut self, argv: &[String], token: &str) -> Result<i32> {
+        let target = self.target()?;
+        let server = target.server.clone();
+        let mut resolved = self.resolve(&server, self.force_schema_check())?;
+        self.diag.info(format_args!("server: {server}"));
+        let mut def = tree::lookup(&resolved.doc, self.known.as_ref(), token).cloned();
+        // A command the cache does not know may be new on the server: look once more.
+        if def.is_none()
+            && resolved.source == Source::Cache
+            && token.parse::<schema::CommandName>().is_ok()
+        {
+            resolved = self.resolve(&server, true)?;
+            def = tree::lookup(&resolved.doc, self.known.as_ref(), token).cloned();
+        }
+        self.diag.info(format_args!(
+            "schema: {} (level {}, {})",
+            resolved.source, resolved.doc.api_level, resolved.doc.fingerprint
+        ));
+        if def.is_none() {
+            return self.unknown_command(token, &resolved);
+        }
+        let doc = resolved.doc.clone();
+        let (def, params, format) = match tree::invoke(
+            &doc,
+            self.known.as_ref(),
+            cmd::builtins(),
+            token,
+            argv,
+            self.prompter,
+        ) {
+            Invocation::Call {
+                def,
+                params,
+                matches,
+            } => {
+                let format = Format::parse(matches.get_one::<String>("output").map(String::as_str))
+                    .map_err(|e| anyhow!(e))?;
+                (def.clone(), params, format)
+            }
+            Invocation::Clap(e) => return Ok(self.print_clap(e)),
+            Invocation::Usage(msg) => {
+                eprintln!("error: {msg}\n\nFor more information, try '{token} --help'.");
+                return Ok(EXIT_USAGE);
+            }
+            Invocation::Prompt(msg) => return Err(anyhow!(msg)),
+            Invocation::Unknown => return self.unknown_command(token, &resolved),
+            Invocation::Defect(e) => return Err(anyhow!("{e}")),
+        };
+        if let Some(reason) = &resolved.offline {
+            return Err(anyhow!("{reason}"));
+        }
+        self.call(&server, &def, params, resolved, format)
+    }
+
+    /// A well-formed name the schema lacks: the same words the server uses, exit 1.
+    fn unknown_command(&mut self, token: &str, resolved: &Resolved) -> Result<i32> {
+        let full = tree::requested_full_name(&resolved.doc, self.known.as_ref(), token)
+            .unwrap_or_else(|| token.to_owned());
+        let name = full.split('/').next().unwrap_or_default();
+        let versions: Vec<&str> = resolved
+            .doc
+            .commands
+            .iter()
+            .filter(|c| c.name == name)
+            .map(|c| c.full_name.as_str())
+            .collect();
+        eprintln!("error: unknown command '{full}'");
+        if !versions.is_empty() {
+            eprintln!("  available: {}", versions.join(", "));
+        } else if let Some(close) =
+            closest(name, resolved.doc.commands.iter().map(|c| c.name.as_str()))
+        {
+            eprintln!("  did you mean '{close}'?");
+        }
+        Ok(EXIT_FAILED)
+    }
+
+    fn call(
+        &mut self,
+        server: &str,
+        def: &schema::CommandDef,
+        params: serde_json::Value,
+        resolved: Resolved,
+        format: Format,
+    ) -> Result<i32> {
+        let token = self.token(server);
+        self.diag
+            .info(format_args!("forwarding '{}' to {server}", def.full_name));
+        let mut outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
+            .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+        let mut refreshed = false;
+        // An unknown command had no effect: refresh once, and retry once if the fresh
+        // schema still has it (a replica behind the same URL may be at another level).
+        if let Err(e) = &outcome.result
+            && e.code == "unknown_command"
+        {
+            refreshed = true;
+            match self.resolve(server, true) {
+                Ok(fresh)
+                    if fresh.offline.is_none()
+                        && fresh.doc.command(&def.name, def.version).is_some() =>
+                {
+                    self.diag.info(format_args!(
+                        "schema refreshed; retrying '{}'",
+                        def.full_name
+                    ));
+                    outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
+                        .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+                }
+                Ok(_) => {}
+                Err(e) => self
+                    .diag
+                    .warn(format_args!("cannot refresh the schema: {e:#}")),
+            }
+        }
+        // The server's schema moved on: refresh for next time; this call stands.
+        if !refreshed
+            && let Some(fp) = &outcome.fingerprint
+            && *fp != resolved.doc.fingerprint
+        {
+            self.diag
+                .info("the server's schema changed; refreshing the cache");
+            if let Err(e) = self.resolve(server, true) {
+                self.diag
+                    .warn(format_args!("cannot refresh the schema: {e:#}"));
+            }
+        }
+        let resp = outcome.result?;
+        let text = render(format, &resp.result, &resp.summary, &def.output);
+        self.out.write_all(text.as_bytes())?;
+        Ok(EXIT_OK)
+    }
+}
+
+/// The closest name by edit distance, if it is close enough to be a typo.
+fn closest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                let sub = prev[j] + usize::from(ca != *cb);
+                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    names
+        .map(|n| (distance(word, n), n))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Builds the real `App` pieces and runs; `main.rs` exits with the result.
+pub fn main_entry() -> i32 {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let scan = scan(argv.get(1..).unwrap_or_default());
+    let diag = Diag::stderr(scan.verbose > 0);
+    let env = EnvVars::from_process();
+    let setup = (|| -> Result<_> {
+        let paths = Paths::new(&env)?;
+        let (bundles, known) =
+            crate::version::known_bundles(schema_compat::bundled(), env.known_level.as_deref())?;
+        Ok((paths, bundles, known))
+    })();
+    let (paths, bundles, known) = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FAILED;
+        }
+    };
+    let http = crate::http::UreqHttp::new();
+    let mut prompter = crate::prompt::TermPrompter;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut app = App {
+        env,
+        paths,
+        scan,
+        diag: &diag,
+        http: &http,
+        now,
+        bundles,
+        known,
+        prompter: &mut prompter,
+        out: &mut out,
+    };
+    let code = app.run(&argv);
+    let _ = app.out.flush();
+    code
+}

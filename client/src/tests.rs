@@ -1,0 +1,633 @@
+//! Table-driven tests of the CLI mapping (`check(fixture, argv, expect)`: one line per
+//! case), and of schema resolution and the cache against a fake server and a fixed clock.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use schema::SchemaDocument;
+use serde_json::{Value, json};
+
+use crate::cache::{Cache, Meta, Origin};
+use crate::diag::Diag;
+use crate::http::{Http, HttpRequest, HttpResponse, Unreachable};
+use crate::prompt::ScriptedPrompter;
+use crate::resolve::{Resolver, Source};
+use crate::tree::{Invocation, invoke};
+
+fn fixture(name: &str) -> SchemaDocument {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut doc: SchemaDocument = serde_json::from_str(&text).unwrap();
+    doc.fingerprint = doc.compute_fingerprint();
+    doc
+}
+
+enum Expect {
+    /// The request: full name and params.
+    Call(&'static str, Value),
+    /// Help output containing this.
+    Help(&'static str),
+    /// A usage error (exit 2) containing this.
+    Usage(&'static str),
+    Unknown,
+}
+use Expect::*;
+
+/// `known`: the fixture standing for this client's newest bundle; `answers`: what the
+/// prompts are told.
+fn check_with(schema: &str, known: Option<&str>, answers: &[&str], argv: &str, expected: Expect) {
+    let doc = fixture(schema);
+    let known = known.map(fixture);
+    let argv: Vec<String> = std::iter::once("igor".to_owned())
+        .chain(argv.split_whitespace().map(str::to_owned))
+        .collect();
+    let mut prompter = ScriptedPrompter::new(answers);
+    let got = match crate::scan::scan(&argv[1..]).target() {
+        Some(token) => invoke(
+            &doc,
+            known.as_ref(),
+            crate::cmd::builtins(),
+            token,
+            &argv,
+            &mut prompter,
+        ),
+        None => {
+            let entries = crate::tree::entries(&doc, known.as_ref());
+            let top = crate::tree::top_command(crate::cmd::builtins(), &entries, None);
+            Invocation::Clap(top.try_get_matches_from(&argv).unwrap_err())
+        }
+    };
+    let ctx = argv.join(" ");
+    match (got, expected) {
+        (Invocation::Call { def, params, .. }, Call(full, want)) => {
+            assert_eq!((def.full_name.as_str(), &params), (full, &want), "{ctx}");
+            assert!(prompter.answers.is_empty(), "{ctx}: unused answers");
+        }
+        (Invocation::Clap(e), Help(want)) if !e.use_stderr() => {
+            let text = e.render().to_string();
+            assert!(text.contains(want), "{ctx}: help lacks {want:?}:\n{text}");
+        }
+        (Invocation::Clap(e), Usage(want)) if e.use_stderr() => {
+            assert_eq!(e.exit_code(), 2, "{ctx}");
+            let text = e.render().to_string();
+            assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}");
+        }
+        (Invocation::Usage(text), Usage(want)) => {
+            assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}")
+        }
+        (Invocation::Unknown, Unknown) => {}
+        (Invocation::Clap(e), _) => panic!("{ctx}: unexpected clap answer:\n{}", e.render()),
+        (Invocation::Call { def, params, .. }, _) => {
+            panic!("{ctx}: unexpected call {} {params}", def.full_name)
+        }
+        (Invocation::Usage(m) | Invocation::Prompt(m), _) => panic!("{ctx}: unexpected {m}"),
+        (Invocation::Unknown, _) => panic!("{ctx}: unexpected unknown command"),
+        (Invocation::Defect(d), _) => panic!("{ctx}: schema defect {d}"),
+    }
+}
+
+fn check(schema: &str, argv: &str, expected: Expect) {
+    check_with(schema, None, &[], argv, expected)
+}
+
+const S: &str = "schema-1.2";
+
+#[test]
+fn cli_mapping() {
+    // Strings, positionals, flag renames (x-igor-cli-name), unset parameters not sent.
+    check(S, "ping", Call("ping/1", json!({})));
+    check(
+        S,
+        "machine-add m1 --address 10.0.0.1 --bmc-user admin",
+        Call(
+            "machine-add/1",
+            json!({"name": "m1", "bmc_address": "10.0.0.1", "bmc_user": "admin"}),
+        ),
+    );
+    // Integers with ranges from format and minimum/maximum.
+    check(
+        S,
+        "machine-add m1 --address a --bmc-user u --bmc-port 6230",
+        Call(
+            "machine-add/1",
+            json!({"name": "m1", "bmc_address": "a", "bmc_user": "u", "bmc_port": 6230}),
+        ),
+    );
+    check(
+        S,
+        "machine-add m1 --address a --bmc-user u --bmc-port 70000",
+        Usage("70000 is not in 1..=65535"),
+    );
+    check(
+        S,
+        "machine-add m1 --address a --bmc-user u --bmc-port 0",
+        Usage("0 is not in 1..=65535"),
+    );
+    check(
+        S,
+        "machine-add m1 --address a --bmc-user u --cipher-suite x",
+        Usage("'x' is not an integer"),
+    );
+    // Arrays: repeatable and comma-separated flags; positional arrays take the rest.
+    check(
+        S,
+        "machine-add m1 --address a --bmc-user u --tags x,y --tags z",
+        Call(
+            "machine-add/1",
+            json!({"name": "m1", "bmc_address": "a", "bmc_user": "u", "tags": ["x", "y", "z"]}),
+        ),
+    );
+    check(
+        S,
+        "sel-delete/2 m1 3 4",
+        Call("sel-delete/2", json!({"machine": "m1", "ids": [3, 4]})),
+    );
+    check(
+        S,
+        "sel-delete/2 m1 3,4 5",
+        Call("sel-delete/2", json!({"machine": "m1", "ids": [3, 4, 5]})),
+    );
+    check(
+        S,
+        "sel-delete/2 m1 3 70000",
+        Usage("70000 is not in 0..=65535"),
+    );
+    // Positional order follows x-igor-positional, not property order.
+    check(
+        S,
+        "permission-grant alice m1 --role viewer",
+        Call(
+            "permission-grant/1",
+            json!({"user": "alice", "machine": "m1", "role": "viewer"}),
+        ),
+    );
+    check(
+        S,
+        "sel-delete/1 m1 7",
+        Call("sel-delete/1", json!({"machine": "m1", "id": 7})),
+    );
+    // Optional positional.
+    check(S, "machine-find", Call("machine-find/1", json!({})));
+    check(
+        S,
+        "machine-find web --limit 5",
+        Call("machine-find/1", json!({"pattern": "web", "limit": 5})),
+    );
+    // Enums: plain `enum`, `oneOf` of consts, and Option<Enum> (anyOf with null).
+    check(
+        S,
+        "permission-grant alice m1 --role root",
+        Usage("[possible values: viewer, operator]"),
+    );
+    check_with(
+        S,
+        None,
+        &["pw"],
+        "user-add bob --role admin",
+        Call(
+            "user-add/1",
+            json!({"name": "bob", "password": "pw", "role": "admin"}),
+        ),
+    );
+    check_with(
+        S,
+        None,
+        &["pw"],
+        "user-add bob --role god",
+        Usage("[possible values: admin, user]"),
+    );
+    check(
+        S,
+        "user-mod bob --role user",
+        Call("user-mod/1", json!({"name": "bob", "role": "user"})),
+    );
+    // Booleans: a presence flag, and true|false for Option<bool> or a `true` default.
+    check(
+        S,
+        "power-on/2 m1 --wait",
+        Call("power-on/2", json!({"machine": "m1", "wait": true})),
+    );
+    check(
+        S,
+        "power-on/2 m1",
+        Call("power-on/2", json!({"machine": "m1"})),
+    );
+    check(
+        S,
+        "user-mod bob --enabled false",
+        Call("user-mod/1", json!({"name": "bob", "enabled": false})),
+    );
+    check(
+        S,
+        "user-mod bob --enabled maybe",
+        Usage("[possible values: true, false]"),
+    );
+    check_with(
+        S,
+        None,
+        &["pw"],
+        "user-add bob --enabled false",
+        Call(
+            "user-add/1",
+            json!({"name": "bob", "password": "pw", "enabled": false}),
+        ),
+    );
+    // Sensitive: prompted when required and not given, taken from the flag, from stdin,
+    // and not asked for when optional and not given.
+    check_with(
+        S,
+        None,
+        &["s3cret"],
+        "user-add bob",
+        Call("user-add/1", json!({"name": "bob", "password": "s3cret"})),
+    );
+    check(
+        S,
+        "user-add bob --password given",
+        Call("user-add/1", json!({"name": "bob", "password": "given"})),
+    );
+    check_with(
+        S,
+        None,
+        &["fromstdin"],
+        "user-mod bob --password-stdin",
+        Call(
+            "user-mod/1",
+            json!({"name": "bob", "new_password": "fromstdin"}),
+        ),
+    );
+    check(
+        S,
+        "user-mod bob",
+        Call("user-mod/1", json!({"name": "bob"})),
+    );
+    check(
+        S,
+        "user-mod bob --password a --password-stdin",
+        Usage("cannot be used with"),
+    );
+    // Missing required parameters.
+    check(S, "machine-add m1 --address a", Usage("--bmc-user"));
+    check(S, "sel-delete/2 m1", Usage("<IDS>"));
+    check(S, "power-on", Usage("<MACHINE>"));
+    // Versioned names, the default version rule, unknown commands.
+    check(
+        S,
+        "power-on m1",
+        Call("power-on/1", json!({"machine": "m1"})),
+    );
+    check(
+        S,
+        "power-on/2 m1",
+        Call("power-on/2", json!({"machine": "m1"})),
+    );
+    check_with(
+        S,
+        Some(S),
+        &[],
+        "power-on m1",
+        Call("power-on/2", json!({"machine": "m1"})),
+    );
+    check_with(
+        S,
+        Some("schema-1.1"),
+        &[],
+        "power-on m1",
+        Call("power-on/1", json!({"machine": "m1"})),
+    );
+    check_with(
+        "schema-1.1",
+        Some(S),
+        &[],
+        "power-on m1",
+        Call("power-on/1", json!({"machine": "m1"})),
+    );
+    check_with(
+        S,
+        Some("schema-1.1"),
+        &[],
+        "sel-delete/2 m1 1",
+        Call("sel-delete/2", json!({"machine": "m1", "ids": [1]})),
+    );
+    check(S, "sel-delete/9 m1 3", Unknown);
+    check(S, "frobnicate", Unknown);
+    check(S, "Not_A_Name", Usage("unrecognized subcommand"));
+    check(
+        S,
+        "power-on m1 --bogus",
+        Usage("unexpected argument '--bogus'"),
+    );
+    // Help: about from the doc's first line, long help with the rest and the versions.
+    check(
+        S,
+        "power-on/2 --help",
+        Help("With --wait, returns once the chassis reports power on."),
+    );
+    check(
+        S,
+        "power-on/2 --help",
+        Help("Versions on this server: power-on/1, power-on/2"),
+    );
+    check(S, "power-on/2 --help", Help("How long to wait"));
+    check(S, "help sel-delete/2", Help("Record ids"));
+    check(S, "machine-add --help", Help("[default: 623]"));
+    check(
+        S,
+        "permission-grant --help",
+        Help("Reads status, SEL and sensors"),
+    );
+    check(S, "--help", Help("Check that the server answers."));
+}
+
+#[test]
+fn global_flags_after_the_command() {
+    check(
+        S,
+        "power-on m1 -o json -v --server http://x:1",
+        Call("power-on/1", json!({"machine": "m1"})),
+    );
+    check(
+        S,
+        "power-on m1 -o xml",
+        Usage("[possible values: table, json, yaml]"),
+    );
+}
+
+/// A fake server: canned answers in order, and every request recorded.
+struct Fake {
+    answers: RefCell<VecDeque<Result<HttpResponse, Unreachable>>>,
+    seen: RefCell<Vec<HttpRequest>>,
+}
+
+impl Fake {
+    fn new(answers: Vec<Result<HttpResponse, Unreachable>>) -> Self {
+        Fake {
+            answers: RefCell::new(answers.into()),
+            seen: RefCell::default(),
+        }
+    }
+}
+
+impl Http for Fake {
+    fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {
+        self.seen.borrow_mut().push(req.clone());
+        self.answers
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| Err(Unreachable(format!("unexpected request {}", req.url))))
+    }
+}
+
+fn ok(status: u16, body: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, Unreachable> {
+    Ok(HttpResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.to_owned(),
+    })
+}
+
+fn down() -> Result<HttpResponse, Unreachable> {
+    Err(Unreachable("connection refused".into()))
+}
+
+const SRV: &str = "http://127.0.0.1:8623";
+
+fn resolve(
+    cache: &Cache,
+    http: &Fake,
+    now: u64,
+    bundles: &[SchemaDocument],
+    force: bool,
+    diag: &Diag,
+) -> anyhow::Result<crate::resolve::Resolved> {
+    Resolver {
+        server: SRV,
+        cache,
+        http,
+        now,
+        bundles,
+        diag,
+    }
+    .resolve(force)
+}
+
+fn doc_text(doc: &SchemaDocument) -> String {
+    serde_json::to_string(doc).unwrap()
+}
+
+#[test]
+fn resolution_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().to_owned());
+    let doc = fixture(S);
+    let text = doc_text(&doc);
+    let diag = Diag::collect();
+    // Nothing cached: fetch (no If-None-Match), cache with the server's TTL.
+    let http = Fake::new(vec![ok(200, &text, &[("Cache-Control", "max-age=60")])]);
+    let r = resolve(&cache, &http, 1000, &[], false, &diag).unwrap();
+    assert_eq!(r.source, Source::Refreshed);
+    assert!(http.seen.borrow()[0].headers.is_empty());
+    // Fresh: no network at all.
+    let http = Fake::new(vec![]);
+    let r = resolve(&cache, &http, 1059, &[], false, &diag).unwrap();
+    assert_eq!((r.source, http.seen.borrow().len()), (Source::Cache, 0));
+    // Forced, or expired: a conditional GET; 304 renews the TTL.
+    let http = Fake::new(vec![ok(304, "", &[("Cache-Control", "max-age=100")])]);
+    let r = resolve(&cache, &http, 1060, &[], false, &diag).unwrap();
+    assert_eq!(r.source, Source::Revalidated);
+    let sent = &http.seen.borrow()[0];
+    assert_eq!(
+        sent.headers,
+        vec![(
+            "If-None-Match".to_owned(),
+            format!("\"{}\"", doc.fingerprint)
+        )]
+    );
+    let r = resolve(&cache, &Fake::new(vec![]), 1159, &[], false, &diag).unwrap();
+    assert_eq!(r.source, Source::Cache);
+    let http = Fake::new(vec![ok(304, "", &[])]);
+    let r = resolve(&cache, &http, 1100, &[], true, &diag).unwrap();
+    assert_eq!(r.source, Source::Revalidated);
+    // A new schema replaces the old one, whose file is pruned.
+    let new = fixture("schema-1.1");
+    let http = Fake::new(vec![ok(200, &doc_text(&new), &[])]);
+    let r = resolve(&cache, &http, 5000, &[], false, &diag).unwrap();
+    assert_eq!(
+        (r.source, r.doc.fingerprint.clone()),
+        (Source::Refreshed, new.fingerprint.clone())
+    );
+    let files: Vec<String> = std::fs::read_dir(cache.server_dir(SRV))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(cache.schema_path(SRV, &new.fingerprint).exists());
+    assert!(!cache.schema_path(SRV, &doc.fingerprint).exists());
+    // Unreachable with an expired cache: the stale cache, one warning, offline set.
+    let r = resolve(&cache, &Fake::new(vec![down()]), 99999, &[], false, &diag).unwrap();
+    assert_eq!(r.source, Source::StaleCache);
+    assert!(
+        r.offline
+            .as_deref()
+            .unwrap()
+            .contains("cannot reach the server")
+    );
+    assert_eq!(diag.warnings().len(), 1, "{:?}", diag.warnings());
+    assert!(diag.lines().iter().all(|l| !l.contains("Debug")));
+}
+
+#[test]
+fn servers_without_schema_use_the_floor_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().to_owned());
+    let diag = Diag::collect();
+    let b11 = fixture("schema-1.1");
+    let b12 = fixture(S);
+    let ping = |level: &str| {
+        ok(
+            200,
+            &format!(
+                r#"{{"server_version":"0.1.0","api_level":"{level}","min_api_level":"1.0","schema":false}}"#
+            ),
+            &[],
+        )
+    };
+    let bundles = vec![b11.clone(), b12.clone()];
+    let http = Fake::new(vec![ok(404, "", &[]), ping("1.1")]);
+    let r = resolve(&cache, &http, 10, &bundles, false, &diag).unwrap();
+    assert_eq!(r.source, Source::Bundled(b11.api_level));
+    assert_eq!(r.source.to_string(), "bundled 1.1");
+    // Remembered for the TTL: no network next time.
+    let r = resolve(&cache, &Fake::new(vec![]), 20, &bundles, false, &diag).unwrap();
+    assert_eq!(r.source, Source::Bundled(b11.api_level));
+    // Older than every bundle, or no bundles: errors naming both levels.
+    let http = Fake::new(vec![ok(404, "", &[]), ping("1.0")]);
+    let e = resolve(&cache, &http, 10, &bundles, true, &diag)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("1.0") && e.contains("1.1"), "{e}");
+    let http = Fake::new(vec![ok(404, "", &[]), ping("1.0")]);
+    let e = resolve(&cache, &http, 10, &[], true, &diag)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("API level 1.0") && e.contains("no bundled schema"),
+        "{e}"
+    );
+    // Unreachable with nothing cached: the newest bundle serves help; nothing: an error.
+    let empty = Cache::new(dir.path().join("other"));
+    let r = resolve(&empty, &Fake::new(vec![down()]), 10, &bundles, false, &diag).unwrap();
+    assert_eq!(
+        (r.source, r.offline.is_some()),
+        (Source::Bundled(b12.api_level), true)
+    );
+    let e = resolve(&empty, &Fake::new(vec![down()]), 10, &[], false, &diag).unwrap_err();
+    assert!(format!("{e:#}").contains("no schema is cached"));
+}
+
+#[test]
+fn corrupt_cache_is_a_miss_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().to_owned());
+    let doc = fixture(S);
+    let diag = Diag::collect();
+    let meta = Meta {
+        fetched_at: 0,
+        ttl_secs: 3600,
+        fingerprint: doc.fingerprint.clone(),
+        api_level: doc.api_level,
+        origin: Origin::Server,
+    };
+    cache.store_schema(SRV, &doc_text(&doc), &meta, &diag);
+    assert!(cache.load(SRV, &diag).is_some());
+    // Flip the content: the fingerprint no longer matches.
+    let path = cache.schema_path(SRV, &doc.fingerprint);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("Power a machine on", "Power a machine off");
+    std::fs::write(&path, text).unwrap();
+    assert!(cache.load(SRV, &diag).is_none());
+    assert!(cache.load(SRV, &diag).is_none());
+    let w = diag.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("corrupt") && w[0].contains("fingerprint mismatch"),
+        "{w:?}"
+    );
+    // The resolver treats it as a miss: a plain GET, then a healthy cache again.
+    let http = Fake::new(vec![ok(200, &doc_text(&doc), &[])]);
+    let r = resolve(&cache, &http, 10, &[], false, &diag).unwrap();
+    assert_eq!(r.source, Source::Refreshed);
+    assert!(http.seen.borrow()[0].headers.is_empty());
+    assert!(cache.load(SRV, &diag).is_some());
+    // A garbled metadata file is a miss too.
+    std::fs::write(cache.server_dir(SRV).join("meta.json"), "{not json").unwrap();
+    let diag = Diag::collect();
+    assert!(cache.load(SRV, &diag).is_none());
+    assert_eq!(diag.warnings().len(), 1);
+}
+
+#[test]
+fn unwritable_cache_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the cache folder should be: unwritable even for root.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let cache = Cache::new(blocker.join("cache"));
+    let doc = fixture(S);
+    let diag = Diag::collect();
+    for _ in 0..2 {
+        let http = Fake::new(vec![ok(200, &doc_text(&doc), &[])]);
+        let r = resolve(&cache, &http, 10, &[], false, &diag).unwrap();
+        assert_eq!(r.source, Source::Refreshed);
+    }
+    let w = diag.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("cannot write the schema cache"), "{w:?}");
+}
+
+#[test]
+fn read_only_cache_dir_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().to_owned());
+    let doc = fixture(S);
+    let diag = Diag::collect();
+    let http = Fake::new(vec![ok(
+        200,
+        &doc_text(&doc),
+        &[("Cache-Control", "max-age=10")],
+    )]);
+    resolve(&cache, &http, 0, &[], false, &diag).unwrap();
+    // Make the folder's meta file a directory: renewals cannot be written, reads still work.
+    let http = Fake::new(vec![ok(304, "", &[])]);
+    let meta = cache.server_dir(SRV).join("meta.json");
+    let saved = std::fs::read(&meta).unwrap();
+    std::fs::remove_file(&meta).unwrap();
+    std::fs::create_dir(&meta).unwrap();
+    let diag = Diag::collect();
+    // With the metadata unreadable the cache is a miss: the resolver fetches afresh and
+    // cannot store it, and the command still gets its schema.
+    let http2 = Fake::new(vec![ok(200, &doc_text(&doc), &[])]);
+    let r = resolve(&cache, &http2, 20, &[], false, &diag).unwrap();
+    assert_eq!(r.source, Source::Refreshed);
+    assert!(!diag.warnings().is_empty());
+    std::fs::remove_dir(&meta).unwrap();
+    std::fs::write(&meta, saved).unwrap();
+    let r = resolve(&cache, &http, 20, &[], false, &Diag::collect()).unwrap();
+    assert_eq!(r.source, Source::Revalidated);
+}
+
+#[test]
+fn ttl_header() {
+    let t = |cc: &str| crate::resolve::ttl_of(&ok(200, "", &[("cache-control", cc)]).unwrap());
+    assert_eq!(t("max-age=60"), 60);
+    assert_eq!(t("public, max-age=5"), 5);
+    assert_eq!(t("no-cache"), 0);
+    assert_eq!(
+        crate::resolve::ttl_of(&ok(200, "", &[]).unwrap()),
+        crate::resolve::DEFAULT_TTL_SECS
+    );
+}
