@@ -6,6 +6,8 @@
 pub mod db;
 #[path = "support/server.rs"]
 pub mod server;
+#[path = "support/sim.rs"]
+pub mod sim;
 
 use std::path::PathBuf;
 

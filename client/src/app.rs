@@ -115,7 +115,9 @@ impl App<'_> {
         if e.use_stderr() {
             let _ = e.print();
         } else {
-            let _ = write!(self.out, "{}", e.render());
+            let text = e.render().to_string();
+            let nl = if text.ends_with('\n') { "" } else { "\n" };
+            let _ = write!(self.out, "{text}{nl}");
         }
         e.exit_code()
     }

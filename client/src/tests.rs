@@ -339,6 +339,20 @@ fn cli_mapping() {
     check(S, "--help", Help("Check that the server answers."));
 }
 
+/// clap's debug assertions over the built-ins and every command of the fixture: a tree
+/// that panics on a user's machine is the worst kind of usage error.
+#[test]
+fn every_tree_is_valid() {
+    for name in [S, "schema-1.1"] {
+        let doc = fixture(name);
+        let mut top = crate::tree::top_command(crate::cmd::builtins(), &[], None);
+        for e in crate::tree::entries(&doc, Some(&doc)) {
+            top = top.subcommand(crate::tree::command_for(&e.subname, e.def, &doc).unwrap());
+        }
+        top.debug_assert();
+    }
+}
+
 #[test]
 fn global_flags_after_the_command() {
     check(

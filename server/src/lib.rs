@@ -2,6 +2,7 @@
 //! `export_schema`, and the integration tests reach the database helpers through it.
 
 pub mod auth;
+pub mod bmc;
 pub mod commands;
 pub mod config;
 pub mod crypto;

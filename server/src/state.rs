@@ -84,11 +84,11 @@ impl Ctx {
                 return Ok(machine);
             }
             let role = models::permission_role(c, caller.id, machine.id)?;
-            let allowed = match (need, role.as_deref()) {
-                (Access::Viewer, Some("viewer" | "operator")) => true,
-                (Access::Operator, Some("operator")) => true,
-                _ => false,
-            };
+            let allowed = matches!(
+                (need, role.as_deref()),
+                (Access::Viewer, Some("viewer" | "operator"))
+                    | (Access::Operator, Some("operator"))
+            );
             if allowed {
                 Ok(machine)
             } else if role.is_some() {

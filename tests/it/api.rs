@@ -23,7 +23,11 @@ fn routes_need_credentials(backend: Backend) {
     let (_db, s) = fresh(backend);
     let revoked = s.admin();
     let bearer = format!("Bearer {revoked}");
-    assert_eq!(s.post("/api/logout", &[("Authorization", &bearer)], None).status, 204);
+    assert_eq!(
+        s.post("/api/logout", &[("Authorization", &bearer)], None)
+            .status,
+        204
+    );
     let mut walked = 0;
     for r in server::http::ROUTES {
         let body = json!({"command": "ping", "params": {}});
@@ -33,17 +37,34 @@ fn routes_need_credentials(backend: Backend) {
         };
         if r.auth {
             for bad in ["", "Bearer nonsense", "Basic YWRtaW46eA==", bearer.as_str()] {
-                let resp = if bad.is_empty() { call(&[]) } else { call(&[("Authorization", bad)]) };
-                assert_eq!(resp.status, 401, "{} {} with '{bad}': {resp:?}", r.method, r.path);
+                let resp = if bad.is_empty() {
+                    call(&[])
+                } else {
+                    call(&[("Authorization", bad)])
+                };
+                assert_eq!(
+                    resp.status, 401,
+                    "{} {} with '{bad}': {resp:?}",
+                    r.method, r.path
+                );
                 assert_eq!(resp.code(), "unauthenticated");
                 assert_eq!(resp.header("WWW-Authenticate"), Some("Bearer"));
             }
             let good = format!("Bearer {}", s.admin());
             let resp = call(&[("Authorization", &good)]);
-            assert!(resp.status < 300, "{} {} with a good token: {resp:?}", r.method, r.path);
+            assert!(
+                resp.status < 300,
+                "{} {} with a good token: {resp:?}",
+                r.method,
+                r.path
+            );
         } else {
             let resp = call(&[]);
-            assert_ne!(resp.status, 401, "{} {} must not need a token", r.method, r.path);
+            assert_ne!(
+                resp.status, 401,
+                "{} {} must not need a token",
+                r.method, r.path
+            );
             assert_ne!(resp.status, 404, "{} {} must exist", r.method, r.path);
         }
         walked += 1;
@@ -73,11 +94,19 @@ fn login_logout_and_revocation(backend: Backend) {
     let token = ok.body["token"].as_str().unwrap().to_owned();
     assert_eq!(s.ok(&token, "ping", json!({}))["user"], "admin");
     let auth = format!("Bearer {token}");
-    assert_eq!(s.post("/api/logout", &[("Authorization", &auth)], None).status, 204);
+    assert_eq!(
+        s.post("/api/logout", &[("Authorization", &auth)], None)
+            .status,
+        204
+    );
     assert_eq!(s.rpc(&token, "ping", json!({})).status, 401);
     // A disabled user cannot log in, and its live tokens stop working at once.
     let admin = s.admin();
-    s.ok(&admin, "user-add", json!({"name": "bob", "password": "bob-password"}));
+    s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "bob", "password": "bob-password"}),
+    );
     let bob = s.token("bob", "bob-password");
     s.ok(&admin, "user-mod", json!({"name": "bob", "enabled": false}));
     assert_eq!(s.rpc(&bob, "ping", json!({})).status, 401);
@@ -85,13 +114,25 @@ fn login_logout_and_revocation(backend: Backend) {
     // A password change by an admin revokes the user's tokens.
     s.ok(&admin, "user-mod", json!({"name": "bob", "enabled": true}));
     let bob = s.token("bob", "bob-password");
-    s.ok(&admin, "user-mod", json!({"name": "bob", "password": "new-bob-password"}));
+    s.ok(
+        &admin,
+        "user-mod",
+        json!({"name": "bob", "password": "new-bob-password"}),
+    );
     assert_eq!(s.rpc(&bob, "ping", json!({})).status, 401);
     let bob = s.token("bob", "new-bob-password");
     // passwd needs the current password.
-    let r = s.rpc(&bob, "passwd", json!({"current_password": "wrong-one!", "new_password": "third-password"}));
+    let r = s.rpc(
+        &bob,
+        "passwd",
+        json!({"current_password": "wrong-one!", "new_password": "third-password"}),
+    );
     assert_eq!(r.status, 403);
-    s.ok(&bob, "passwd", json!({"current_password": "new-bob-password", "new_password": "third-password"}));
+    s.ok(
+        &bob,
+        "passwd",
+        json!({"current_password": "new-bob-password", "new_password": "third-password"}),
+    );
     assert_eq!(s.login("bob", "third-password").status, 200);
 }
 
@@ -114,22 +155,55 @@ fn expired_token_is_refused(backend: Backend) {
 fn users_crud(backend: Backend) {
     let (_db, s) = fresh(backend);
     let admin = s.admin();
-    let u = s.ok(&admin, "user-add", json!({"name": "alice", "password": "alice-password"}));
-    assert_eq!((u["name"].as_str(), u["role"].as_str(), u["enabled"].as_bool()), (Some("alice"), Some("user"), Some(true)));
+    let u = s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "alice", "password": "alice-password"}),
+    );
+    assert_eq!(
+        (
+            u["name"].as_str(),
+            u["role"].as_str(),
+            u["enabled"].as_bool()
+        ),
+        (Some("alice"), Some("user"), Some(true))
+    );
     assert!(u.get("password").is_none() && u.get("password_hash").is_none());
-    let r = s.rpc(&admin, "user-add", json!({"name": "alice", "password": "other-password"}));
+    let r = s.rpc(
+        &admin,
+        "user-add",
+        json!({"name": "alice", "password": "other-password"}),
+    );
     assert_eq!((r.status, r.code()), (409, "conflict"));
     assert_eq!(r.message(), "user 'alice' already exists");
     let r = s.rpc(&admin, "user-show", json!({"name": "ghost"}));
     assert_eq!((r.status, r.message()), (404, "user 'ghost' not found"));
-    let names = |v: &Value| v.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names(&s.ok(&admin, "user-find", json!({}))), ["admin", "alice"]);
-    assert_eq!(names(&s.ok(&admin, "user-find", json!({"criteria": "lic"}))), ["alice"]);
+    let names = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&s.ok(&admin, "user-find", json!({}))),
+        ["admin", "alice"]
+    );
+    assert_eq!(
+        names(&s.ok(&admin, "user-find", json!({"criteria": "lic"}))),
+        ["alice"]
+    );
     let alice = s.token("alice", "alice-password");
     // A user sees only itself, and cannot manage users.
     assert_eq!(names(&s.ok(&alice, "user-find", json!({}))), ["alice"]);
-    assert_eq!(s.rpc(&alice, "user-show", json!({"name": "admin"})).status, 403);
-    assert_eq!(s.ok(&alice, "user-show", json!({"name": "alice"}))["name"], "alice");
+    assert_eq!(
+        s.rpc(&alice, "user-show", json!({"name": "admin"})).status,
+        403
+    );
+    assert_eq!(
+        s.ok(&alice, "user-show", json!({"name": "alice"}))["name"],
+        "alice"
+    );
     for (cmd, p) in [
         ("user-add", json!({"name": "x", "password": "xxxxxxxx"})),
         ("user-mod", json!({"name": "alice", "role": "admin"})),
@@ -138,18 +212,36 @@ fn users_crud(backend: Backend) {
         let r = s.rpc(&alice, cmd, p);
         assert_eq!((r.status, r.code()), (403, "forbidden"), "{cmd}");
     }
-    let u = s.ok(&admin, "user-mod", json!({"name": "alice", "role": "admin"}));
+    let u = s.ok(
+        &admin,
+        "user-mod",
+        json!({"name": "alice", "role": "admin"}),
+    );
     assert_eq!(u["role"], "admin");
     // No admin can lock itself out.
-    let r = s.rpc(&admin, "user-mod", json!({"name": "admin", "enabled": false}));
+    let r = s.rpc(
+        &admin,
+        "user-mod",
+        json!({"name": "admin", "enabled": false}),
+    );
     assert_eq!(r.status, 409);
     let r = s.rpc(&admin, "user-del", json!({"name": "admin"}));
     assert_eq!(r.status, 409);
     let r = s.rpc(&admin, "user-mod", json!({"name": "alice"}));
     assert_eq!((r.status, r.code()), (400, "bad_request"));
-    assert_eq!(s.ok(&admin, "user-del", json!({"name": "alice"}))["deleted"], true);
-    assert_eq!(s.rpc(&admin, "user-del", json!({"name": "alice"})).status, 404);
-    assert_eq!(s.rpc(&alice, "ping", json!({})).status, 401, "a deleted user's token is dead");
+    assert_eq!(
+        s.ok(&admin, "user-del", json!({"name": "alice"}))["deleted"],
+        true
+    );
+    assert_eq!(
+        s.rpc(&admin, "user-del", json!({"name": "alice"})).status,
+        404
+    );
+    assert_eq!(
+        s.rpc(&alice, "ping", json!({})).status,
+        401,
+        "a deleted user's token is dead"
+    );
 }
 
 const BMC_SECRET: &str = "Zq8-bmc-Secret";
@@ -168,29 +260,49 @@ fn machines_crud_and_secret_never_leaves(backend: Backend) {
     let r = s.rpc(&admin, "machine-add", add);
     assert_eq!((r.status, r.code()), (409, "conflict"));
     bodies.push(r.body.to_string());
-    bodies.push(s.ok(&admin, "machine-show", json!({"name": "node01"})).to_string());
+    bodies.push(
+        s.ok(&admin, "machine-show", json!({"name": "node01"}))
+            .to_string(),
+    );
     bodies.push(s.ok(&admin, "machine-find", json!({})).to_string());
-    let m = s.ok(&admin, "machine-mod", json!({"name": "node01", "bmc_port": 6230, "bmc_password": "Other-Secret-2"}));
+    let m = s.ok(
+        &admin,
+        "machine-mod",
+        json!({"name": "node01", "bmc_port": 6230, "bmc_password": "Other-Secret-2"}),
+    );
     assert_eq!(m["bmc_port"], 6230);
     bodies.push(m.to_string());
     // A violation on a sensitive parameter names the parameter, not the value.
     let too_long = format!("{BMC_SECRET}{BMC_SECRET}");
-    let r = s.rpc(&admin, "machine-mod", json!({"name": "node01", "bmc_password": too_long}));
+    let r = s.rpc(
+        &admin,
+        "machine-mod",
+        json!({"name": "node01", "bmc_password": too_long}),
+    );
     assert_eq!(r.status, 400);
     assert!(r.message().contains("bmc_password"), "{r:?}");
     bodies.push(r.body.to_string());
-    bodies.push(s.ok(&admin, "param-find", json!({"command": "machine-add"})).to_string());
+    bodies.push(
+        s.ok(&admin, "param-find", json!({"command": "machine-add"}))
+            .to_string(),
+    );
     bodies.push(s.get("/api/schema", &[]).body.to_string());
     let r = s.rpc(&admin, "machine-show", json!({"name": "nope"}));
     assert_eq!((r.status, r.message()), (404, "machine 'nope' not found"));
     let r = s.rpc(&admin, "machine-mod", json!({"name": "node01"}));
     assert_eq!(r.status, 400);
     for b in &bodies {
-        assert!(!b.contains(BMC_SECRET) && !b.contains("Other-Secret-2"), "secret in a response: {b}");
+        assert!(
+            !b.contains(BMC_SECRET) && !b.contains("Other-Secret-2"),
+            "secret in a response: {b}"
+        );
     }
     let log = s.log();
     assert!(log.contains("machine-add/1"), "the log records calls");
-    assert!(!log.contains(BMC_SECRET) && !log.contains("Other-Secret-2"), "secret in the log");
+    assert!(
+        !log.contains(BMC_SECRET) && !log.contains("Other-Secret-2"),
+        "secret in the log"
+    );
     assert!(!log.contains(ADMIN_PASSWORD), "admin password in the log");
     // The database holds ciphertext only.
     if backend == Backend::Sqlite {
@@ -198,14 +310,28 @@ fn machines_crud_and_secret_never_leaves(backend: Backend) {
         let mut raw = std::fs::read(&path).unwrap();
         raw.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
         let hay = String::from_utf8_lossy(&raw);
-        assert!(!hay.contains(BMC_SECRET) && !hay.contains("Other-Secret-2"), "plaintext secret in the database file");
+        assert!(
+            !hay.contains(BMC_SECRET) && !hay.contains("Other-Secret-2"),
+            "plaintext secret in the database file"
+        );
     }
-    assert_eq!(s.ok(&admin, "machine-del", json!({"name": "node01"}))["deleted"], true);
-    assert_eq!(s.rpc(&admin, "machine-del", json!({"name": "node01"})).status, 404);
+    assert_eq!(
+        s.ok(&admin, "machine-del", json!({"name": "node01"}))["deleted"],
+        true
+    );
+    assert_eq!(
+        s.rpc(&admin, "machine-del", json!({"name": "node01"}))
+            .status,
+        404
+    );
 }
 
 fn add_machine(s: &Server, admin: &str, name: &str) {
-    s.ok(admin, "machine-add", json!({"name": name, "bmc_host": "127.0.1.9", "bmc_user": "u", "bmc_password": "p"}));
+    s.ok(
+        admin,
+        "machine-add",
+        json!({"name": name, "bmc_host": "127.0.1.9", "bmc_user": "u", "bmc_password": "p"}),
+    );
 }
 
 fn permissions_and_visibility(backend: Backend) {
@@ -214,49 +340,142 @@ fn permissions_and_visibility(backend: Backend) {
     for m in ["m1", "m2", "m3"] {
         add_machine(&s, &admin, m);
     }
-    s.ok(&admin, "user-add", json!({"name": "carol", "password": "carol-password"}));
-    s.ok(&admin, "user-add", json!({"name": "dave", "password": "dave-password"}));
-    let p = s.ok(&admin, "permission-grant", json!({"user": "carol", "machine": "m1", "role": "viewer"}));
-    assert_eq!(p, json!({"user": "carol", "machine": "m1", "role": "viewer"}));
-    s.ok(&admin, "permission-grant", json!({"user": "carol", "machine": "m2", "role": "operator"}));
-    s.ok(&admin, "permission-grant", json!({"user": "dave", "machine": "m3", "role": "operator"}));
-    let r = s.rpc(&admin, "permission-grant", json!({"user": "carol", "machine": "m1", "role": "operator"}));
+    s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "carol", "password": "carol-password"}),
+    );
+    s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "dave", "password": "dave-password"}),
+    );
+    let p = s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "carol", "machine": "m1", "role": "viewer"}),
+    );
+    assert_eq!(
+        p,
+        json!({"user": "carol", "machine": "m1", "role": "viewer"})
+    );
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "carol", "machine": "m2", "role": "operator"}),
+    );
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "dave", "machine": "m3", "role": "operator"}),
+    );
+    let r = s.rpc(
+        &admin,
+        "permission-grant",
+        json!({"user": "carol", "machine": "m1", "role": "operator"}),
+    );
     assert_eq!((r.status, r.code()), (409, "conflict"));
-    let r = s.rpc(&admin, "permission-grant", json!({"user": "ghost", "machine": "m1", "role": "viewer"}));
+    let r = s.rpc(
+        &admin,
+        "permission-grant",
+        json!({"user": "ghost", "machine": "m1", "role": "viewer"}),
+    );
     assert_eq!((r.status, r.message()), (404, "user 'ghost' not found"));
-    let r = s.rpc(&admin, "permission-grant", json!({"user": "carol", "machine": "ghost", "role": "viewer"}));
+    let r = s.rpc(
+        &admin,
+        "permission-grant",
+        json!({"user": "carol", "machine": "ghost", "role": "viewer"}),
+    );
     assert_eq!((r.status, r.message()), (404, "machine 'ghost' not found"));
-    let r = s.rpc(&admin, "permission-grant", json!({"user": "carol", "machine": "m3", "role": "owner"}));
+    let r = s.rpc(
+        &admin,
+        "permission-grant",
+        json!({"user": "carol", "machine": "m3", "role": "owner"}),
+    );
     assert_eq!((r.status, r.code()), (400, "invalid_params"));
 
     let carol = s.token("carol", "carol-password");
-    let names = |v: Value| v.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let names = |v: Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(s.ok(&carol, "machine-find", json!({}))), ["m1", "m2"]);
-    assert_eq!(names(s.ok(&admin, "machine-find", json!({}))), ["m1", "m2", "m3"]);
-    assert_eq!(s.ok(&carol, "machine-show", json!({"name": "m1"}))["name"], "m1");
+    assert_eq!(
+        names(s.ok(&admin, "machine-find", json!({}))),
+        ["m1", "m2", "m3"]
+    );
+    assert_eq!(
+        s.ok(&carol, "machine-show", json!({"name": "m1"}))["name"],
+        "m1"
+    );
     // Without permission, an existing and a missing machine look the same.
     let hidden = s.rpc(&carol, "machine-show", json!({"name": "m3"}));
     let missing = s.rpc(&carol, "machine-show", json!({"name": "zz"}));
     assert_eq!((hidden.status, hidden.code()), (403, "forbidden"));
-    assert_eq!(hidden.message().replace("m3", "X"), missing.message().replace("zz", "X"));
+    assert_eq!(
+        hidden.message().replace("m3", "X"),
+        missing.message().replace("zz", "X")
+    );
     for (cmd, p) in [
-        ("machine-add", json!({"name": "m9", "bmc_host": "h", "bmc_user": "u", "bmc_password": "p"})),
+        (
+            "machine-add",
+            json!({"name": "m9", "bmc_host": "h", "bmc_user": "u", "bmc_password": "p"}),
+        ),
         ("machine-mod", json!({"name": "m1", "description": "x"})),
         ("machine-del", json!({"name": "m1"})),
-        ("permission-grant", json!({"user": "carol", "machine": "m3", "role": "operator"})),
-        ("permission-revoke", json!({"user": "carol", "machine": "m1"})),
+        (
+            "permission-grant",
+            json!({"user": "carol", "machine": "m3", "role": "operator"}),
+        ),
+        (
+            "permission-revoke",
+            json!({"user": "carol", "machine": "m1"}),
+        ),
     ] {
         assert_eq!(s.rpc(&carol, cmd, p).status, 403, "{cmd}");
     }
     let mine = s.ok(&carol, "permission-find", json!({}));
     assert_eq!(mine.as_array().unwrap().len(), 2);
-    assert!(mine.as_array().unwrap().iter().all(|p| p["user"] == "carol"));
-    assert_eq!(s.rpc(&carol, "permission-find", json!({"user": "dave"})).status, 403);
-    assert_eq!(s.ok(&admin, "permission-find", json!({})).as_array().unwrap().len(), 3);
-    assert_eq!(s.ok(&admin, "permission-find", json!({"machine": "m3"}))[0]["user"], "dave");
-    let p = s.ok(&admin, "permission-revoke", json!({"user": "carol", "machine": "m1"}));
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["user"] == "carol")
+    );
+    assert_eq!(
+        s.rpc(&carol, "permission-find", json!({"user": "dave"}))
+            .status,
+        403
+    );
+    assert_eq!(
+        s.ok(&admin, "permission-find", json!({}))
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        s.ok(&admin, "permission-find", json!({"machine": "m3"}))[0]["user"],
+        "dave"
+    );
+    let p = s.ok(
+        &admin,
+        "permission-revoke",
+        json!({"user": "carol", "machine": "m1"}),
+    );
     assert_eq!(p["role"], "viewer");
-    assert_eq!(s.rpc(&admin, "permission-revoke", json!({"user": "carol", "machine": "m1"})).status, 404);
+    assert_eq!(
+        s.rpc(
+            &admin,
+            "permission-revoke",
+            json!({"user": "carol", "machine": "m1"})
+        )
+        .status,
+        404
+    );
     assert_eq!(names(s.ok(&carol, "machine-find", json!({}))), ["m2"]);
 }
 
@@ -265,41 +484,90 @@ fn deleting_removes_permissions(backend: Backend) {
     let admin = s.admin();
     add_machine(&s, &admin, "m1");
     add_machine(&s, &admin, "m2");
-    s.ok(&admin, "user-add", json!({"name": "erin", "password": "erin-password"}));
-    s.ok(&admin, "user-add", json!({"name": "frank", "password": "frank-password"}));
-    s.ok(&admin, "permission-grant", json!({"user": "erin", "machine": "m1", "role": "viewer"}));
-    s.ok(&admin, "permission-grant", json!({"user": "erin", "machine": "m2", "role": "viewer"}));
-    s.ok(&admin, "permission-grant", json!({"user": "frank", "machine": "m1", "role": "operator"}));
+    s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "erin", "password": "erin-password"}),
+    );
+    s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "frank", "password": "frank-password"}),
+    );
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "erin", "machine": "m1", "role": "viewer"}),
+    );
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "erin", "machine": "m2", "role": "viewer"}),
+    );
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "frank", "machine": "m1", "role": "operator"}),
+    );
     s.ok(&admin, "machine-del", json!({"name": "m1"}));
     let left = s.ok(&admin, "permission-find", json!({}));
-    assert_eq!(left, json!([{"user": "erin", "machine": "m2", "role": "viewer"}]));
+    assert_eq!(
+        left,
+        json!([{"user": "erin", "machine": "m2", "role": "viewer"}])
+    );
     s.ok(&admin, "user-del", json!({"name": "erin"}));
     assert_eq!(s.ok(&admin, "permission-find", json!({})), json!([]));
     // A machine re-created under the same name does not inherit old permissions.
     add_machine(&s, &admin, "m1");
-    assert_eq!(s.ok(&admin, "permission-find", json!({"machine": "m1"})), json!([]));
+    assert_eq!(
+        s.ok(&admin, "permission-find", json!({"machine": "m1"})),
+        json!([])
+    );
 }
 
 fn invalid_params_name_every_violation(backend: Backend) {
     let (_db, s) = fresh(backend);
     let admin = s.admin();
-    let r = s.rpc(&admin, "machine-add", json!({"name": "bad name!", "bmc_port": 0, "cipher_suite": 9, "color": "red"}));
+    let r = s.rpc(
+        &admin,
+        "machine-add",
+        json!({"name": "bad name!", "bmc_port": 0, "cipher_suite": 9, "color": "red"}),
+    );
     assert_eq!((r.status, r.code()), (400, "invalid_params"));
     let violations = r.body["error"]["details"]["violations"].as_array().unwrap();
     let text = r.message();
-    for needle in ["bmc_host", "bmc_user", "bmc_password", "name", "bmc_port", "cipher_suite", "color"] {
+    for needle in [
+        "bmc_host",
+        "bmc_user",
+        "bmc_password",
+        "name",
+        "bmc_port",
+        "cipher_suite",
+        "color",
+    ] {
         assert!(text.contains(needle), "'{needle}' not named in: {text}");
     }
     assert!(violations.len() >= 6, "{violations:?}");
     // Nothing was written.
     assert_eq!(s.ok(&admin, "machine-find", json!({})), json!([]));
-    let r = s.rpc(&admin, "user-add", json!({"name": "u", "password": "Qx7zP"}));
+    let r = s.rpc(
+        &admin,
+        "user-add",
+        json!({"name": "u", "password": "Qx7zP"}),
+    );
     assert!(r.message().contains("password"), "{r:?}");
-    assert!(!r.body.to_string().contains("Qx7zP"), "sensitive value echoed: {r:?}");
+    assert!(
+        !r.body.to_string().contains("Qx7zP"),
+        "sensitive value echoed: {r:?}"
+    );
     let r = s.rpc(&admin, "ping", json!([1, 2]));
     assert_eq!(r.status, 400);
     let auth = format!("Bearer {admin}");
-    let r = s.post("/api/rpc", &[("Authorization", &auth)], Some(&json!({"params": {}})));
+    let r = s.post(
+        "/api/rpc",
+        &[("Authorization", &auth)],
+        Some(&json!({"params": {}})),
+    );
     assert_eq!((r.status, r.code()), (400, "bad_request"));
 }
 
@@ -313,14 +581,32 @@ fn error_statuses_and_headers(backend: Backend) {
         ("Bad Name", "unknown command 'Bad Name'"),
     ] {
         let r = s.rpc(&admin, command, json!({}));
-        assert_eq!((r.status, r.code(), r.message()), (404, "unknown_command", message));
+        assert_eq!(
+            (r.status, r.code(), r.message()),
+            (404, "unknown_command", message)
+        );
     }
     // Unversioned means version 1; explicit /1 is the same command.
-    assert_eq!(s.ok(&admin, "ping", json!({}))["api_level"], s.ok(&admin, "ping/1", json!({}))["api_level"]);
+    assert_eq!(
+        s.ok(&admin, "ping", json!({}))["api_level"],
+        s.ok(&admin, "ping/1", json!({}))["api_level"]
+    );
     let level = server::own_level().to_string();
-    let fp = s.get("/api/schema", &[]).body["fingerprint"].as_str().unwrap().to_owned();
-    for r in [s.get("/api/ping", &[]), s.rpc(&admin, "nosuch", json!({})), s.login("x", "y"), s.get("/api/x", &[])] {
+    let fp = s.get("/api/schema", &[]).body["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for r in [
+        s.get("/api/ping", &[]),
+        s.rpc(&admin, "nosuch", json!({})),
+        s.login("x", "y"),
+        s.get("/api/x", &[]),
+    ] {
         assert_eq!(r.header("Igor-Api-Level"), Some(level.as_str()), "{r:?}");
-        assert_eq!(r.header("Igor-Schema-Fingerprint"), Some(fp.as_str()), "{r:?}");
+        assert_eq!(
+            r.header("Igor-Schema-Fingerprint"),
+            Some(fp.as_str()),
+            "{r:?}"
+        );
     }
 }

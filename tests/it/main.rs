@@ -15,5 +15,6 @@ macro_rules! on_both_backends {
 }
 
 mod api;
+mod bmc_layer;
 mod migrations;
 mod schema_doc;

@@ -10,7 +10,10 @@ fn up_down_up(backend: Backend) {
     let test_db = TestDb::new(backend);
     let url = DbUrl::parse(test_db.url()).unwrap();
     let empty = db::table_names(&url).unwrap();
-    assert!(!empty.iter().any(|t| t == "users"), "fresh database: {empty:?}");
+    assert!(
+        !empty.iter().any(|t| t == "users"),
+        "fresh database: {empty:?}"
+    );
     db::migrate(&url).unwrap();
     let up = db::table_names(&url).unwrap();
     for t in ["users", "tokens", "machines", "permissions", "audit"] {
@@ -23,8 +26,14 @@ fn up_down_up(backend: Backend) {
         .into_iter()
         .filter(|t| t != "__diesel_schema_migrations")
         .collect();
-    let before: Vec<String> = empty.into_iter().filter(|t| t != "__diesel_schema_migrations").collect();
-    assert_eq!(down, before, "down.sql leaves exactly what was there before up.sql");
+    let before: Vec<String> = empty
+        .into_iter()
+        .filter(|t| t != "__diesel_schema_migrations")
+        .collect();
+    assert_eq!(
+        down, before,
+        "down.sql leaves exactly what was there before up.sql"
+    );
     db::migrate(&url).unwrap();
     assert_eq!(db::table_names(&url).unwrap(), up, "up again after down");
 }

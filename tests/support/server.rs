@@ -12,20 +12,11 @@ use crate::db::{Backend, TestDb};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
+#[derive(Default)]
 pub struct ServerOptions {
     pub pin: Option<String>,
     pub config_toml: Option<String>,
     pub env: Vec<(String, String)>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            pin: None,
-            config_toml: None,
-            env: vec![],
-        }
-    }
 }
 
 pub struct Server {
@@ -156,7 +147,9 @@ impl Server {
             .append(true)
             .open(&self.log_path)
             .expect("log file");
-        let start_len = std::fs::metadata(&self.log_path).map(|m| m.len()).unwrap_or(0);
+        let start_len = std::fs::metadata(&self.log_path)
+            .map(|m| m.len())
+            .unwrap_or(0);
         let mut cmd = Command::new(crate::bin("igord"));
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
@@ -197,7 +190,10 @@ impl Server {
             {
                 panic!("igord exited with {status} before listening; its log:\n{log}");
             }
-            assert!(Instant::now() < deadline, "igord did not start within 30 s; log:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "igord did not start within 30 s; log:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

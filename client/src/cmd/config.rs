@@ -21,12 +21,8 @@ pub fn cli() -> Command {
             Command::new("set-context")
                 .about("create or change a context")
                 .arg(Arg::new("name").required(true))
-                .arg(
-                    Arg::new("ctx-server")
-                        .long("server")
-                        .value_name("URL")
-                        .required(true)
-                        .help("server URL"),
+                .after_help(
+                    "The context's server is the global --server flag: igor config set-context lab --server http://igord:8623",
                 )
                 .arg(
                     Arg::new("user")
@@ -68,8 +64,11 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
         }
         Some(("set-context", s)) => {
             let name = s.get_one::<String>("name").cloned().unwrap_or_default();
-            let server =
-                normalize_server(s.get_one::<String>("ctx-server").map_or("", String::as_str))?;
+            // The global --server names the context's server here, not a server to talk to.
+            let Some(url) = s.get_one::<String>("server") else {
+                bail!("set-context needs --server URL");
+            };
+            let server = normalize_server(url)?;
             let user = s.get_one::<String>("user").cloned();
             let first = cfg.contexts.is_empty();
             cfg.contexts

@@ -1,0 +1,198 @@
+//! BMC access: the async face of igord's IPMI layer (DESIGN §8).
+//!
+//! [`BmcPool`] owns one worker thread per machine key; the worker owns that BMC's RMCP+
+//! session (`worker.rs`), speaks raw IPMI through `session.rs`, and builds/parses each
+//! command in `commands.rs`. The types here are what command handlers see; they are plain
+//! data and deliberately not serializable (the server converts them to wire types).
+
+mod commands;
+mod decode;
+mod pool;
+mod session;
+mod worker;
+
+pub use pool::BmcPool;
+
+use std::time::Duration;
+
+/// What is needed to reach one BMC.
+///
+/// `password` must never be logged: `Debug` is written by hand and redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BmcTarget {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub cipher_suite: u8,
+}
+
+impl std::fmt::Debug for BmcTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BmcTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("cipher_suite", &self.cipher_suite)
+            .finish()
+    }
+}
+
+/// Tuning of the pool; one per server.
+#[derive(Clone, Debug)]
+pub struct BmcConfig {
+    /// Global cap on BMC calls running at the same time (across all machines).
+    pub max_concurrent: usize,
+    /// Bound on one whole call: queueing, session setup and every request.
+    pub deadline: Duration,
+    /// A session unused this long is closed; must stay below the BMC's own idle timeout
+    /// (ipmi_sim drops sessions after 30 s), or the BMC forgets it first.
+    pub idle_timeout: Duration,
+}
+
+impl Default for BmcConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 64,
+            deadline: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    On,
+    Off,
+}
+
+/// Chassis Control actions (NetFn Chassis, cmd 0x02); the discriminants are the wire values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChassisAction {
+    PowerOff = 0,
+    PowerOn = 1,
+    PowerCycle = 2,
+    HardReset = 3,
+    SoftShutdown = 5,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChassisStatus {
+    pub power_on: bool,
+    pub power_overload: bool,
+    pub power_interlock: bool,
+    pub power_fault: bool,
+    pub power_control_fault: bool,
+    /// "always-off", "previous", "always-on" or "unknown".
+    pub power_restore_policy: String,
+    /// Causes of the last power event: "ac-failed", "overload", "interlock", "fault", "command".
+    pub last_power_event: Vec<String>,
+    pub intrusion: bool,
+    pub front_panel_lockout: bool,
+    pub drive_fault: bool,
+    pub cooling_fault: bool,
+    /// "off", "timed" or "on" when the BMC reports identify state, else `None`.
+    pub identify: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub device_id: u8,
+    pub device_revision: u8,
+    /// "major.minor", minor as two BCD digits like ipmitool ("9.08").
+    pub firmware_version: String,
+    /// "2.0" for an IPMI 2.0 BMC.
+    pub ipmi_version: String,
+    pub manufacturer_id: u32,
+    pub product_id: u16,
+    pub device_available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelInfo {
+    pub version: String,
+    pub entries: u16,
+    pub free_bytes: u16,
+    /// Unix time of the last addition; `None` when the BMC says 0 or 0xFFFFFFFF.
+    pub last_add: Option<u32>,
+    pub last_erase: Option<u32>,
+    pub overflow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelRecord {
+    pub id: u16,
+    pub record_type: u8,
+    /// Unix seconds; `None` for "unspecified" (0xFFFFFFFF) and for the spec's pre-init
+    /// range (below 0x20000000: seconds since BMC start, not a date; ipmitool's "Pre-Init").
+    pub timestamp: Option<u32>,
+    pub generator_id: u16,
+    /// Lower-case name from the spec's sensor type table, e.g. "temperature", or "0x..";
+    /// "oem" for OEM records (types 0xC0..0xFF), which carry no sensor fields.
+    pub sensor_type: String,
+    pub sensor_type_code: u8,
+    pub sensor_number: u8,
+    pub event_type: u8,
+    /// Event direction: false = deassertion.
+    pub asserted: bool,
+    /// Short description: "upper critical going high" for threshold events, else "offset N".
+    pub event: String,
+    pub event_data: [u8; 3],
+    pub raw: [u8; 16],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorReading {
+    pub name: String,
+    pub sensor_number: u8,
+    pub sensor_type: String,
+    /// Converted with the SDR's factors (threshold sensors of full SDRs only).
+    pub value: Option<f64>,
+    /// e.g. "degrees C", "RPM".
+    pub unit: Option<String>,
+    /// "ok", "lower non-critical", ..., "upper non-recoverable", "na" when there is no
+    /// reading, or for discrete sensors the state bits (bit 0 = offset 0) as "0x0001".
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identify {
+    Seconds(u8),
+    ForceOn,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootDevice {
+    Pxe,
+    Disk,
+    Cdrom,
+    Bios,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BmcError {
+    #[error("the BMC did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the BMC refused the credentials")]
+    AuthFailed,
+    #[error("the BMC answered completion code {code:#04x} ({meaning})")]
+    Completion { code: u8, meaning: &'static str },
+    #[error("no such record")]
+    NotFound,
+    /// Socket errors and the like; never carries the password.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("the BMC sent an answer we could not understand: {0}")]
+    Protocol(String),
+}
+
+impl BmcError {
+    pub(crate) fn completion(code: u8) -> Self {
+        BmcError::Completion {
+            code,
+            meaning: decode::completion_meaning(code),
+        }
+    }
+}
