@@ -431,11 +431,6 @@ async fn late_reply_is_never_taken_for_the_next_answer() {
     pool.shutdown().await;
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[test]
 fn target_debug_redacts_password() {
     let t = BmcTarget {
