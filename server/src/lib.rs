@@ -89,11 +89,17 @@ pub async fn serve(
         let url = url.clone();
         tokio::task::spawn_blocking(move || db::open(&url, 16)).await??
     };
+    let bmc = bmc::BmcPool::new(bmc::BmcConfig {
+        max_concurrent: config.bmc_max_concurrent,
+        deadline: config.bmc_deadline,
+        idle_timeout: config.bmc_idle_timeout,
+    });
     let state = Arc::new(AppState {
         registry,
         own_level: own_level(),
         pool,
         key,
+        bmc,
         config: config.clone(),
     });
     {
@@ -120,7 +126,10 @@ pub async fn serve(
         );
         eprintln!("igord: listening on http://{addr}");
     }
-    server.run().await?;
+    let served = server.run().await;
+    // Close every BMC session: a BMC has few session slots and keeps ours until timeout.
+    state.bmc.shutdown().await;
+    served?;
     tracing::info!("igord stopped");
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use schema::ApiLevel;
 
 use crate::auth::Caller;
+use crate::bmc::{BmcError, BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::db::models::{self, Machine};
@@ -21,6 +22,7 @@ pub struct AppState {
     pub own_level: ApiLevel,
     pub pool: Pool,
     pub key: SecretKey,
+    pub bmc: BmcPool,
 }
 
 impl AppState {
@@ -100,6 +102,59 @@ impl Ctx {
             }
         })
         .await
+    }
+}
+
+impl Ctx {
+    /// How to reach a machine's BMC, with its password decrypted for this call only.
+    pub fn target(&self, m: &Machine) -> Result<BmcTarget, ApiError> {
+        let password = self
+            .state
+            .key
+            .decrypt(&m.bmc_password_enc)
+            .map_err(|e| ApiError::internal(format!("machine '{}': {e}", m.name)))?;
+        Ok(BmcTarget {
+            host: m.bmc_host.clone(),
+            port: u16::try_from(m.bmc_port).unwrap_or(623),
+            username: m.bmc_user.clone(),
+            password,
+            cipher_suite: u8::try_from(m.cipher_suite).unwrap_or(3),
+        })
+    }
+}
+
+/// Maps a BMC failure on machine `name` to its HTTP answer (DESIGN §3): the BMC's error is
+/// 502 with the completion code named, silence is 504, a missing record 404.
+pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
+    let message = format!("machine '{name}': {e}");
+    match e {
+        BmcError::Timeout(_) => ApiError::BmcTimeout(message),
+        BmcError::AuthFailed => ApiError::Bmc {
+            code: "bmc_auth_failed",
+            message: format!(
+                "machine '{name}': the BMC refused the credentials; check the BMC user and password (machine-mod)"
+            ),
+            details: None,
+        },
+        BmcError::Completion { code, meaning } => ApiError::Bmc {
+            code: "bmc_completion_code",
+            message,
+            details: Some(serde_json::json!({
+                "completion_code": format!("{code:#04x}"),
+                "meaning": meaning,
+            })),
+        },
+        BmcError::NotFound => ApiError::NotFound(message),
+        BmcError::Unreachable(_) => ApiError::Bmc {
+            code: "bmc_unreachable",
+            message,
+            details: None,
+        },
+        BmcError::Protocol(_) => ApiError::Bmc {
+            code: "bmc_protocol_error",
+            message,
+            details: None,
+        },
     }
 }
 

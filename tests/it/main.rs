@@ -15,6 +15,7 @@ macro_rules! on_both_backends {
 }
 
 mod api;
+mod bmc_api;
 mod bmc_layer;
 mod migrations;
 mod schema_doc;

@@ -242,6 +242,8 @@ async fn modify(ctx: Ctx, p: MachineMod) -> Result<Out<MachineOut>, ApiError> {
             models::machine_by_name(c, &name).map_err(ApiError::from)
         })
         .await?;
+    // New address or credentials: the kept session belongs to the old ones.
+    ctx.state.bmc.forget(m.id).await;
     let summary = format!("modified machine '{}'", m.name);
     Ok(Out::new(out(&m), summary))
 }
@@ -256,6 +258,7 @@ async fn del(ctx: Ctx, p: MachineName) -> Result<Out<Deleted>, ApiError> {
             Ok(m)
         })
         .await?;
+    ctx.state.bmc.forget(deleted.id).await;
     let summary = format!("deleted machine '{}'", deleted.name);
     Ok(Out::new(
         Deleted {

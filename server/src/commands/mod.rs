@@ -1,10 +1,15 @@
 //! Every command version the server knows, declared once each, with topics and classes.
 //! One file per area; each exports `specs()`.
 
+pub mod audit;
+pub mod chassis;
 pub mod introspect;
 pub mod machine;
 pub mod permission;
 pub mod ping;
+pub mod power;
+pub mod sel;
+pub mod sensor;
 pub mod user;
 
 use schemars::JsonSchema;
@@ -40,6 +45,11 @@ pub fn all() -> Vec<CommandSpec> {
     v.extend(machine::specs());
     v.extend(permission::specs());
     v.extend(introspect::specs());
+    v.extend(power::specs());
+    v.extend(chassis::specs());
+    v.extend(sel::specs());
+    v.extend(sensor::specs());
+    v.extend(audit::specs());
     v
 }
 

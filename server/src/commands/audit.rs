@@ -1,0 +1,85 @@
+//! `audit-find` (1.2): who did what, when, on which machine. Admins only. Sensitive
+//! parameters never reach the audit table: it stores no parameters at all.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::{self, AuditFilter};
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, Out, command};
+use crate::state::Ctx;
+
+fn default_limit() -> u32 {
+    100
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFind {
+    /// Only calls by this user.
+    pub user: Option<String>,
+    /// Only calls on this machine.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: Option<String>,
+    /// Only commands whose full name starts with this, e.g. `power-` or `sel-delete/2`.
+    pub command: Option<String>,
+    /// At most this many entries, newest first.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: u32,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct AuditOut {
+    pub id: i64,
+    /// When the call finished (RFC 3339, milliseconds).
+    pub at: String,
+    pub user: String,
+    /// Full command name, e.g. power-off/1.
+    pub command: String,
+    pub machine: Option<String>,
+    /// `ok` or the error code.
+    pub outcome: String,
+    pub duration_ms: i64,
+}
+
+pub fn specs() -> Vec<CommandSpec> {
+    vec![command(
+        "audit-find",
+        1,
+        "1.2",
+        "audit",
+        Access::Admin,
+        "List audit records, newest first: every BMC command and every change to users, machines and permissions",
+        find,
+    )]
+}
+
+async fn find(ctx: Ctx, p: AuditFind) -> Result<Out<Vec<AuditOut>>, ApiError> {
+    let filter = AuditFilter {
+        user: p.user,
+        machine: p.machine,
+        command: p.command,
+        since_ms: None,
+        limit: i64::from(p.limit),
+    };
+    let rows = ctx
+        .db(move |c| models::audit_find(c, &filter).map_err(ApiError::from))
+        .await?;
+    let out: Vec<AuditOut> = rows
+        .into_iter()
+        .map(|r| AuditOut {
+            id: r.id,
+            at: chrono::DateTime::from_timestamp_millis(r.at_ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default(),
+            user: r.user_name,
+            command: r.command,
+            machine: r.machine,
+            outcome: r.outcome,
+            duration_ms: r.duration_ms,
+        })
+        .collect();
+    let summary = format!("{} audit record(s)", out.len());
+    Ok(Out::new(out, summary))
+}

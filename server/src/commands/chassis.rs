@@ -1,0 +1,291 @@
+//! Chassis and BMC: `chassis-status`, `bmc-info` (1.0), `chassis-identify`, `bootdev-set` (1.2).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::power::MachineParam;
+use crate::bmc::{BootDevice, Identify};
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, Out, command};
+use crate::state::{Ctx, bmc_error};
+
+#[derive(Serialize, JsonSchema)]
+pub struct ChassisStatusOut {
+    /// Machine name.
+    pub machine: String,
+    /// `on` or `off`.
+    pub power: String,
+    pub power_overload: bool,
+    pub power_interlock: bool,
+    pub power_fault: bool,
+    pub power_control_fault: bool,
+    /// What the machine does when AC power returns: always-off, previous, always-on, unknown.
+    pub power_restore_policy: String,
+    /// Causes of the last power event (ac-failed, overload, interlock, fault, command).
+    pub last_power_event: Vec<String>,
+    pub intrusion: bool,
+    pub front_panel_lockout: bool,
+    pub drive_fault: bool,
+    pub cooling_fault: bool,
+    /// Identify light: off, timed or on, when the BMC reports it.
+    pub identify: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct BmcInfoOut {
+    /// Machine name.
+    pub machine: String,
+    pub device_id: u8,
+    pub device_revision: u8,
+    pub firmware_version: String,
+    pub ipmi_version: String,
+    /// IANA enterprise number of the manufacturer.
+    pub manufacturer_id: u32,
+    pub product_id: u16,
+    /// False while the BMC is updating its firmware or otherwise not ready.
+    pub device_available: bool,
+}
+
+#[derive(Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentifyAction {
+    /// Blink for `seconds` (default 15).
+    Blink,
+    /// On until turned off.
+    On,
+    /// Off now.
+    Off,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyParams {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+    /// What the identify light should do.
+    #[serde(default = "default_identify")]
+    #[schemars(extend("x-igor-positional" = 1))]
+    pub action: IdentifyAction,
+    /// For `blink`: how long, in seconds.
+    #[schemars(range(min = 1, max = 255))]
+    pub seconds: Option<u8>,
+}
+
+fn default_identify() -> IdentifyAction {
+    IdentifyAction::Blink
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct IdentifyOut {
+    /// Machine name.
+    pub machine: String,
+    /// `blink`, `on` or `off`.
+    pub action: String,
+    /// Blink duration in seconds, for `blink`.
+    pub seconds: Option<u8>,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BootDev {
+    /// Network boot (PXE).
+    Pxe,
+    /// The default hard disk.
+    Disk,
+    /// CD or DVD.
+    Cdrom,
+    /// The BIOS/firmware setup.
+    Bios,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootdevParams {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+    /// Device to boot from.
+    #[schemars(extend("x-igor-positional" = 1))]
+    pub device: BootDev,
+    /// Keep it for every boot (default: next boot only).
+    #[serde(default)]
+    pub persistent: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct BootdevOut {
+    /// Machine name.
+    pub machine: String,
+    pub device: BootDev,
+    pub persistent: bool,
+}
+
+pub fn specs() -> Vec<CommandSpec> {
+    vec![
+        command(
+            "chassis-status",
+            1,
+            "1.0",
+            "chassis",
+            Access::Viewer,
+            "Show the chassis status: power, faults, last power event, identify light",
+            status,
+        )
+        .audited(),
+        command(
+            "bmc-info",
+            1,
+            "1.0",
+            "bmc",
+            Access::Viewer,
+            "Show the BMC's identity (IPMI Get Device ID)",
+            info,
+        )
+        .audited(),
+        command(
+            "chassis-identify",
+            1,
+            "1.2",
+            "chassis",
+            Access::Operator,
+            "Blink, light or turn off the chassis identify light",
+            identify,
+        )
+        .audited(),
+        command(
+            "bootdev-set",
+            1,
+            "1.2",
+            "chassis",
+            Access::Operator,
+            "Choose the boot device for the next boot (or every boot with --persistent)",
+            bootdev,
+        )
+        .audited(),
+    ]
+}
+
+async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<ChassisStatusOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let t = ctx.target(&m)?;
+    let s = ctx
+        .state
+        .bmc
+        .chassis_status(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let power = if s.power_on { "on" } else { "off" };
+    let summary = format!("machine '{}': power {power}", m.name);
+    Ok(Out::new(
+        ChassisStatusOut {
+            machine: m.name,
+            power: power.to_owned(),
+            power_overload: s.power_overload,
+            power_interlock: s.power_interlock,
+            power_fault: s.power_fault,
+            power_control_fault: s.power_control_fault,
+            power_restore_policy: s.power_restore_policy,
+            last_power_event: s.last_power_event,
+            intrusion: s.intrusion,
+            front_panel_lockout: s.front_panel_lockout,
+            drive_fault: s.drive_fault,
+            cooling_fault: s.cooling_fault,
+            identify: s.identify,
+        },
+        summary,
+    ))
+}
+
+async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let t = ctx.target(&m)?;
+    let d = ctx
+        .state
+        .bmc
+        .device_id(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let summary = format!(
+        "machine '{}': BMC firmware {}, IPMI {}",
+        m.name, d.firmware_version, d.ipmi_version
+    );
+    Ok(Out::new(
+        BmcInfoOut {
+            machine: m.name,
+            device_id: d.device_id,
+            device_revision: d.device_revision,
+            firmware_version: d.firmware_version,
+            ipmi_version: d.ipmi_version,
+            manufacturer_id: d.manufacturer_id,
+            product_id: d.product_id,
+            device_available: d.device_available,
+        },
+        summary,
+    ))
+}
+
+async fn identify(ctx: Ctx, p: IdentifyParams) -> Result<Out<IdentifyOut>, ApiError> {
+    let (mode, word, seconds) = match p.action {
+        IdentifyAction::Blink => {
+            let s = p.seconds.unwrap_or(15);
+            (Identify::Seconds(s), "blink", Some(s))
+        }
+        IdentifyAction::On => (Identify::ForceOn, "on", None),
+        IdentifyAction::Off => (Identify::Off, "off", None),
+    };
+    if p.seconds.is_some() && !matches!(p.action, IdentifyAction::Blink) {
+        return Err(ApiError::BadRequest(
+            "seconds only goes with the blink action".into(),
+        ));
+    }
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    ctx.state
+        .bmc
+        .identify(m.id, &t, mode)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let summary = match seconds {
+        Some(s) => format!("identify light of machine '{}' blinks for {s} s", m.name),
+        None => format!("identify light of machine '{}' {word}", m.name),
+    };
+    Ok(Out::new(
+        IdentifyOut {
+            machine: m.name,
+            action: word.to_owned(),
+            seconds,
+        },
+        summary,
+    ))
+}
+
+async fn bootdev(ctx: Ctx, p: BootdevParams) -> Result<Out<BootdevOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    let dev = match p.device {
+        BootDev::Pxe => BootDevice::Pxe,
+        BootDev::Disk => BootDevice::Disk,
+        BootDev::Cdrom => BootDevice::Cdrom,
+        BootDev::Bios => BootDevice::Bios,
+    };
+    ctx.state
+        .bmc
+        .set_boot_device(m.id, &t, dev, p.persistent)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let when = if p.persistent {
+        "every boot"
+    } else {
+        "the next boot"
+    };
+    let summary = format!("machine '{}' boots from {:?} on {when}", m.name, dev).to_lowercase();
+    Ok(Out::new(
+        BootdevOut {
+            machine: m.name,
+            device: p.device,
+            persistent: p.persistent,
+        },
+        summary,
+    ))
+}

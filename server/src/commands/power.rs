@@ -1,0 +1,244 @@
+//! Power: `power-status`, `power-on` (1 and 2), `power-off`, `power-cycle`, `power-reset`,
+//! `power-soft`. Actions are sent once and never retried (DESIGN §8).
+
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::bmc::{ChassisAction, PowerState};
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, Out, command};
+use crate::state::{Ctx, bmc_error};
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineParam {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct PowerOut {
+    /// Machine name.
+    pub machine: String,
+    /// `on` or `off`, as the BMC reports it.
+    pub power: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct PowerActionOut {
+    /// Machine name.
+    pub machine: String,
+    /// What was sent: `on`, `off`, `cycle`, `reset` or `soft`.
+    pub action: String,
+}
+
+fn state_name(p: PowerState) -> &'static str {
+    match p {
+        PowerState::On => "on",
+        PowerState::Off => "off",
+    }
+}
+
+fn action_spec(
+    name: &'static str,
+    doc: &'static str,
+    action: ChassisAction,
+    word: &'static str,
+) -> CommandSpec {
+    command(
+        name,
+        1,
+        "1.0",
+        "power",
+        Access::Operator,
+        doc,
+        move |ctx: Ctx, p: MachineParam| power_action(ctx, p, action, word),
+    )
+    .audited()
+}
+
+pub fn specs() -> Vec<CommandSpec> {
+    vec![
+        command(
+            "power-status",
+            1,
+            "1.0",
+            "power",
+            Access::Viewer,
+            "Show whether a machine is powered on",
+            status,
+        )
+        .audited(),
+        action_spec(
+            "power-on",
+            "Power a machine on",
+            ChassisAction::PowerOn,
+            "on",
+        ),
+        action_spec(
+            "power-off",
+            "Power a machine off at once (no clean shutdown; see power-soft)",
+            ChassisAction::PowerOff,
+            "off",
+        ),
+        action_spec(
+            "power-cycle",
+            "Power a machine off, then on again",
+            ChassisAction::PowerCycle,
+            "cycle",
+        ),
+        action_spec(
+            "power-reset",
+            "Hard-reset a machine (its power stays on)",
+            ChassisAction::HardReset,
+            "reset",
+        ),
+        action_spec(
+            "power-soft",
+            "Ask the operating system to shut down cleanly (ACPI soft-off)",
+            ChassisAction::SoftShutdown,
+            "soft",
+        ),
+        command(
+            "power-on",
+            2,
+            "1.2",
+            "power",
+            Access::Operator,
+            "Power a machine on, optionally waiting until the BMC reports it on\n\
+             Without --wait this is power-on/1 and returns at once. With --wait the server \
+             polls the power state until it is on or timeout_secs have passed (then the \
+             call fails with bmc_timeout); the power-on request itself is sent once.",
+            power_on_2,
+        )
+        .audited(),
+    ]
+}
+
+async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<PowerOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let t = ctx.target(&m)?;
+    let s = ctx
+        .state
+        .bmc
+        .power_status(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let power = state_name(s).to_owned();
+    let summary = format!("machine '{}' is powered {power}", m.name);
+    Ok(Out::new(
+        PowerOut {
+            machine: m.name,
+            power,
+        },
+        summary,
+    ))
+}
+
+async fn power_action(
+    ctx: Ctx,
+    p: MachineParam,
+    action: ChassisAction,
+    word: &'static str,
+) -> Result<Out<PowerActionOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    ctx.state
+        .bmc
+        .chassis_control(m.id, &t, action)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let summary = format!("power {word} sent to machine '{}'", m.name);
+    Ok(Out::new(
+        PowerActionOut {
+            machine: m.name,
+            action: word.to_owned(),
+        },
+        summary,
+    ))
+}
+
+fn default_wait_secs() -> u32 {
+    60
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerOn2 {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+    /// Wait until the BMC reports the machine powered on.
+    #[serde(default)]
+    pub wait: bool,
+    /// How long to wait, in seconds.
+    #[serde(default = "default_wait_secs")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_secs: u32,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct PowerOn2Out {
+    /// Machine name.
+    pub machine: String,
+    /// The last state the BMC reported: `on` or `off`; `unknown` without --wait.
+    pub power: String,
+    /// Whether the server waited for the state.
+    pub waited: bool,
+    /// Milliseconds from sending power-on to the BMC reporting it on (0 without --wait).
+    pub waited_ms: u64,
+}
+
+async fn power_on_2(ctx: Ctx, p: PowerOn2) -> Result<Out<PowerOn2Out>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    let bmc = &ctx.state.bmc;
+    bmc.chassis_control(m.id, &t, ChassisAction::PowerOn)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    if !p.wait {
+        let summary = format!("power on sent to machine '{}'", m.name);
+        return Ok(Out::new(
+            PowerOn2Out {
+                machine: m.name,
+                power: "unknown".into(),
+                waited: false,
+                waited_ms: 0,
+            },
+            summary,
+        ));
+    }
+    let started = Instant::now();
+    let limit = Duration::from_secs(u64::from(p.timeout_secs));
+    loop {
+        // A failed poll is not fatal while time remains: the BMC may be busy switching.
+        let last = bmc.power_status(m.id, &t).await;
+        if let Ok(PowerState::On) = last {
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let summary = format!("machine '{}' is powered on after {waited_ms} ms", m.name);
+            return Ok(Out::new(
+                PowerOn2Out {
+                    machine: m.name,
+                    power: "on".into(),
+                    waited: true,
+                    waited_ms,
+                },
+                summary,
+            ));
+        }
+        if started.elapsed() >= limit {
+            let last = match last {
+                Ok(s) => state_name(s).to_owned(),
+                Err(e) => e.to_string(),
+            };
+            return Err(ApiError::BmcTimeout(format!(
+                "machine '{}' did not report power on within {} s (last: {last})",
+                m.name, p.timeout_secs
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,303 @@
+//! The System Event Log: `sel-info`, `sel-list`, `sel-delete` (1: one record; 2: several,
+//! with an outcome each), `sel-clear`. The SEL reservation is ours to handle, in `bmc`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::power::MachineParam;
+use crate::bmc::{BmcError, SelRecord};
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, Out, command};
+use crate::state::{Ctx, bmc_error, rfc3339};
+
+#[derive(Serialize, JsonSchema)]
+pub struct SelInfoOut {
+    /// Machine name.
+    pub machine: String,
+    /// SEL version, e.g. 1.5.
+    pub version: String,
+    /// Number of records.
+    pub entries: u16,
+    pub free_bytes: u16,
+    /// Last addition (RFC 3339), when the BMC tells.
+    pub last_add: Option<String>,
+    /// Last erase (RFC 3339), when the BMC tells.
+    pub last_erase: Option<String>,
+    /// Records were dropped because the SEL was full.
+    pub overflow: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SelRecordOut {
+    /// Record id (what sel-delete takes).
+    pub id: u16,
+    pub record_type: u8,
+    /// RFC 3339; absent when the BMC's clock was not set (pre-init) or unspecified.
+    pub timestamp: Option<String>,
+    pub generator_id: u16,
+    /// e.g. temperature, processor, or 0xNN for types without a name.
+    pub sensor_type: String,
+    pub sensor_type_code: u8,
+    pub sensor_number: u8,
+    pub event_type: u8,
+    /// `asserted` or `deasserted`.
+    pub direction: String,
+    /// e.g. "upper critical going high".
+    pub event: String,
+    /// Event data bytes 1-3, hex.
+    pub event_data: String,
+    /// The whole 16-byte record, hex.
+    pub raw: String,
+}
+
+fn record(r: SelRecord) -> SelRecordOut {
+    SelRecordOut {
+        id: r.id,
+        record_type: r.record_type,
+        timestamp: r.timestamp.map(|t| rfc3339(i64::from(t))),
+        generator_id: r.generator_id,
+        sensor_type: r.sensor_type,
+        sensor_type_code: r.sensor_type_code,
+        sensor_number: r.sensor_number,
+        event_type: r.event_type,
+        direction: if r.asserted { "asserted" } else { "deasserted" }.to_owned(),
+        event: r.event,
+        event_data: hex::encode(r.event_data),
+        raw: hex::encode(r.raw),
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelDelete1 {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+    /// Record id (from sel-list).
+    #[schemars(extend("x-igor-positional" = 1))]
+    #[schemars(range(max = 65533))]
+    pub id: u16,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SelDeleteOut {
+    /// Machine name.
+    pub machine: String,
+    pub id: u16,
+    pub deleted: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelDelete2 {
+    /// Machine name.
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+    /// Record ids (from sel-list).
+    #[schemars(extend("x-igor-positional" = 1))]
+    #[schemars(length(min = 1, max = 256), inner(range(max = 65533)))]
+    pub ids: Vec<u16>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SelDeleteItem {
+    pub id: u16,
+    /// `deleted`, `not_found`, or the error code of what went wrong with this record.
+    pub outcome: String,
+    /// What went wrong, when something did.
+    pub message: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SelClearOut {
+    /// Machine name.
+    pub machine: String,
+    pub cleared: bool,
+}
+
+pub fn specs() -> Vec<CommandSpec> {
+    vec![
+        command(
+            "sel-info",
+            1,
+            "1.0",
+            "sel",
+            Access::Viewer,
+            "Show the System Event Log's size and state",
+            info,
+        )
+        .audited(),
+        command(
+            "sel-list",
+            1,
+            "1.0",
+            "sel",
+            Access::Viewer,
+            "List the System Event Log's records, decoded, with their raw bytes",
+            list,
+        )
+        .audited(),
+        command(
+            "sel-delete",
+            1,
+            "1.0",
+            "sel",
+            Access::Operator,
+            "Delete one System Event Log record",
+            delete_1,
+        )
+        .audited(),
+        command(
+            "sel-delete",
+            2,
+            "1.2",
+            "sel",
+            Access::Operator,
+            "Delete several System Event Log records, with an outcome per record\n\
+             Records are deleted in the order given; a missing record is reported as \
+             not_found and does not stop the others.",
+            delete_2,
+        )
+        .audited(),
+        command(
+            "sel-clear",
+            1,
+            "1.0",
+            "sel",
+            Access::Operator,
+            "Erase every System Event Log record",
+            clear,
+        )
+        .audited(),
+    ]
+}
+
+async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<SelInfoOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let t = ctx.target(&m)?;
+    let i = ctx
+        .state
+        .bmc
+        .sel_info(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let summary = format!("{} record(s) in the SEL of machine '{}'", i.entries, m.name);
+    Ok(Out::new(
+        SelInfoOut {
+            machine: m.name,
+            version: i.version,
+            entries: i.entries,
+            free_bytes: i.free_bytes,
+            last_add: i.last_add.map(|t| rfc3339(i64::from(t))),
+            last_erase: i.last_erase.map(|t| rfc3339(i64::from(t))),
+            overflow: i.overflow,
+        },
+        summary,
+    ))
+}
+
+async fn list(ctx: Ctx, p: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let t = ctx.target(&m)?;
+    let records = ctx
+        .state
+        .bmc
+        .sel_list(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let out: Vec<SelRecordOut> = records.into_iter().map(record).collect();
+    let summary = format!("{} record(s) in the SEL of machine '{}'", out.len(), m.name);
+    Ok(Out::new(out, summary))
+}
+
+async fn delete_1(ctx: Ctx, p: SelDelete1) -> Result<Out<SelDeleteOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    let mut outcomes = ctx
+        .state
+        .bmc
+        .sel_delete(m.id, &t, vec![p.id])
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    match outcomes.pop() {
+        Some(Ok(())) => {}
+        Some(Err(BmcError::NotFound)) => {
+            return Err(ApiError::NotFound(format!(
+                "SEL record {} not found on machine '{}'",
+                p.id, m.name
+            )));
+        }
+        Some(Err(e)) => return Err(bmc_error(&m.name, e)),
+        None => return Err(ApiError::internal("sel_delete returned no outcome")),
+    }
+    let summary = format!("deleted SEL record {} of machine '{}'", p.id, m.name);
+    Ok(Out::new(
+        SelDeleteOut {
+            machine: m.name,
+            id: p.id,
+            deleted: true,
+        },
+        summary,
+    ))
+}
+
+async fn delete_2(ctx: Ctx, p: SelDelete2) -> Result<Out<Vec<SelDeleteItem>>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    let outcomes = ctx
+        .state
+        .bmc
+        .sel_delete(m.id, &t, p.ids.clone())
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let items: Vec<SelDeleteItem> = p
+        .ids
+        .iter()
+        .zip(outcomes)
+        .map(|(&id, o)| match o {
+            Ok(()) => SelDeleteItem {
+                id,
+                outcome: "deleted".into(),
+                message: None,
+            },
+            Err(BmcError::NotFound) => SelDeleteItem {
+                id,
+                outcome: "not_found".into(),
+                message: Some(format!("SEL record {id} not found")),
+            },
+            Err(e) => {
+                let api = bmc_error(&m.name, e);
+                SelDeleteItem {
+                    id,
+                    outcome: api.code().to_owned(),
+                    message: Some(api.to_string()),
+                }
+            }
+        })
+        .collect();
+    let deleted = items.iter().filter(|i| i.outcome == "deleted").count();
+    let summary = format!(
+        "deleted {deleted} of {} SEL record(s) of machine '{}'",
+        items.len(),
+        m.name
+    );
+    Ok(Out::new(items, summary))
+}
+
+async fn clear(ctx: Ctx, p: MachineParam) -> Result<Out<SelClearOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let t = ctx.target(&m)?;
+    ctx.state
+        .bmc
+        .sel_clear(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let summary = format!("cleared the SEL of machine '{}'", m.name);
+    Ok(Out::new(
+        SelClearOut {
+            machine: m.name,
+            cleared: true,
+        },
+        summary,
+    ))
+}

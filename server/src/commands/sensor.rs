@@ -1,0 +1,72 @@
+//! Sensors: `sensor-list`, read from the BMC's SDR repository.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::power::MachineParam;
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, Out, command};
+use crate::state::{Ctx, bmc_error};
+
+#[derive(Serialize, JsonSchema)]
+pub struct SensorOut {
+    /// Sensor name from its SDR.
+    pub name: String,
+    pub sensor_number: u8,
+    /// e.g. temperature, fan, memory.
+    pub sensor_type: String,
+    /// Converted reading, for threshold sensors.
+    pub value: Option<f64>,
+    /// e.g. degrees C, RPM.
+    pub unit: Option<String>,
+    /// ok, lower/upper non-critical/critical/non-recoverable, na, or the state bits of a
+    /// discrete sensor (bit 0 = offset 0) as 0xNNNN.
+    pub status: String,
+}
+
+pub fn specs() -> Vec<CommandSpec> {
+    vec![
+        command(
+            "sensor-list",
+            1,
+            "1.0",
+            "sensor",
+            Access::Viewer,
+            "List sensors with their readings and threshold status",
+            list,
+        )
+        .audited(),
+    ]
+}
+
+async fn list(ctx: Ctx, p: MachineParam) -> Result<Out<Vec<SensorOut>>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let t = ctx.target(&m)?;
+    let readings = ctx
+        .state
+        .bmc
+        .sensors(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let out: Vec<SensorOut> = readings
+        .into_iter()
+        .map(|r| SensorOut {
+            name: r.name,
+            sensor_number: r.sensor_number,
+            sensor_type: r.sensor_type,
+            value: r.value,
+            unit: r.unit,
+            status: r.status,
+        })
+        .collect();
+    let alarms = out
+        .iter()
+        .filter(|s| s.status != "ok" && s.status != "na" && !s.status.starts_with("0x"))
+        .count();
+    let summary = format!(
+        "{} sensor(s) on machine '{}', {alarms} out of range",
+        out.len(),
+        m.name
+    );
+    Ok(Out::new(out, summary))
+}
