@@ -17,5 +17,6 @@ macro_rules! on_both_backends {
 mod api;
 mod bmc_api;
 mod bmc_layer;
+mod compat;
 mod migrations;
 mod schema_doc;
