@@ -78,6 +78,7 @@ mod tests {
                 access: "user".into(),
                 params: json!({"type": "object"}),
                 output: json!({}),
+                stream: false,
             })
             .collect();
         SchemaDocument::new(level.parse().unwrap(), vec![], vec![], commands)

@@ -74,8 +74,13 @@ pub struct CommandDef {
     pub access: String,
     /// JSON Schema (draft 2020-12) of `params`, with `x-igor-*` CLI hints on properties.
     pub params: Value,
-    /// JSON Schema of `result`.
+    /// JSON Schema of `result`; for a streamed command, of one item.
     pub output: Value,
+    /// The answer is a stream of newline-delimited JSON: one `{"item": ...}` line per
+    /// result as it completes, then one `{"done": true, "summary": ...}` line. Absent
+    /// (false) in every document before level 1.3, so those stay byte-identical.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 impl CommandDef {

@@ -12,12 +12,12 @@ use schema::{
     CommandName, HEADER_API_LEVEL, HEADER_FINGERPRINT, LoginRequest, LoginResponse, PingResponse,
     RpcRequest, RpcResponse,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::auth::{self, Caller};
 use crate::db::models::{self, NewAudit};
 use crate::error::ApiError;
-use crate::registry::{Access, OLDEST_LEVEL, SCHEMA_LEVEL};
+use crate::registry::{Access, ItemStream, OLDEST_LEVEL, SCHEMA_LEVEL};
 use crate::state::{AppState, Ctx, now, rfc3339};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -367,10 +367,72 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
         }
     }
     let reply = outcome?;
+    if let Some(stream) = reply.stream {
+        return Ok(stream_response(stream));
+    }
     Ok(HttpResponse::Ok().json(RpcResponse {
         result: reply.result,
         summary: reply.summary,
     }))
+}
+
+fn ndjson_line(v: &Value) -> web::Bytes {
+    let mut line = serde_json::to_vec(v).unwrap_or_default();
+    line.push(b'\n');
+    web::Bytes::from(line)
+}
+
+/// A streamed answer: `{"total": N}`, then `{"item": ...}` per result as it completes, then
+/// `{"done": true, "ok": K, "failed": F, "summary": "..."}`. Chunked, so a client sees each
+/// line as soon as it is produced.
+fn stream_response(s: ItemStream) -> HttpResponse {
+    struct St {
+        first: Option<Value>,
+        rx: tokio::sync::mpsc::UnboundedReceiver<Value>,
+        ok: usize,
+        failed: usize,
+        done: bool,
+    }
+    let start = St {
+        first: Some(json!({ "total": s.total })),
+        rx: s.items,
+        ok: 0,
+        failed: 0,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(start, |mut st| async move {
+        if let Some(first) = st.first.take() {
+            return Some((Ok::<_, std::convert::Infallible>(ndjson_line(&first)), st));
+        }
+        if st.done {
+            return None;
+        }
+        match st.rx.recv().await {
+            Some(item) => {
+                if item["ok"] == Value::Bool(true) {
+                    st.ok += 1;
+                } else {
+                    st.failed += 1;
+                }
+                Some((Ok(ndjson_line(&json!({ "item": item }))), st))
+            }
+            None => {
+                st.done = true;
+                let summary = format!(
+                    "{} machine(s): {} ok, {} failed",
+                    st.ok + st.failed,
+                    st.ok,
+                    st.failed
+                );
+                let last =
+                    json!({ "done": true, "ok": st.ok, "failed": st.failed, "summary": summary });
+                Some((Ok(ndjson_line(&last)), st))
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body)
 }
 
 #[cfg(test)]

@@ -63,6 +63,15 @@ impl<O> Out<O> {
 pub struct Reply {
     pub result: Value,
     pub summary: String,
+    /// For streamed commands: the items, sent as they complete.
+    pub stream: Option<ItemStream>,
+}
+
+/// The items of a streamed answer (see `CommandDef::stream`).
+pub struct ItemStream {
+    /// How many items will come, so a client can show progress.
+    pub total: usize,
+    pub items: tokio::sync::mpsc::UnboundedReceiver<Value>,
 }
 
 type BoxFut = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
@@ -82,6 +91,8 @@ pub struct CommandSpec {
     pub audited: bool,
     pub params: Value,
     pub output: Value,
+    /// Answers with a stream of items (NDJSON) instead of one result.
+    pub stream: bool,
     handler: Handler,
 }
 
@@ -128,6 +139,7 @@ where
                 Ok(Reply {
                     result,
                     summary: out.summary,
+                    stream: None,
                 })
             })
         }
@@ -148,6 +160,57 @@ where
         audited: false,
         params: schema_of::<P>(),
         output: schema_of::<O>(),
+        stream: false,
+        handler,
+    }
+}
+
+/// Declares a streamed command version: the handler checks what it can up front (errors
+/// then are ordinary HTTP errors) and returns the stream of items, each shaped like `I`.
+pub fn streaming<P, I, F, Fut>(
+    name: &'static str,
+    version: u32,
+    since: &str,
+    topic: &'static str,
+    access: Access,
+    doc: &'static str,
+    f: F,
+) -> CommandSpec
+where
+    P: DeserializeOwned + JsonSchema + Send + 'static,
+    I: JsonSchema + 'static,
+    F: Fn(Ctx, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ItemStream, ApiError>> + Send + 'static,
+{
+    let handler: Handler = Arc::new(move |ctx, v| match serde_json::from_value::<P>(v) {
+        Ok(p) => {
+            let fut = f(ctx, p);
+            Box::pin(async move {
+                let stream = fut.await?;
+                Ok(Reply {
+                    result: Value::Null,
+                    summary: String::new(),
+                    stream: Some(stream),
+                })
+            })
+        }
+        Err(e) => {
+            Box::pin(async move { Err(ApiError::BadRequest(format!("invalid parameters: {e}"))) })
+        }
+    });
+    CommandSpec {
+        name,
+        version,
+        since: level(since),
+        removed: None,
+        doc,
+        topic,
+        object: None,
+        access,
+        audited: false,
+        params: schema_of::<P>(),
+        output: schema_of::<I>(),
+        stream: true,
         handler,
     }
 }
@@ -190,6 +253,7 @@ impl CommandSpec {
             access: self.access.as_str().to_owned(),
             params: self.params.clone(),
             output: self.output.clone(),
+            stream: self.stream,
         }
     }
 

@@ -17,6 +17,7 @@ macro_rules! on_both_backends {
 mod api;
 mod bmc_api;
 mod bmc_layer;
+mod bulk;
 mod compat;
 mod migrations;
 mod schema_doc;

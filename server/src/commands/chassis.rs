@@ -3,8 +3,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::power::MachineParam;
+use std::sync::Arc;
+
+use super::bulk::{MachineSet, bulk};
+use super::power::{MachineParam, MachinesParam};
 use crate::bmc::{BootDevice, Identify};
+use crate::db::models::Machine;
 use crate::error::ApiError;
 use crate::registry::{Access, CommandSpec, Out, command};
 use crate::state::{Ctx, bmc_error};
@@ -121,6 +125,47 @@ pub struct BootdevOut {
     pub persistent: bool,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyBulk {
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 0))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+    /// What the identify lights should do.
+    #[serde(default = "default_identify")]
+    pub action: IdentifyAction,
+    /// For `blink`: how long, in seconds.
+    #[schemars(range(min = 1, max = 255))]
+    pub seconds: Option<u8>,
+}
+
+impl MachineSet for IdentifyBulk {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootdevBulk {
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 0))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+    /// Device to boot from.
+    pub device: BootDev,
+    /// Keep it for every boot (default: next boot only).
+    #[serde(default)]
+    pub persistent: bool,
+}
+
+impl MachineSet for BootdevBulk {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
+}
+
 pub fn specs() -> Vec<CommandSpec> {
     vec![
         command(
@@ -163,11 +208,48 @@ pub fn specs() -> Vec<CommandSpec> {
             bootdev,
         )
         .audited(),
+        bulk(
+            "chassis-status",
+            2,
+            "1.3",
+            "chassis",
+            Access::Viewer,
+            "Show the chassis status of a set of machines",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { status_of(&ctx, m).await },
+        ),
+        bulk(
+            "chassis-identify",
+            2,
+            "1.3",
+            "chassis",
+            Access::Operator,
+            "Blink, light or turn off the identify lights of a set of machines",
+            |ctx: Ctx, m: Machine, p: Arc<IdentifyBulk>| async move {
+                identify_on(&ctx, m, p.action, p.seconds).await
+            },
+        ),
+        bulk(
+            "bootdev-set",
+            2,
+            "1.3",
+            "chassis",
+            Access::Operator,
+            "Choose the boot device of a set of machines for the next boot (or every boot)",
+            |ctx: Ctx, m: Machine, p: Arc<BootdevBulk>| async move {
+                bootdev_on(&ctx, m, p.device, p.persistent).await
+            },
+        ),
     ]
 }
 
 async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<ChassisStatusOut>, ApiError> {
     let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let out = status_of(&ctx, m).await?;
+    let summary = format!("machine '{}': power {}", out.machine, out.power);
+    Ok(Out::new(out, summary))
+}
+
+async fn status_of(ctx: &Ctx, m: Machine) -> Result<ChassisStatusOut, ApiError> {
     let t = ctx.target(&m)?;
     let s = ctx
         .state
@@ -176,25 +258,21 @@ async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<ChassisStatusOut>, ApiE
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
     let power = if s.power_on { "on" } else { "off" };
-    let summary = format!("machine '{}': power {power}", m.name);
-    Ok(Out::new(
-        ChassisStatusOut {
-            machine: m.name,
-            power: power.to_owned(),
-            power_overload: s.power_overload,
-            power_interlock: s.power_interlock,
-            power_fault: s.power_fault,
-            power_control_fault: s.power_control_fault,
-            power_restore_policy: s.power_restore_policy,
-            last_power_event: s.last_power_event,
-            intrusion: s.intrusion,
-            front_panel_lockout: s.front_panel_lockout,
-            drive_fault: s.drive_fault,
-            cooling_fault: s.cooling_fault,
-            identify: s.identify,
-        },
-        summary,
-    ))
+    Ok(ChassisStatusOut {
+        machine: m.name,
+        power: power.to_owned(),
+        power_overload: s.power_overload,
+        power_interlock: s.power_interlock,
+        power_fault: s.power_fault,
+        power_control_fault: s.power_control_fault,
+        power_restore_policy: s.power_restore_policy,
+        last_power_event: s.last_power_event,
+        intrusion: s.intrusion,
+        front_panel_lockout: s.front_panel_lockout,
+        drive_fault: s.drive_fault,
+        cooling_fault: s.cooling_fault,
+        identify: s.identify,
+    })
 }
 
 async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
@@ -226,44 +304,82 @@ async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
 }
 
 async fn identify(ctx: Ctx, p: IdentifyParams) -> Result<Out<IdentifyOut>, ApiError> {
-    let (mode, word, seconds) = match p.action {
-        IdentifyAction::Blink => {
-            let s = p.seconds.unwrap_or(15);
-            (Identify::Seconds(s), "blink", Some(s))
-        }
-        IdentifyAction::On => (Identify::ForceOn, "on", None),
-        IdentifyAction::Off => (Identify::Off, "off", None),
+    identify_mode(p.action, p.seconds)?;
+    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let out = identify_on(&ctx, m, p.action, p.seconds).await?;
+    let summary = match out.seconds {
+        Some(s) => format!(
+            "identify light of machine '{}' blinks for {s} s",
+            out.machine
+        ),
+        None => format!("identify light of machine '{}' {}", out.machine, out.action),
     };
-    if p.seconds.is_some() && !matches!(p.action, IdentifyAction::Blink) {
+    Ok(Out::new(out, summary))
+}
+
+type IdentifyMode = (Identify, &'static str, Option<u8>);
+
+fn identify_mode(action: IdentifyAction, seconds: Option<u8>) -> Result<IdentifyMode, ApiError> {
+    if seconds.is_some() && !matches!(action, IdentifyAction::Blink) {
         return Err(ApiError::BadRequest(
             "seconds only goes with the blink action".into(),
         ));
     }
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
+    Ok(match action {
+        IdentifyAction::Blink => {
+            let s = seconds.unwrap_or(15);
+            (Identify::Seconds(s), "blink", Some(s))
+        }
+        IdentifyAction::On => (Identify::ForceOn, "on", None),
+        IdentifyAction::Off => (Identify::Off, "off", None),
+    })
+}
+
+async fn identify_on(
+    ctx: &Ctx,
+    m: Machine,
+    action: IdentifyAction,
+    seconds: Option<u8>,
+) -> Result<IdentifyOut, ApiError> {
+    let (mode, word, seconds) = identify_mode(action, seconds)?;
     let t = ctx.target(&m)?;
     ctx.state
         .bmc
         .identify(m.id, &t, mode)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    let summary = match seconds {
-        Some(s) => format!("identify light of machine '{}' blinks for {s} s", m.name),
-        None => format!("identify light of machine '{}' {word}", m.name),
-    };
-    Ok(Out::new(
-        IdentifyOut {
-            machine: m.name,
-            action: word.to_owned(),
-            seconds,
-        },
-        summary,
-    ))
+    Ok(IdentifyOut {
+        machine: m.name,
+        action: word.to_owned(),
+        seconds,
+    })
 }
 
 async fn bootdev(ctx: Ctx, p: BootdevParams) -> Result<Out<BootdevOut>, ApiError> {
     let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let out = bootdev_on(&ctx, m, p.device, p.persistent).await?;
+    let when = if out.persistent {
+        "every boot"
+    } else {
+        "the next boot"
+    };
+    let device = serde_json::to_value(out.device).unwrap_or_default();
+    let summary = format!(
+        "machine '{}' boots from {} on {when}",
+        out.machine,
+        device.as_str().unwrap_or_default()
+    );
+    Ok(Out::new(out, summary))
+}
+
+async fn bootdev_on(
+    ctx: &Ctx,
+    m: Machine,
+    device: BootDev,
+    persistent: bool,
+) -> Result<BootdevOut, ApiError> {
     let t = ctx.target(&m)?;
-    let dev = match p.device {
+    let dev = match device {
         BootDev::Pxe => BootDevice::Pxe,
         BootDev::Disk => BootDevice::Disk,
         BootDev::Cdrom => BootDevice::Cdrom,
@@ -271,21 +387,12 @@ async fn bootdev(ctx: Ctx, p: BootdevParams) -> Result<Out<BootdevOut>, ApiError
     };
     ctx.state
         .bmc
-        .set_boot_device(m.id, &t, dev, p.persistent)
+        .set_boot_device(m.id, &t, dev, persistent)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    let when = if p.persistent {
-        "every boot"
-    } else {
-        "the next boot"
-    };
-    let summary = format!("machine '{}' boots from {:?} on {when}", m.name, dev).to_lowercase();
-    Ok(Out::new(
-        BootdevOut {
-            machine: m.name,
-            device: p.device,
-            persistent: p.persistent,
-        },
-        summary,
-    ))
+    Ok(BootdevOut {
+        machine: m.name,
+        device,
+        persistent,
+    })
 }

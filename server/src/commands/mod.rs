@@ -2,6 +2,7 @@
 //! One file per area; each exports `specs()`.
 
 pub mod audit;
+pub mod bulk;
 pub mod chassis;
 pub mod introspect;
 pub mod machine;

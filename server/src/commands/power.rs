@@ -1,12 +1,16 @@
-//! Power: `power-status`, `power-on` (1 and 2), `power-off`, `power-cycle`, `power-reset`,
-//! `power-soft`. Actions are sent once and never retried (DESIGN §8).
+//! Power: `power-status`, `power-on`, `power-off`, `power-cycle`, `power-reset`, `power-soft`
+//! (one machine, level 1.0), `power-on/2` (optional wait, 1.2), and the bulk versions over a
+//! set of machines (1.3). Actions are sent once and never retried (DESIGN §8).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::bulk::{MachineSet, bulk};
 use crate::bmc::{ChassisAction, PowerState};
+use crate::db::models::Machine;
 use crate::error::ApiError;
 use crate::registry::{Access, CommandSpec, Out, command};
 use crate::state::{Ctx, bmc_error};
@@ -17,6 +21,22 @@ pub struct MachineParam {
     /// Machine name.
     #[schemars(extend("x-igor-positional" = 0))]
     pub machine: String,
+}
+
+/// A set of machines (bulk command versions, level 1.3).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachinesParam {
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 0))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+}
+
+impl MachineSet for MachinesParam {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -58,6 +78,27 @@ fn action_spec(
         move |ctx: Ctx, p: MachineParam| power_action(ctx, p, action, word),
     )
     .audited()
+}
+
+/// The bulk version (level 1.3) of a power action.
+fn bulk_action_spec(
+    name: &'static str,
+    version: u32,
+    doc: &'static str,
+    action: ChassisAction,
+    word: &'static str,
+) -> CommandSpec {
+    bulk(
+        name,
+        version,
+        "1.3",
+        "power",
+        Access::Operator,
+        doc,
+        move |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move {
+            act_on(&ctx, m, action, word).await
+        },
+    )
 }
 
 pub fn specs() -> Vec<CommandSpec> {
@@ -115,11 +156,62 @@ pub fn specs() -> Vec<CommandSpec> {
             power_on_2,
         )
         .audited(),
+        bulk(
+            "power-status",
+            2,
+            "1.3",
+            "power",
+            Access::Viewer,
+            "Show whether machines are powered on, for a set of machines\n\
+             Machines are names, hostranges (node[01-40]) or globs (rack4-*); each answers \
+             as soon as its BMC does.",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { status_of(&ctx, m).await },
+        ),
+        bulk(
+            "power-on",
+            3,
+            "1.3",
+            "power",
+            Access::Operator,
+            "Power a set of machines on, optionally waiting until each reports on\n\
+             Each machine's power-on request is sent once; with --wait each machine is \
+             polled until it is on or timeout_secs have passed.",
+            |ctx: Ctx, m: Machine, p: Arc<PowerOnBulk>| async move {
+                power_on_wait(&ctx, m, p.wait, p.timeout_secs).await
+            },
+        ),
+        bulk_action_spec(
+            "power-off",
+            2,
+            "Power a set of machines off at once (no clean shutdown; see power-soft)",
+            ChassisAction::PowerOff,
+            "off",
+        ),
+        bulk_action_spec(
+            "power-cycle",
+            2,
+            "Power-cycle a set of machines",
+            ChassisAction::PowerCycle,
+            "cycle",
+        ),
+        bulk_action_spec(
+            "power-reset",
+            2,
+            "Hard-reset a set of machines",
+            ChassisAction::HardReset,
+            "reset",
+        ),
+        bulk_action_spec(
+            "power-soft",
+            2,
+            "Ask the operating systems of a set of machines to shut down cleanly",
+            ChassisAction::SoftShutdown,
+            "soft",
+        ),
     ]
 }
 
-async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<PowerOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn status_of(ctx: &Ctx, m: Machine) -> Result<PowerOut, ApiError> {
     let t = ctx.target(&m)?;
     let s = ctx
         .state
@@ -127,15 +219,35 @@ async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<PowerOut>, ApiError> {
         .power_status(m.id, &t)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    let power = state_name(s).to_owned();
-    let summary = format!("machine '{}' is powered {power}", m.name);
-    Ok(Out::new(
-        PowerOut {
-            machine: m.name,
-            power,
-        },
-        summary,
-    ))
+    Ok(PowerOut {
+        machine: m.name,
+        power: state_name(s).to_owned(),
+    })
+}
+
+async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<PowerOut>, ApiError> {
+    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let out = status_of(&ctx, m).await?;
+    let summary = format!("machine '{}' is powered {}", out.machine, out.power);
+    Ok(Out::new(out, summary))
+}
+
+async fn act_on(
+    ctx: &Ctx,
+    m: Machine,
+    action: ChassisAction,
+    word: &'static str,
+) -> Result<PowerActionOut, ApiError> {
+    let t = ctx.target(&m)?;
+    ctx.state
+        .bmc
+        .chassis_control(m.id, &t, action)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    Ok(PowerActionOut {
+        machine: m.name,
+        action: word.to_owned(),
+    })
 }
 
 async fn power_action(
@@ -145,20 +257,9 @@ async fn power_action(
     word: &'static str,
 ) -> Result<Out<PowerActionOut>, ApiError> {
     let m = ctx.machine(&p.machine, Access::Operator).await?;
-    let t = ctx.target(&m)?;
-    ctx.state
-        .bmc
-        .chassis_control(m.id, &t, action)
-        .await
-        .map_err(|e| bmc_error(&m.name, e))?;
-    let summary = format!("power {word} sent to machine '{}'", m.name);
-    Ok(Out::new(
-        PowerActionOut {
-            machine: m.name,
-            action: word.to_owned(),
-        },
-        summary,
-    ))
+    let out = act_on(&ctx, m, action, word).await?;
+    let summary = format!("power {word} sent to machine '{}'", out.machine);
+    Ok(Out::new(out, summary))
 }
 
 fn default_wait_secs() -> u32 {
@@ -180,6 +281,28 @@ pub struct PowerOn2 {
     pub timeout_secs: u32,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerOnBulk {
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 0))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+    /// Wait until each BMC reports its machine powered on.
+    #[serde(default)]
+    pub wait: bool,
+    /// How long to wait per machine, in seconds.
+    #[serde(default = "default_wait_secs")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_secs: u32,
+}
+
+impl MachineSet for PowerOnBulk {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct PowerOn2Out {
     /// Machine name.
@@ -194,40 +317,50 @@ pub struct PowerOn2Out {
 
 async fn power_on_2(ctx: Ctx, p: PowerOn2) -> Result<Out<PowerOn2Out>, ApiError> {
     let m = ctx.machine(&p.machine, Access::Operator).await?;
+    let out = power_on_wait(&ctx, m, p.wait, p.timeout_secs).await?;
+    let summary = if out.waited {
+        format!(
+            "machine '{}' is powered on after {} ms",
+            out.machine, out.waited_ms
+        )
+    } else {
+        format!("power on sent to machine '{}'", out.machine)
+    };
+    Ok(Out::new(out, summary))
+}
+
+async fn power_on_wait(
+    ctx: &Ctx,
+    m: Machine,
+    wait: bool,
+    timeout_secs: u32,
+) -> Result<PowerOn2Out, ApiError> {
     let t = ctx.target(&m)?;
     let bmc = &ctx.state.bmc;
     bmc.chassis_control(m.id, &t, ChassisAction::PowerOn)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    if !p.wait {
-        let summary = format!("power on sent to machine '{}'", m.name);
-        return Ok(Out::new(
-            PowerOn2Out {
-                machine: m.name,
-                power: "unknown".into(),
-                waited: false,
-                waited_ms: 0,
-            },
-            summary,
-        ));
+    if !wait {
+        return Ok(PowerOn2Out {
+            machine: m.name,
+            power: "unknown".into(),
+            waited: false,
+            waited_ms: 0,
+        });
     }
     let started = Instant::now();
-    let limit = Duration::from_secs(u64::from(p.timeout_secs));
+    let limit = Duration::from_secs(u64::from(timeout_secs));
     loop {
         // A failed poll is not fatal while time remains: the BMC may be busy switching.
         let last = bmc.power_status(m.id, &t).await;
         if let Ok(PowerState::On) = last {
             let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let summary = format!("machine '{}' is powered on after {waited_ms} ms", m.name);
-            return Ok(Out::new(
-                PowerOn2Out {
-                    machine: m.name,
-                    power: "on".into(),
-                    waited: true,
-                    waited_ms,
-                },
-                summary,
-            ));
+            return Ok(PowerOn2Out {
+                machine: m.name,
+                power: "on".into(),
+                waited: true,
+                waited_ms,
+            });
         }
         if started.elapsed() >= limit {
             let last = match last {
@@ -235,8 +368,8 @@ async fn power_on_2(ctx: Ctx, p: PowerOn2) -> Result<Out<PowerOn2Out>, ApiError>
                 Err(e) => e.to_string(),
             };
             return Err(ApiError::BmcTimeout(format!(
-                "machine '{}' did not report power on within {} s (last: {last})",
-                m.name, p.timeout_secs
+                "machine '{}' did not report power on within {timeout_secs} s (last: {last})",
+                m.name
             )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

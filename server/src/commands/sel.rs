@@ -4,8 +4,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::power::MachineParam;
+use std::sync::Arc;
+
+use super::bulk::bulk;
+use super::power::{MachineParam, MachinesParam};
 use crate::bmc::{BmcError, SelRecord};
+use crate::db::models::Machine;
 use crate::error::ApiError;
 use crate::registry::{Access, CommandSpec, Out, command};
 use crate::state::{Ctx, bmc_error, rfc3339};
@@ -169,11 +173,29 @@ pub fn specs() -> Vec<CommandSpec> {
             clear,
         )
         .audited(),
+        bulk(
+            "sel-info",
+            2,
+            "1.3",
+            "sel",
+            Access::Viewer,
+            "Show the System Event Log's size and state on a set of machines",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { info_of(&ctx, m).await },
+        ),
     ]
 }
 
 async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<SelInfoOut>, ApiError> {
     let m = ctx.machine(&p.machine, Access::Viewer).await?;
+    let out = info_of(&ctx, m).await?;
+    let summary = format!(
+        "{} record(s) in the SEL of machine '{}'",
+        out.entries, out.machine
+    );
+    Ok(Out::new(out, summary))
+}
+
+async fn info_of(ctx: &Ctx, m: Machine) -> Result<SelInfoOut, ApiError> {
     let t = ctx.target(&m)?;
     let i = ctx
         .state
@@ -181,19 +203,15 @@ async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<SelInfoOut>, ApiError> {
         .sel_info(m.id, &t)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    let summary = format!("{} record(s) in the SEL of machine '{}'", i.entries, m.name);
-    Ok(Out::new(
-        SelInfoOut {
-            machine: m.name,
-            version: i.version,
-            entries: i.entries,
-            free_bytes: i.free_bytes,
-            last_add: i.last_add.map(|t| rfc3339(i64::from(t))),
-            last_erase: i.last_erase.map(|t| rfc3339(i64::from(t))),
-            overflow: i.overflow,
-        },
-        summary,
-    ))
+    Ok(SelInfoOut {
+        machine: m.name,
+        version: i.version,
+        entries: i.entries,
+        free_bytes: i.free_bytes,
+        last_add: i.last_add.map(|t| rfc3339(i64::from(t))),
+        last_erase: i.last_erase.map(|t| rfc3339(i64::from(t))),
+        overflow: i.overflow,
+    })
 }
 
 async fn list(ctx: Ctx, p: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiError> {

@@ -248,6 +248,32 @@ pub fn machine_find(
     q.order(machines::name.asc()).load(c)
 }
 
+/// Every machine with the role `user` holds on it (`None` for admins: every machine, no
+/// role), by name.
+pub fn machines_with_role(
+    c: &mut DbConn,
+    user: Option<i64>,
+) -> QueryResult<Vec<(Machine, Option<String>)>> {
+    match user {
+        None => Ok(machines::table
+            .select(Machine::as_select())
+            .order(machines::name.asc())
+            .load(c)?
+            .into_iter()
+            .map(|m| (m, None))
+            .collect()),
+        Some(uid) => {
+            let rows: Vec<(Machine, String)> = machines::table
+                .inner_join(permissions::table)
+                .filter(permissions::user_id.eq(uid))
+                .select((Machine::as_select(), permissions::role))
+                .order(machines::name.asc())
+                .load(c)?;
+            Ok(rows.into_iter().map(|(m, r)| (m, Some(r))).collect())
+        }
+    }
+}
+
 pub fn machine_update(c: &mut DbConn, id: i64, ch: &MachineChanges) -> QueryResult<usize> {
     diesel::update(machines::table.find(id)).set(ch).execute(c)
 }

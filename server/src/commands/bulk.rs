@@ -1,0 +1,317 @@
+//! Bulk commands (level 1.3): one command over a set of machines given as names, hostranges
+//! (`node[01-40]`, as FreeIPMI and pdsh write them) or globs (`rack4-*`), resolved on the
+//! server to the machines the caller may act on. Machines it may not act on are reported as
+//! items, never silently dropped. Each machine runs concurrently (the BMC pool applies the
+//! global cap and the per-BMC serialization) and its result is streamed as it completes,
+//! so a slow or dead BMC costs its own deadline only.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::db::models::{self, Machine, NewAudit};
+use crate::error::ApiError;
+use crate::registry::{Access, CommandSpec, ItemStream, streaming};
+use crate::state::Ctx;
+
+/// The most machines one call may name after expanding hostranges.
+pub const MAX_MACHINES: usize = 10_000;
+
+/// Parameters naming a machine set.
+pub trait MachineSet {
+    fn machines(&self) -> &[String];
+}
+
+/// One machine's outcome in a bulk answer.
+#[derive(Serialize, JsonSchema)]
+pub struct BulkItem<O> {
+    /// Machine name (or the pattern that matched nothing).
+    pub machine: String,
+    pub ok: bool,
+    /// The command's result for this machine, when ok.
+    pub result: Option<O>,
+    /// What went wrong for this machine, when not ok.
+    pub error: Option<ItemError>,
+    /// How long this machine took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ItemError {
+    /// The same codes as whole-call errors: forbidden, not_found, bmc_timeout, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// Declares a bulk command version whose per-machine work is `f`.
+pub fn bulk<P, O, F, Fut>(
+    name: &'static str,
+    version: u32,
+    since: &str,
+    topic: &'static str,
+    need: Access,
+    doc: &'static str,
+    f: F,
+) -> CommandSpec
+where
+    P: DeserializeOwned + JsonSchema + MachineSet + Send + Sync + 'static,
+    O: Serialize + JsonSchema + Send + 'static,
+    F: Fn(Ctx, Machine, Arc<P>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, ApiError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let full_name = format!("{name}/{version}");
+    streaming::<P, BulkItem<O>, _, _>(name, version, since, topic, need, doc, move |ctx, p| {
+        let f = f.clone();
+        let full_name = full_name.clone();
+        async move {
+            let targets = resolve(&ctx, p.machines(), need).await?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let total = targets.len();
+            let p = Arc::new(p);
+            for target in targets {
+                let (ctx, f, p, tx, full_name) = (
+                    ctx.clone(),
+                    f.clone(),
+                    p.clone(),
+                    tx.clone(),
+                    full_name.clone(),
+                );
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let (machine, outcome) = match target {
+                        Ok(m) => (m.name.clone(), f(ctx.clone(), m, p).await),
+                        Err((name, e)) => (name, Err(e)),
+                    };
+                    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
+                    let code = match &outcome {
+                        Ok(_) => "ok".to_owned(),
+                        Err(e) => e.code().to_owned(),
+                    };
+                    audit(&ctx, &full_name, &machine, &code, duration_ms).await;
+                    let item = match outcome {
+                        Ok(o) => BulkItem {
+                            machine,
+                            ok: true,
+                            result: Some(o),
+                            error: None,
+                            duration_ms,
+                        },
+                        Err(e) => BulkItem {
+                            machine,
+                            ok: false,
+                            result: None,
+                            error: Some(ItemError {
+                                code,
+                                message: e.to_string(),
+                            }),
+                            duration_ms,
+                        },
+                    };
+                    // The client may have gone away; the work is done and audited anyway.
+                    let _ = tx.send(serde_json::to_value(item).unwrap_or(Value::Null));
+                });
+            }
+            Ok(ItemStream { total, items: rx })
+        }
+    })
+}
+
+async fn audit(ctx: &Ctx, command: &str, machine: &str, outcome: &str, duration_ms: u64) {
+    let (user, command, machine, outcome) = (
+        ctx.caller.name.clone(),
+        command.to_owned(),
+        machine.to_owned(),
+        outcome.to_owned(),
+    );
+    let written = ctx
+        .db(move |c| {
+            models::audit_insert(
+                c,
+                &NewAudit {
+                    at_ms: chrono::Utc::now().timestamp_millis(),
+                    user_name: &user,
+                    command: &command,
+                    machine: Some(&machine),
+                    outcome: &outcome,
+                    duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
+                },
+            )
+            .map_err(ApiError::from)
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "audit record not written");
+    }
+}
+
+type Target = Result<Machine, (String, ApiError)>;
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+/// Upper bound of how many names a hostrange expands to, without expanding it: the product
+/// of the sizes of its bracket groups. Guards the expansion against `node[1-999999999]`.
+fn range_size(spec: &str) -> Option<u128> {
+    let mut total: u128 = 1;
+    let mut rest = spec;
+    while let Some(open) = rest.find('[') {
+        let close = rest[open..].find(']')? + open;
+        let mut group: u128 = 0;
+        for part in rest[open + 1..close].split(',') {
+            group += match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b): (u128, u128) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                    b.checked_sub(a)? + 1
+                }
+                None => 1,
+            };
+        }
+        total = total.saturating_mul(group.max(1));
+        rest = &rest[close + 1..];
+    }
+    Some(total)
+}
+
+/// Expands names and hostranges (not globs) in order, without duplicates.
+pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for spec in specs {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(ApiError::BadRequest(
+                "an empty machine name was given".into(),
+            ));
+        }
+        let expanded = if spec.contains(['[', ',']) && !is_glob(spec) {
+            let size = range_size(spec).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "invalid hostrange '{spec}': expected e.g. node[01-40]"
+                ))
+            })?;
+            if size > MAX_MACHINES as u128 {
+                return Err(ApiError::BadRequest(format!(
+                    "hostrange '{spec}' names {size} machines; at most {MAX_MACHINES} per call"
+                )));
+            }
+            hostlist_parser::parse(spec)
+                .map_err(|e| ApiError::BadRequest(format!("invalid hostrange '{spec}': {e}")))?
+        } else {
+            vec![spec.to_owned()]
+        };
+        for n in expanded {
+            if seen.insert(n.clone()) {
+                names.push(n);
+            }
+        }
+        if names.len() > MAX_MACHINES {
+            return Err(ApiError::BadRequest(format!(
+                "at most {MAX_MACHINES} machines per call"
+            )));
+        }
+    }
+    Ok(names)
+}
+
+fn role_allows(need: Access, role: Option<&str>) -> bool {
+    matches!(
+        (need, role),
+        (Access::Viewer, Some("viewer" | "operator")) | (Access::Operator, Some("operator"))
+    )
+}
+
+/// The machines of `specs` the caller may act on with `need`, and an error for each it may
+/// not. A name the caller cannot see reads the same whether or not it exists.
+pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Target>, ApiError> {
+    let names = expand(specs)?;
+    let admin = ctx.caller.is_admin();
+    let uid = (!admin).then_some(ctx.caller.id);
+    let visible = ctx
+        .db(move |c| models::machines_with_role(c, uid).map_err(ApiError::from))
+        .await?;
+    let mut out: Vec<Target> = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for name in names {
+        if is_glob(&name) {
+            let pattern = wildmatch::WildMatch::new(&name);
+            let matched: Vec<&(Machine, Option<String>)> = visible
+                .iter()
+                .filter(|(m, _)| pattern.matches(&m.name))
+                .collect();
+            if matched.is_empty() {
+                out.push(Err((
+                    name.clone(),
+                    ApiError::NotFound(format!("no machine you may see matches '{name}'")),
+                )));
+            }
+            for (m, role) in matched {
+                if taken.insert(m.id) {
+                    out.push(check(m, role.as_deref(), admin, need));
+                }
+            }
+            continue;
+        }
+        match visible.iter().find(|(m, _)| m.name == name) {
+            Some((m, role)) => {
+                if taken.insert(m.id) {
+                    out.push(check(m, role.as_deref(), admin, need));
+                }
+            }
+            None if admin => out.push(Err((name.clone(), ApiError::not_found("machine", &name)))),
+            None => out.push(Err((
+                name.clone(),
+                ApiError::Forbidden(format!("not permitted on machine '{name}'")),
+            ))),
+        }
+    }
+    Ok(out)
+}
+
+fn check(m: &Machine, role: Option<&str>, admin: bool, need: Access) -> Target {
+    if admin || role_allows(need, role) {
+        Ok(m.clone())
+    } else {
+        Err((
+            m.name.clone(),
+            ApiError::Forbidden(format!(
+                "not permitted on machine '{}': this needs the operator role",
+                m.name
+            )),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion() {
+        let check = |specs: &[&str], want: Result<Vec<&str>, &str>| {
+            let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+            let got = expand(&specs).map_err(|e| e.to_string());
+            match want {
+                Ok(names) => assert_eq!(got.unwrap(), names, "{specs:?}"),
+                Err(needle) => assert!(got.unwrap_err().contains(needle), "{specs:?}"),
+            }
+        };
+        check(&["node[01-03]"], Ok(vec!["node01", "node02", "node03"]));
+        check(&["n[1-2,5]", "n2", "m1"], Ok(vec!["n1", "n2", "n5", "m1"]));
+        check(
+            &["rack[1-2]-n[1-2]"],
+            Ok(vec!["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]),
+        );
+        check(&["web-*"], Ok(vec!["web-*"]));
+        check(&["node[1-99999999]"], Err("at most 10000"));
+        check(&["node[3-1]"], Err("invalid hostrange"));
+        check(&["node[1-"], Err("invalid hostrange"));
+        check(&[" "], Err("empty machine name"));
+    }
+}
