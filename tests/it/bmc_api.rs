@@ -39,7 +39,9 @@ fn add(s: &Server, admin: &str, name: &str, sim: &SimBmc) {
 }
 
 fn ipmitool_power(sim: &SimBmc) -> String {
-    sim.ipmitool_ok(&["chassis", "power", "status"]).trim().to_owned()
+    sim.ipmitool_ok(&["chassis", "power", "status"])
+        .trim()
+        .to_owned()
 }
 
 fn sel_ids(sim: &SimBmc) -> Vec<u64> {
@@ -55,36 +57,87 @@ fn power_and_bootdev_agree_with_ipmitool(backend: Backend) {
     let (_db, s) = server(backend, 3000);
     let admin = s.admin();
     add(&s, &admin, "m1", &sim);
-    assert_eq!(s.ok(&admin, "power-status", json!({"machine": "m1"}))["power"], "off");
-    for (cmd, want) in [("power-on", "on"), ("power-off", "off"), ("power-on", "on"), ("power-soft", "off")] {
+    assert_eq!(
+        s.ok(&admin, "power-status", json!({"machine": "m1"}))["power"],
+        "off"
+    );
+    for (cmd, want) in [
+        ("power-on", "on"),
+        ("power-off", "off"),
+        ("power-on", "on"),
+        ("power-soft", "off"),
+    ] {
         let r = s.ok(&admin, cmd, json!({"machine": "m1"}));
         assert_eq!(r["machine"], "m1");
-        assert_eq!(ipmitool_power(&sim), format!("Chassis Power is {want}"), "after {cmd}");
-        assert_eq!(s.ok(&admin, "power-status", json!({"machine": "m1"}))["power"], want);
+        assert_eq!(
+            ipmitool_power(&sim),
+            format!("Chassis Power is {want}"),
+            "after {cmd}"
+        );
+        assert_eq!(
+            s.ok(&admin, "power-status", json!({"machine": "m1"}))["power"],
+            want
+        );
     }
     // A change made behind igord's back is seen: nothing is cached but the session.
     sim.ipmitool_ok(&["chassis", "power", "on"]);
-    assert_eq!(s.ok(&admin, "power-status", json!({"machine": "m1"}))["power"], "on");
+    assert_eq!(
+        s.ok(&admin, "power-status", json!({"machine": "m1"}))["power"],
+        "on"
+    );
     s.ok(&admin, "power-off", json!({"machine": "m1"}));
-    let r = s.ok(&admin, "power-on/2", json!({"machine": "m1", "wait": true, "timeout_secs": 10}));
-    assert_eq!((r["power"].as_str(), r["waited"].as_bool()), (Some("on"), Some(true)));
+    let r = s.ok(
+        &admin,
+        "power-on/2",
+        json!({"machine": "m1", "wait": true, "timeout_secs": 10}),
+    );
+    assert_eq!(
+        (r["power"].as_str(), r["waited"].as_bool()),
+        (Some("on"), Some(true))
+    );
     assert_eq!(ipmitool_power(&sim), "Chassis Power is on");
     let st = s.ok(&admin, "chassis-status", json!({"machine": "m1"}));
     assert_eq!(st["power"], "on");
     assert!(st["power_restore_policy"].is_string());
     let info = s.ok(&admin, "bmc-info", json!({"machine": "m1"}));
     let mc = sim.ipmitool_ok(&["mc", "info"]);
-    assert!(mc.contains(&format!("Firmware Revision         : {}", info["firmware_version"].as_str().unwrap())), "{mc}\n{info}");
-    for (dev, text) in [("pxe", "Force PXE"), ("disk", "Force Boot from default Hard-Drive"), ("bios", "Force Boot into BIOS Setup")] {
-        s.ok(&admin, "bootdev-set", json!({"machine": "m1", "device": dev}));
+    assert!(
+        mc.contains(&format!(
+            "Firmware Revision         : {}",
+            info["firmware_version"].as_str().unwrap()
+        )),
+        "{mc}\n{info}"
+    );
+    for (dev, text) in [
+        ("pxe", "Force PXE"),
+        ("disk", "Force Boot from default Hard-Drive"),
+        ("bios", "Force Boot into BIOS Setup"),
+    ] {
+        s.ok(
+            &admin,
+            "bootdev-set",
+            json!({"machine": "m1", "device": dev}),
+        );
         let out = sim.ipmitool_ok(&["chassis", "bootparam", "get", "5"]);
         assert!(out.contains(text), "{dev}: {out}");
     }
-    s.ok(&admin, "chassis-identify", json!({"machine": "m1", "action": "blink", "seconds": 7}));
+    s.ok(
+        &admin,
+        "chassis-identify",
+        json!({"machine": "m1", "action": "blink", "seconds": 7}),
+    );
     assert_eq!(sim.state("identify").as_deref().map(str::trim), Some("7 0"));
-    s.ok(&admin, "chassis-identify", json!({"machine": "m1", "action": "off"}));
+    s.ok(
+        &admin,
+        "chassis-identify",
+        json!({"machine": "m1", "action": "off"}),
+    );
     assert_eq!(sim.state("identify").as_deref().map(str::trim), Some("0 0"));
-    let r = s.rpc(&admin, "chassis-identify", json!({"machine": "m1", "action": "on", "seconds": 3}));
+    let r = s.rpc(
+        &admin,
+        "chassis-identify",
+        json!({"machine": "m1", "action": "on", "seconds": 3}),
+    );
     assert_eq!(r.status, 400);
 }
 
@@ -94,37 +147,58 @@ fn sel_and_sensors_agree_with_ipmitool(backend: Backend) {
     let admin = s.admin();
     add(&s, &admin, "m1", &sim);
     // An event injected at run time through the simulator's console shows up.
-    let before: Vec<u64> = s.ok(&admin, "sel-list", json!({"machine": "m1"}))
+    let before: Vec<u64> = s
+        .ok(&admin, "sel-list", json!({"machine": "m1"}))
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
-    let added = sim.console("sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x01 0x01 0x01 0x57 0x5c 0x5a");
+    let added = sim.console(
+        "sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x01 0x01 0x01 0x57 0x5c 0x5a",
+    );
     assert!(added.contains("Added record"), "{added}");
     let list = s.ok(&admin, "sel-list", json!({"machine": "m1"}));
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), before.len() + 1);
     let ids: Vec<u64> = list.iter().map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, sel_ids(&sim));
-    let injected = list.iter().find(|r| !before.contains(&r["id"].as_u64().unwrap())).unwrap();
+    let injected = list
+        .iter()
+        .find(|r| !before.contains(&r["id"].as_u64().unwrap()))
+        .unwrap();
     assert_eq!(injected["sensor_type"], "temperature");
     assert_eq!(injected["event"], "upper critical going high");
     assert_eq!(injected["direction"], "asserted");
     assert_eq!(injected["raw"].as_str().unwrap().len(), 32);
-    assert_eq!(s.ok(&admin, "sel-info", json!({"machine": "m1"}))["entries"], ids.len());
+    assert_eq!(
+        s.ok(&admin, "sel-info", json!({"machine": "m1"}))["entries"],
+        ids.len()
+    );
 
     s.ok(&admin, "sel-delete", json!({"machine": "m1", "id": ids[0]}));
     assert_eq!(sel_ids(&sim), ids[1..]);
     let r = s.rpc(&admin, "sel-delete", json!({"machine": "m1", "id": 0x7777}));
     assert_eq!((r.status, r.code()), (404, "not_found"), "{r:?}");
-    let out = s.ok(&admin, "sel-delete/2", json!({"machine": "m1", "ids": [ids[1], 0x7777, ids[2]]}));
-    let outcomes: Vec<&str> = out.as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
+    let out = s.ok(
+        &admin,
+        "sel-delete/2",
+        json!({"machine": "m1", "ids": [ids[1], 0x7777, ids[2]]}),
+    );
+    let outcomes: Vec<&str> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["deleted", "not_found", "deleted"]);
     assert_eq!(sel_ids(&sim), ids[3..]);
     s.ok(&admin, "sel-clear", json!({"machine": "m1"}));
     assert!(sel_ids(&sim).is_empty());
-    assert_eq!(s.ok(&admin, "sel-list", json!({"machine": "m1"})), json!([]));
+    assert_eq!(
+        s.ok(&admin, "sel-list", json!({"machine": "m1"})),
+        json!([])
+    );
 
     sim.console("sensor_set_value 0x20 0 1 0x5c 1");
     let ours = s.ok(&admin, "sensor-list", json!({"machine": "m1"}));
@@ -135,9 +209,17 @@ fn sel_and_sensors_agree_with_ipmitool(backend: Backend) {
         if cols.len() < 4 || cols[2] == "discrete" {
             continue;
         }
-        let r = ours.as_array().unwrap().iter().find(|r| r["name"] == cols[0]).unwrap_or_else(|| panic!("{line}"));
+        let r = ours
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == cols[0])
+            .unwrap_or_else(|| panic!("{line}"));
         let v: f64 = cols[1].parse().unwrap();
-        assert!((r["value"].as_f64().unwrap() - v).abs() < 0.01, "{line} vs {r}");
+        assert!(
+            (r["value"].as_f64().unwrap() - v).abs() < 0.01,
+            "{line} vs {r}"
+        );
         assert_eq!(r["unit"], cols[2]);
         compared += 1;
     }
@@ -151,15 +233,34 @@ fn roles_are_enforced_and_everything_is_audited(backend: Backend) {
     add(&s, &admin, "m1", &sim);
     add(&s, &admin, "m2", &sim);
     for u in ["viewer1", "operator1", "stranger"] {
-        s.ok(&admin, "user-add", json!({"name": u, "password": format!("{u}-password")}));
+        s.ok(
+            &admin,
+            "user-add",
+            json!({"name": u, "password": format!("{u}-password")}),
+        );
     }
-    s.ok(&admin, "permission-grant", json!({"user": "viewer1", "machine": "m1", "role": "viewer"}));
-    s.ok(&admin, "permission-grant", json!({"user": "operator1", "machine": "m1", "role": "operator"}));
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "viewer1", "machine": "m1", "role": "viewer"}),
+    );
+    s.ok(
+        &admin,
+        "permission-grant",
+        json!({"user": "operator1", "machine": "m1", "role": "operator"}),
+    );
     let viewer = s.token("viewer1", "viewer1-password");
     let operator = s.token("operator1", "operator1-password");
     let stranger = s.token("stranger", "stranger-password");
     let m1 = json!({"machine": "m1"});
-    for read in ["power-status", "chassis-status", "sel-list", "sel-info", "sensor-list", "bmc-info"] {
+    for read in [
+        "power-status",
+        "chassis-status",
+        "sel-list",
+        "sel-info",
+        "sensor-list",
+        "bmc-info",
+    ] {
         s.ok(&viewer, read, m1.clone());
     }
     for (action, p) in [
@@ -179,16 +280,31 @@ fn roles_are_enforced_and_everything_is_audited(backend: Backend) {
     let r1 = s.rpc(&stranger, "power-status", m1.clone());
     let r2 = s.rpc(&stranger, "power-status", json!({"machine": "nope"}));
     assert_eq!((r1.status, r2.status), (403, 403));
-    assert_eq!(r1.message().replace("m1", "X"), r2.message().replace("nope", "X"));
-    assert_eq!(s.rpc(&operator, "power-off", json!({"machine": "m2"})).status, 403);
+    assert_eq!(
+        r1.message().replace("m1", "X"),
+        r2.message().replace("nope", "X")
+    );
+    assert_eq!(
+        s.rpc(&operator, "power-off", json!({"machine": "m2"}))
+            .status,
+        403
+    );
     assert_eq!(s.rpc(&operator, "audit-find", json!({})).status, 403);
     // Every BMC command, allowed or refused, is in the audit log.
     let audit = s.ok(&admin, "audit-find", json!({"limit": 1000}));
     let rows = audit.as_array().unwrap();
     let has = |user: &str, cmd: &str, outcome: &str| {
-        rows.iter().any(|r| r["user"] == user && r["command"] == cmd && r["outcome"] == outcome)
+        rows.iter()
+            .any(|r| r["user"] == user && r["command"] == cmd && r["outcome"] == outcome)
     };
-    for read in ["power-status/1", "chassis-status/1", "sel-list/1", "sel-info/1", "sensor-list/1", "bmc-info/1"] {
+    for read in [
+        "power-status/1",
+        "chassis-status/1",
+        "sel-list/1",
+        "sel-info/1",
+        "sensor-list/1",
+        "bmc-info/1",
+    ] {
         assert!(has("viewer1", read, "ok"), "{read} not audited: {audit}");
     }
     assert!(has("viewer1", "power-off/1", "forbidden"));
@@ -197,8 +313,17 @@ fn roles_are_enforced_and_everything_is_audited(backend: Backend) {
     assert!(has("admin", "machine-add/1", "ok"));
     assert!(has("admin", "permission-grant/1", "ok"));
     assert!(rows.iter().all(|r| r["duration_ms"].as_i64().unwrap() >= 0));
-    let only = s.ok(&admin, "audit-find", json!({"user": "operator1", "command": "power-"}));
-    assert!(only.as_array().unwrap().iter().all(|r| r["user"] == "operator1"));
+    let only = s.ok(
+        &admin,
+        "audit-find",
+        json!({"user": "operator1", "command": "power-"}),
+    );
+    assert!(
+        only.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["user"] == "operator1")
+    );
     assert!(!audit.to_string().contains(&sim.password) || sim.password == "admin");
 }
 
@@ -217,32 +342,62 @@ fn faults_cost_one_deadline_and_stay_contained(backend: Backend) {
         std::thread::sleep(Duration::from_millis(100));
         let g = scope.spawn(|| {
             let t = Instant::now();
-            (s.rpc(&admin, "power-status", json!({"machine": "good"})), t.elapsed())
+            (
+                s.rpc(&admin, "power-status", json!({"machine": "good"})),
+                t.elapsed(),
+            )
         });
         (d.join().unwrap(), g.join().unwrap())
     });
     assert_eq!((dead.status, dead.code()), (504, "bmc_timeout"), "{dead:?}");
     assert!(dead.message().contains("dead"), "{dead:?}");
-    assert!(started.elapsed() < Duration::from_millis(3000), "dead call took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "dead call took {:?}",
+        started.elapsed()
+    );
     assert_eq!(good.0.status, 200, "{:?}", good.0);
-    assert!(good.1 < Duration::from_millis(1000), "healthy call waited {:?}", good.1);
+    assert!(
+        good.1 < Duration::from_millis(1000),
+        "healthy call waited {:?}",
+        good.1
+    );
 
     // A BMC killed and restarted between two calls: the second call reopens and succeeds.
     s.ok(&admin, "power-status", json!({"machine": "good"}));
     sim.restart();
-    assert_eq!(s.rpc(&admin, "power-status", json!({"machine": "good"})).status, 200);
+    assert_eq!(
+        s.rpc(&admin, "power-status", json!({"machine": "good"}))
+            .status,
+        200
+    );
 
     // Wrong password: a clear error naming the machine and the fix.
-    s.ok(&admin, "machine-mod", json!({"name": "good", "bmc_password": "wrong-pass"}));
+    s.ok(
+        &admin,
+        "machine-mod",
+        json!({"name": "good", "bmc_password": "wrong-pass"}),
+    );
     let r = s.rpc(&admin, "power-status", json!({"machine": "good"}));
     assert_eq!((r.status, r.code()), (502, "bmc_auth_failed"), "{r:?}");
-    assert!(r.message().contains("'good'") && r.message().contains("credentials"), "{r:?}");
+    assert!(
+        r.message().contains("'good'") && r.message().contains("credentials"),
+        "{r:?}"
+    );
     assert!(!r.body.to_string().contains("wrong-pass"));
-    s.ok(&admin, "machine-mod", json!({"name": "good", "bmc_password": sim.password.clone()}));
+    s.ok(
+        &admin,
+        "machine-mod",
+        json!({"name": "good", "bmc_password": sim.password.clone()}),
+    );
 
     // 200 calls in a row leave the BMC's session table usable by others.
     for i in 0..200 {
-        let cmd = if i % 2 == 0 { "power-status" } else { "chassis-status" };
+        let cmd = if i % 2 == 0 {
+            "power-status"
+        } else {
+            "chassis-status"
+        };
         let r = s.rpc(&admin, cmd, json!({"machine": "good"}));
         assert_eq!(r.status, 200, "call {i}: {r:?}");
     }
