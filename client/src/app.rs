@@ -10,13 +10,13 @@ use schema::SchemaDocument;
 
 use crate::auth::TokenStore;
 use crate::cache::Cache;
-use crate::call::{ApiError, rpc};
+use crate::call::{ApiError, rpc, rpc_lines};
 use crate::cmd;
 use crate::config::{Config, EnvVars, Paths, Target, resolve_target};
 use crate::diag::Diag;
 use crate::http::Http;
 use crate::prompt::Prompter;
-use crate::render::{Format, render};
+use crate::render::{Format, StreamPrinter, render};
 use crate::resolve::{Resolved, Resolver, Source};
 use crate::scan::{Scan, scan};
 use crate::tree::{self, BUILTINS, Invocation};
@@ -264,6 +264,9 @@ impl App<'_> {
         resolved: Resolved,
         format: Format,
     ) -> Result<i32> {
+        if def.stream {
+            return self.call_stream(server, def, params, resolved, format);
+        }
         let token = self.token(server);
         self.diag
             .info(format_args!("forwarding '{}' to {server}", def.full_name));
@@ -310,6 +313,102 @@ impl App<'_> {
         let text = render(format, &resp.result, &resp.summary, &def.output);
         self.out.write_all(text.as_bytes())?;
         Ok(EXIT_OK)
+    }
+}
+
+impl App<'_> {
+    /// A streamed command (bulk versions): each machine's result is printed as it arrives,
+    /// under a progress bar when stderr is a terminal. Exit 1 if any machine failed.
+    fn call_stream(
+        &mut self,
+        server: &str,
+        def: &schema::CommandDef,
+        params: serde_json::Value,
+        resolved: Resolved,
+        format: Format,
+    ) -> Result<i32> {
+        use std::io::IsTerminal;
+        let token = self.token(server);
+        self.diag.info(format_args!(
+            "forwarding '{}' to {server} (streamed)",
+            def.full_name
+        ));
+        let mut printer = StreamPrinter::new(format);
+        let bar = (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} machines {elapsed}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let http = self.http;
+        let out = &mut *self.out;
+        let mut write_error = None;
+        let outcome = {
+            let mut on_line = |l: &str| {
+                let text = printer.line(l);
+                if let (Some(bar), Some(total)) = (&bar, printer.total) {
+                    bar.set_length(total);
+                    bar.set_position(printer.seen);
+                }
+                if text.is_empty() {
+                    return;
+                }
+                let mut write = || {
+                    out.write_all(text.as_bytes())?;
+                    out.flush()
+                };
+                let written = match &bar {
+                    Some(b) => b.suspend(write),
+                    None => write(),
+                };
+                if let Err(e) = written {
+                    write_error.get_or_insert(e);
+                }
+            };
+            rpc_lines(
+                http,
+                server,
+                token.as_deref(),
+                &def.full_name,
+                &params,
+                &mut on_line,
+            )
+        };
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let outcome = outcome.map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+        if let Some(e) = write_error {
+            return Err(anyhow!("cannot write the output: {e}"));
+        }
+        let stale = matches!(&outcome.result, Err(e) if e.code == "unknown_command")
+            || outcome
+                .fingerprint
+                .as_ref()
+                .is_some_and(|fp| *fp != resolved.doc.fingerprint);
+        if stale {
+            // A streamed call may have acted on some machines: refresh, never retry.
+            self.diag
+                .info("the server's schema changed; refreshing the cache");
+            if let Err(e) = self.resolve(server, true) {
+                self.diag
+                    .warn(format_args!("cannot refresh the schema: {e:#}"));
+            }
+        }
+        outcome.result?;
+        if format == Format::Table
+            && let Some(summary) = &printer.summary
+        {
+            writeln!(self.out, "{summary}")?;
+        }
+        Ok(if printer.failed > 0 {
+            EXIT_FAILED
+        } else {
+            EXIT_OK
+        })
     }
 }
 

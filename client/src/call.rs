@@ -57,11 +57,19 @@ impl ApiError {
                 },
                 other => vec![other],
             };
-            for item in items {
+            // igord's invalid-params message already lists every violation: a detail the
+            // message says in its own words is not printed twice.
+            let said = |item: &Value| {
+                item.get("message")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| self.message.contains(m))
+            };
+            for item in items.into_iter().filter(|i| !said(i)) {
                 lines.push(violation_line(item));
             }
         }
-        if self.status == 401 {
+        // A failed login is a 401 too, and telling its user to log in helps nobody.
+        if self.status == 401 && self.code != "login_failed" {
             lines.push("hint: run 'igor login'".to_owned());
         }
         lines
@@ -119,6 +127,43 @@ pub fn rpc(
         Err(ApiError::from_response(&resp))
     };
     Ok(CallOutcome {
+        fingerprint,
+        result,
+    })
+}
+
+/// What one streamed call produced: its lines went to the callback as they arrived.
+pub struct StreamOutcome {
+    pub fingerprint: Option<String>,
+    pub result: Result<(), ApiError>,
+}
+
+/// `POST /api/rpc` for a streamed command: each NDJSON line of a 200 answer is handed to
+/// `line` as it arrives; an error answer comes back as an `ApiError` like any call's.
+pub fn rpc_lines(
+    http: &dyn Http,
+    server: &str,
+    token: Option<&str>,
+    command: &str,
+    params: &Value,
+    line: &mut dyn FnMut(&str),
+) -> Result<StreamOutcome, Unreachable> {
+    let body = RpcRequest {
+        command: command.to_owned(),
+        params: params.clone(),
+    };
+    let body = serde_json::to_string(&body).map_err(|e| Unreachable(e.to_string()))?;
+    let resp = http.send_lines(
+        HttpRequest::post(format!("{server}/api/rpc"), Some(body)).bearer(token),
+        line,
+    )?;
+    let fingerprint = resp.header(HEADER_FINGERPRINT).map(str::to_owned);
+    let result = if resp.status == 200 {
+        Ok(())
+    } else {
+        Err(ApiError::from_response(&resp))
+    };
+    Ok(StreamOutcome {
         fingerprint,
         result,
     })

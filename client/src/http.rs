@@ -80,10 +80,29 @@ impl std::fmt::Display for Unreachable {
 
 pub trait Http {
     fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable>;
+
+    /// Like `send`, but a 200 body is handed to `line` one line at a time as it arrives
+    /// (streamed commands answer NDJSON) and comes back empty; other answers come whole.
+    /// The default reads the whole body first, which is all a test double needs.
+    fn send_lines(
+        &self,
+        req: HttpRequest,
+        line: &mut dyn FnMut(&str),
+    ) -> Result<HttpResponse, Unreachable> {
+        let mut resp = self.send(req)?;
+        if resp.status == 200 {
+            for l in resp.body.lines() {
+                line(l);
+            }
+            resp.body.clear();
+        }
+        Ok(resp)
+    }
 }
 
-/// ureq with status codes as data (we read error bodies) and a global deadline: BMC calls
-/// are bounded on the server, so a minute is generous.
+/// ureq with status codes as data (we read error bodies) and a global deadline. BMC calls
+/// are bounded on the server; a bulk `power-on --wait` may legitimately stream for up to
+/// its 600 s wait limit, hence the quarter hour.
 pub struct UreqHttp {
     agent: ureq::Agent,
 }
@@ -92,7 +111,7 @@ impl UreqHttp {
     pub fn new() -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_global(Some(Duration::from_secs(900)))
             .timeout_connect(Some(Duration::from_secs(10)))
             .build();
         UreqHttp {
@@ -107,10 +126,9 @@ impl Default for UreqHttp {
     }
 }
 
-impl Http for UreqHttp {
-    fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {
-        let unreachable = |e: ureq::Error| Unreachable(e.to_string());
-        let result = match req.method {
+impl UreqHttp {
+    fn call(&self, req: HttpRequest) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        match req.method {
             Method::Get => {
                 let mut r = self.agent.get(&req.url);
                 for (k, v) in &req.headers {
@@ -128,18 +146,15 @@ impl Http for UreqHttp {
                     None => r.send_empty(),
                 }
             }
-        };
-        let mut resp = result.map_err(unreachable)?;
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        }
+    }
+}
+
+impl Http for UreqHttp {
+    fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {
+        let unreachable = |e: ureq::Error| Unreachable(e.to_string());
+        let mut resp = self.call(req).map_err(unreachable)?;
+        let headers = headers_of(&resp);
         let status = resp.status().as_u16();
         let body = resp.body_mut().read_to_string().map_err(unreachable)?;
         Ok(HttpResponse {
@@ -148,4 +163,47 @@ impl Http for UreqHttp {
             body,
         })
     }
+
+    fn send_lines(
+        &self,
+        req: HttpRequest,
+        line: &mut dyn FnMut(&str),
+    ) -> Result<HttpResponse, Unreachable> {
+        use std::io::BufRead;
+        let unreachable = |e: ureq::Error| Unreachable(e.to_string());
+        let mut resp = self.call(req).map_err(unreachable)?;
+        let headers = headers_of(&resp);
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.body_mut().read_to_string().map_err(unreachable)?;
+            return Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            });
+        }
+        // Line by line as the chunks arrive: each machine's result shows when it is ready.
+        let reader = std::io::BufReader::new(resp.into_body().into_reader());
+        for l in reader.lines() {
+            let l = l.map_err(|e| Unreachable(format!("the answer broke off: {e}")))?;
+            line(&l);
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: String::new(),
+        })
+    }
+}
+
+fn headers_of(resp: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
+    resp.headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }

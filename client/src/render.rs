@@ -182,3 +182,80 @@ mod tests {
         );
     }
 }
+
+/// Prints a streamed answer as it arrives: in a table, one line per machine
+/// (`node01  ok      power=on`); in JSON, one compact object per line (NDJSON); in YAML, one
+/// document per item. Counts failures for the exit code.
+pub struct StreamPrinter {
+    pub format: Format,
+    pub total: Option<u64>,
+    pub seen: u64,
+    pub failed: u64,
+    pub summary: Option<String>,
+}
+
+impl StreamPrinter {
+    pub fn new(format: Format) -> Self {
+        StreamPrinter {
+            format,
+            total: None,
+            seen: 0,
+            failed: 0,
+            summary: None,
+        }
+    }
+
+    /// Takes one line of the stream; returns the text to print for it (may be empty).
+    pub fn line(&mut self, line: &str) -> String {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            return String::new();
+        };
+        if let Some(total) = v.get("total").and_then(Value::as_u64) {
+            self.total = Some(total);
+            return String::new();
+        }
+        if v.get("done") == Some(&Value::Bool(true)) {
+            self.summary = v.get("summary").and_then(Value::as_str).map(str::to_owned);
+            return String::new();
+        }
+        let Some(item) = v.get("item") else {
+            return String::new();
+        };
+        self.seen += 1;
+        let ok = item.get("ok") == Some(&Value::Bool(true));
+        if !ok {
+            self.failed += 1;
+        }
+        match self.format {
+            Format::Json => format!("{item}\n"),
+            Format::Yaml => format!(
+                "---\n{}",
+                serde_yaml_ng::to_string(item).unwrap_or_default()
+            ),
+            Format::Table => {
+                let machine = item.get("machine").and_then(Value::as_str).unwrap_or("?");
+                let detail = if ok {
+                    match item.get("result") {
+                        Some(Value::Object(m)) => m
+                            .iter()
+                            .filter(|(k, _)| k.as_str() != "machine")
+                            .map(|(k, v)| format!("{k}={}", cell(v)))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        Some(other) => cell(other),
+                        None => String::new(),
+                    }
+                } else {
+                    let e = item.get("error").cloned().unwrap_or(Value::Null);
+                    format!(
+                        "{}: {}",
+                        e.get("code").and_then(Value::as_str).unwrap_or("error"),
+                        e.get("message").and_then(Value::as_str).unwrap_or("")
+                    )
+                };
+                let word = if ok { "ok" } else { "failed" };
+                format!("{machine:<16} {word:<7} {detail}\n")
+            }
+        }
+    }
+}
