@@ -138,51 +138,6 @@ fn table(result: &Value, schema: &Value) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn renders_generically() {
-        let schema = json!({"type": "array", "items": {"$ref": "#/$defs/M"},
-            "$defs": {"M": {"type": "object", "properties": {"address": {}, "name": {}}}}});
-        let out = render(
-            Format::Table,
-            &json!([{"address": "10.0.0.1", "name": "m1", "extra": true}]),
-            "1 machine",
-            &schema,
-        );
-        let header = out.lines().nth(1).unwrap();
-        let (n, a, e) = (
-            header.find("name").unwrap(),
-            header.find("address").unwrap(),
-            header.find("extra").unwrap(),
-        );
-        assert!(a < n && n < e, "{out}");
-        assert!(out.ends_with("1 machine\n"), "{out}");
-        let out = render(Format::Table, &json!({"b": 1, "a": "x"}), "", &json!({}));
-        let (a, b) = (out.find(" a ").unwrap(), out.find(" b ").unwrap());
-        assert!(a < b && out.contains(" x "), "{out}");
-        assert_eq!(
-            render(Format::Table, &json!("pong"), "", &json!({})),
-            "pong\n"
-        );
-        assert_eq!(
-            render(Format::Json, &json!({"a": 1}), "s", &json!({})),
-            "{\n  \"a\": 1\n}\n"
-        );
-        assert_eq!(
-            render(Format::Yaml, &json!({"a": 1}), "s", &json!({})),
-            "a: 1\n"
-        );
-        assert_eq!(
-            render(Format::Table, &json!([]), "", &json!({})),
-            "(none)\n"
-        );
-    }
-}
-
 /// Prints a streamed answer as it arrives: in a table, one line per machine
 /// (`node01  ok      power=on`); in JSON, one compact object per line (NDJSON); in YAML, one
 /// document per item. Counts failures for the exit code.
@@ -257,5 +212,50 @@ impl StreamPrinter {
                 format!("{machine:<16} {word:<7} {detail}\n")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_generically() {
+        let schema = json!({"type": "array", "items": {"$ref": "#/$defs/M"},
+            "$defs": {"M": {"type": "object", "properties": {"address": {}, "name": {}}}}});
+        let out = render(
+            Format::Table,
+            &json!([{"address": "10.0.0.1", "name": "m1", "extra": true}]),
+            "1 machine",
+            &schema,
+        );
+        let header = out.lines().nth(1).unwrap();
+        let (n, a, e) = (
+            header.find("name").unwrap(),
+            header.find("address").unwrap(),
+            header.find("extra").unwrap(),
+        );
+        assert!(a < n && n < e, "{out}");
+        assert!(out.ends_with("1 machine\n"), "{out}");
+        let out = render(Format::Table, &json!({"b": 1, "a": "x"}), "", &json!({}));
+        let (a, b) = (out.find(" a ").unwrap(), out.find(" b ").unwrap());
+        assert!(a < b && out.contains(" x "), "{out}");
+        assert_eq!(
+            render(Format::Table, &json!("pong"), "", &json!({})),
+            "pong\n"
+        );
+        assert_eq!(
+            render(Format::Json, &json!({"a": 1}), "s", &json!({})),
+            "{\n  \"a\": 1\n}\n"
+        );
+        assert_eq!(
+            render(Format::Yaml, &json!({"a": 1}), "s", &json!({})),
+            "a: 1\n"
+        );
+        assert_eq!(
+            render(Format::Table, &json!([]), "", &json!({})),
+            "(none)\n"
+        );
     }
 }
