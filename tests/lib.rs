@@ -2,6 +2,8 @@
 //! `127.0.0.1:0`, fresh SQLite files and fresh PostgreSQL databases, an HTTP client, and
 //! the real `igor` binary. Nothing here is a mock.
 
+#[path = "support/cli.rs"]
+pub mod cli;
 #[path = "support/db.rs"]
 pub mod db;
 #[path = "support/server.rs"]

@@ -235,8 +235,8 @@ impl App<'_> {
 
     /// A well-formed name the schema lacks: the same words the server uses, exit 1.
     fn unknown_command(&mut self, token: &str, resolved: &Resolved) -> Result<i32> {
-        let full = tree::requested_full_name(&resolved.doc, self.known.as_ref(), token)
-            .unwrap_or_else(|| token.to_owned());
+        // The name as the user typed it, as the server words it: `unknown command 'ping'`.
+        let full = token.to_owned();
         let name = full.split('/').next().unwrap_or_default();
         let versions: Vec<&str> = resolved
             .doc

@@ -19,5 +19,6 @@ mod bmc_api;
 mod bmc_layer;
 mod bulk;
 mod compat;
+mod matrix;
 mod migrations;
 mod schema_doc;

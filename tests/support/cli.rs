@@ -1,0 +1,398 @@
+//! The real `igor` binary for tests, in an isolated setup (its own config file, token folder,
+//! cache folder and HOME), and `CountingProxy`: a plain TCP relay in front of igord that
+//! records every request the client sends, which is how the cache tests count requests.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Environment variables igor reads; a test's setup starts without any of them.
+const IGOR_ENV: &[&str] = &[
+    "IGOR_SERVER",
+    "IGOR_CONTEXT",
+    "IGOR_TOKEN",
+    "IGOR_CONFIG",
+    "IGOR_CACHE_DIR",
+    "IGOR_FORCE_SCHEMA_CHECK",
+    "IGOR_KNOWN_LEVEL",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+];
+
+/// Marks of a Debug dump or a panic: what a user must never see on stderr.
+const NEVER_ON_STDERR: &[&str] = &[
+    "panicked at",
+    "stack backtrace",
+    "RUST_BACKTRACE",
+    "Error {",
+    "ApiError",
+    "Unreachable(",
+    "Os { code",
+    "Custom {",
+];
+
+/// One user's igor setup talking to one server URL (given as `--server` on every run).
+pub struct Igor {
+    pub server: String,
+    pub config: PathBuf,
+    pub cache_dir: PathBuf,
+    /// Extra environment for every run (e.g. `IGOR_KNOWN_LEVEL`).
+    pub env: Vec<(String, String)>,
+    home: tempfile::TempDir,
+}
+
+/// What one run of igor produced.
+#[derive(Debug)]
+pub struct Run {
+    pub argv: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing the whole run when it differs.
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, expected, "exit code of {self}");
+        self
+    }
+
+    /// The `warning: ` lines on stderr.
+    pub fn warnings(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .collect()
+    }
+
+    /// stdout parsed as JSON (for `-o json` runs).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+    }
+}
+
+impl Run {
+    /// stdout parsed as JSON lines (a streamed command's `-o json` output: one per item).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("'{l}' is not a JSON line ({e}): {self}"))
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "igor {}\n--- exit {}\n--- stdout\n{}--- stderr\n{}---",
+            self.argv.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+impl Igor {
+    pub fn new(server: &str) -> Igor {
+        let home = tempfile::tempdir().expect("temp dir");
+        Igor {
+            server: server.to_owned(),
+            config: home.path().join("config").join("config.toml"),
+            cache_dir: home.path().join("cache"),
+            env: Vec::new(),
+            home,
+        }
+    }
+
+    /// A setup whose every run also gets `env`.
+    pub fn with_env(server: &str, env: &[(&str, &str)]) -> Igor {
+        let mut igor = Igor::new(server);
+        igor.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        igor
+    }
+
+    /// The folder holding this setup's config, tokens and cache (also its HOME).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Runs `igor --server URL ARGS` with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, "")
+    }
+
+    /// Runs `igor --server URL ARGS` with `stdin` as its standard input. Every run is
+    /// checked for panics and Debug dumps on stderr, whatever its exit code.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut argv = vec!["--server".to_owned(), self.server.clone()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let mut cmd = Command::new(crate::bin("igor"));
+        for k in IGOR_ENV {
+            cmd.env_remove(k);
+        }
+        cmd.args(&argv)
+            .env("HOME", self.home.path())
+            .env("IGOR_CONFIG", &self.config)
+            .env("IGOR_CACHE_DIR", &self.cache_dir)
+            .env("RUST_BACKTRACE", "0")
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start igor");
+        let mut input = child.stdin.take().expect("stdin");
+        let stdin = stdin.to_owned();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(stdin.as_bytes());
+        });
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let mut stderr = String::new();
+        let _ = err.read_to_string(&mut stderr);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for igor") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("igor {} did not finish within 60 s", argv.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let _ = writer.join();
+        let run = Run {
+            argv,
+            code: status.code().unwrap_or(-1),
+            stdout: reader.join().unwrap_or_default(),
+            stderr,
+        };
+        for mark in NEVER_ON_STDERR {
+            assert!(
+                !run.stderr.contains(mark),
+                "stderr shows '{mark}' (a panic or a Debug dump): {run}"
+            );
+        }
+        run
+    }
+
+    /// A run that must succeed without a warning.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        self.ok_stdin(args, "")
+    }
+
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let run = self.run_stdin(args, stdin);
+        run.code(0);
+        assert!(run.warnings().is_empty(), "unexpected warning: {run}");
+        run
+    }
+
+    /// `igor -o json ARGS`, which must succeed; its stdout parsed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        self.ok(&all).json()
+    }
+
+    /// `igor login --user USER --password-stdin`, which must succeed.
+    pub fn login(&self, user: &str, password: &str) -> Run {
+        self.ok_stdin(
+            &["login", "--user", user, "--password-stdin"],
+            &format!("{password}\n"),
+        )
+    }
+
+    /// The token files kept beside the config file.
+    pub fn token_files(&self) -> Vec<PathBuf> {
+        let dir = self.config.with_file_name("tokens");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// The cache folder of this server, as `igor schema path` reports it.
+    pub fn cache_folder(&self) -> PathBuf {
+        PathBuf::from(self.ok(&["schema", "path"]).stdout.trim())
+    }
+}
+
+/// A TCP relay on `127.0.0.1:0` to an HTTP server, recording `METHOD PATH STATUS` for each
+/// request. It asks both ends for `Connection: close`, so each connection carries exactly
+/// one request and no request can hide in a kept-alive connection. The upstream can be
+/// changed (a restarted igord listens on a new port) while the proxy URL stays the same,
+/// and with it the client's cache folder.
+pub struct CountingProxy {
+    pub url: String,
+    upstream: Arc<Mutex<String>>,
+    seen: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+}
+
+impl CountingProxy {
+    /// A proxy to `upstream`, an `http://HOST:PORT` URL.
+    pub fn new(upstream: &str) -> CountingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let proxy = CountingProxy {
+            url: format!("http://{addr}"),
+            upstream: Arc::new(Mutex::new(host_port(upstream))),
+            seen: Arc::default(),
+            bodies: Arc::default(),
+            stop: Arc::default(),
+            addr,
+        };
+        let (upstream, seen, bodies, stop) = (
+            proxy.upstream.clone(),
+            proxy.seen.clone(),
+            proxy.bodies.clone(),
+            proxy.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let to = upstream.lock().expect("proxy lock").clone();
+                let (seen, bodies) = (seen.clone(), bodies.clone());
+                std::thread::spawn(move || relay(conn, &to, &seen, &bodies));
+            }
+        });
+        proxy
+    }
+
+    pub fn set_upstream(&self, upstream: &str) {
+        *self.upstream.lock().expect("proxy lock") = host_port(upstream);
+    }
+
+    /// The requests recorded since the last call with their bodies, oldest first:
+    /// `("POST /api/rpc", "{...}")`. Separate from `take`, which it does not drain.
+    pub fn take_bodies(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.bodies.lock().expect("proxy lock"))
+    }
+
+    /// The requests recorded since the last call, oldest first: `"GET /api/schema 304"`.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().expect("proxy lock"))
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag and lets the listener go.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One request: read its head and body, forward it with `Connection: close`, pass the whole
+/// answer back, record it. A client that connects and sends nothing is not a request.
+fn relay(
+    mut client: TcpStream,
+    upstream: &str,
+    seen: &Mutex<Vec<String>>,
+    bodies: &Mutex<Vec<(String, String)>>,
+) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(pos) = find(&buf, b"\r\n\r\n") {
+            break pos + 4;
+        }
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_owned();
+    let mut length = 0usize;
+    let mut out_head = format!("{request_line}\r\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        let name = name.trim().to_ascii_lowercase();
+        assert_ne!(
+            name, "transfer-encoding",
+            "the proxy relays Content-Length bodies only: {head}"
+        );
+        if name == "content-length" {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if name != "connection" && name != "keep-alive" {
+            out_head.push_str(line);
+            out_head.push_str("\r\n");
+        }
+    }
+    out_head.push_str("Connection: close\r\n\r\n");
+    while buf.len() < head_end + length {
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut answer = Vec::new();
+    let forwarded = (|| -> std::io::Result<()> {
+        let mut up = TcpStream::connect(upstream)?;
+        up.write_all(out_head.as_bytes())?;
+        up.write_all(&buf[head_end..head_end + length])?;
+        up.read_to_end(&mut answer).map(drop)
+    })();
+    let mut parts = request_line.split(' ');
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let status = match forwarded {
+        Ok(()) => String::from_utf8_lossy(&answer)
+            .split(' ')
+            .nth(1)
+            .unwrap_or("???")
+            .to_owned(),
+        // The server is down: the client sees a closed connection, we record why.
+        Err(_) => "unreachable".to_owned(),
+    };
+    seen.lock()
+        .expect("proxy lock")
+        .push(format!("{method} {path} {status}"));
+    bodies.lock().expect("proxy lock").push((
+        format!("{method} {path}"),
+        String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned(),
+    ));
+    let _ = client.write_all(&answer);
+    let _ = client.shutdown(Shutdown::Both);
+}
