@@ -180,6 +180,19 @@ impl App<'_> {
     }
 
     fn schema_command(&mut self, argv: &[String], token: &str) -> Result<i32> {
+        self.schema_command_once(argv, token, true)
+    }
+
+    /// `may_rerun`: when the server answers "unknown command" for a version this run chose
+    /// by default (the cached schema was of another replica's level), the run starts over
+    /// once with the refreshed schema, whose default may differ. Unknown commands had no
+    /// effect, so this is safe; a version the user named is never changed.
+    fn schema_command_once(
+        &mut self,
+        argv: &[String],
+        token: &str,
+        may_rerun: bool,
+    ) -> Result<i32> {
         let target = self.target()?;
         let server = target.server.clone();
         let mut resolved = self.resolve(&server, self.force_schema_check())?;
@@ -230,7 +243,8 @@ impl App<'_> {
         if let Some(reason) = &resolved.offline {
             return Err(anyhow!("{reason}"));
         }
-        self.call(&server, &def, params, resolved, format)
+        let rerun = may_rerun.then_some((argv, token));
+        self.call(&server, &def, params, resolved, format, rerun)
     }
 
     /// A well-formed name the schema lacks: the same words the server uses, exit 1.
@@ -263,9 +277,10 @@ impl App<'_> {
         params: serde_json::Value,
         resolved: Resolved,
         format: Format,
+        rerun: Option<(&[String], &str)>,
     ) -> Result<i32> {
         if def.stream {
-            return self.call_stream(server, def, params, resolved, format);
+            return self.call_stream(server, def, params, resolved, format, rerun);
         }
         let token = self.token(server);
         self.diag
@@ -291,7 +306,20 @@ impl App<'_> {
                     outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
                         .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
                 }
-                Ok(_) => {}
+                Ok(fresh) => {
+                    if let Some((argv, typed)) = rerun
+                        && !typed.contains('/')
+                        && fresh.offline.is_none()
+                        && tree::lookup(&fresh.doc, self.known.as_ref(), typed)
+                            .is_some_and(|d| d.version != def.version)
+                    {
+                        self.diag.info(format_args!(
+                            "the server does not offer '{}'; running '{typed}' again with its current schema",
+                            def.full_name
+                        ));
+                        return self.schema_command_once(argv, typed, false);
+                    }
+                }
                 Err(e) => self
                     .diag
                     .warn(format_args!("cannot refresh the schema: {e:#}")),
@@ -326,6 +354,7 @@ impl App<'_> {
         params: serde_json::Value,
         resolved: Resolved,
         format: Format,
+        rerun: Option<(&[String], &str)>,
     ) -> Result<i32> {
         use std::io::IsTerminal;
         let token = self.token(server);
@@ -390,12 +419,30 @@ impl App<'_> {
                 .as_ref()
                 .is_some_and(|fp| *fp != resolved.doc.fingerprint);
         if stale {
-            // A streamed call may have acted on some machines: refresh, never retry.
+            // A streamed call that answered may have acted on some machines: refresh, never
+            // retry. An unknown command answered before any item: nothing ran.
             self.diag
                 .info("the server's schema changed; refreshing the cache");
-            if let Err(e) = self.resolve(server, true) {
-                self.diag
-                    .warn(format_args!("cannot refresh the schema: {e:#}"));
+            match self.resolve(server, true) {
+                Ok(fresh) => {
+                    let unknown = matches!(&outcome.result, Err(e) if e.code == "unknown_command");
+                    if unknown
+                        && let Some((argv, typed)) = rerun
+                        && !typed.contains('/')
+                        && fresh.offline.is_none()
+                        && tree::lookup(&fresh.doc, self.known.as_ref(), typed)
+                            .is_some_and(|d| d.version != def.version)
+                    {
+                        self.diag.info(format_args!(
+                            "the server does not offer '{}'; running '{typed}' again with its current schema",
+                            def.full_name
+                        ));
+                        return self.schema_command_once(argv, typed, false);
+                    }
+                }
+                Err(e) => self
+                    .diag
+                    .warn(format_args!("cannot refresh the schema: {e:#}")),
             }
         }
         outcome.result?;

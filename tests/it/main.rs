@@ -21,4 +21,5 @@ mod bulk;
 mod compat;
 mod matrix;
 mod migrations;
+mod rolling;
 mod schema_doc;
