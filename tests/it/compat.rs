@@ -114,4 +114,30 @@ fn levels_grow_and_command_versions_never_change() {
             "{name}/{v}"
         );
     }
+    // 1.3: the bulk versions, and they alone are streamed.
+    for d in &docs {
+        for c in &d.commands {
+            assert_eq!(
+                c.stream,
+                c.since.to_string() == "1.3",
+                "{} at {}",
+                c.full_name,
+                d.api_level
+            );
+        }
+    }
+    for (name, v) in [
+        ("power-status", 2),
+        ("power-on", 3),
+        ("power-off", 2),
+        ("chassis-status", 2),
+        ("chassis-identify", 2),
+        ("bootdev-set", 2),
+        ("sel-info", 2),
+    ] {
+        assert!(
+            at("1.3").command(name, v).is_some_and(|c| c.stream),
+            "{name}/{v}"
+        );
+    }
 }
