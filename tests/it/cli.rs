@@ -1,0 +1,555 @@
+//! The real `igor` binary end to end, against a real igord and real `ipmi_sim` BMCs: login
+//! and the token file, the demo's calls, how refusals and usage errors are printed and which
+//! exit codes they give, and the schema cache (DESIGN §5), whose requests are counted by a
+//! relay in front of igord.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::cli::{CountingProxy, Igor, Run};
+use tests::db::{Backend, TestDb};
+use tests::server::{ADMIN_PASSWORD, Server, ServerOptions, fresh};
+use tests::sim::SimBmc;
+
+on_both_backends!(demo_calls);
+
+/// An SEL event to inject: CPU Temp (sensor 1) upper critical going high, reading 0x5c.
+const SEL_EVENT: &str =
+    "sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x01 0x01 0x01 0x59 0x5c 0x5a";
+
+/// The ipmitool view of the SEL: record ids, first column in hex.
+fn ipmitool_sel_ids(sim: &SimBmc) -> Vec<u64> {
+    sim.ipmitool_ok(&["sel", "list"])
+        .lines()
+        .filter_map(|l| l.split('|').next())
+        .filter_map(|id| u64::from_str_radix(id.trim(), 16).ok())
+        .collect()
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn sqlite_server(opts: ServerOptions) -> (TestDb, Server) {
+    let db = TestDb::new(Backend::Sqlite);
+    let s = Server::start_with(&db, opts);
+    (db, s)
+}
+
+/// Login with the password on stdin, the private token file, calls in every output format,
+/// `-v`, and logout revoking the token on the server.
+#[test]
+fn login_keeps_a_private_token_and_logout_revokes_it() {
+    let (_db, s) = sqlite_server(ServerOptions::default());
+    let igor = Igor::new(&s.url);
+
+    let r = igor.run(&["ping"]);
+    r.code(1);
+    assert!(
+        r.stderr.starts_with("error: authentication required") && r.stderr.contains("igor login"),
+        "{r}"
+    );
+    let r = igor.run_stdin(
+        &["login", "--user", "admin", "--password-stdin"],
+        "wrong-password\n",
+    );
+    r.code(1);
+    assert_eq!(r.stderr, "error: invalid user name or password\n", "{r}");
+    assert!(
+        igor.token_files().is_empty(),
+        "a failed login keeps nothing"
+    );
+
+    let r = igor.login("admin", ADMIN_PASSWORD);
+    assert!(
+        r.stdout
+            .starts_with(&format!("logged in to {} as admin (admin)", s.url)),
+        "{r}"
+    );
+    assert!(!r.stdout.contains(ADMIN_PASSWORD) && !r.stderr.contains(ADMIN_PASSWORD));
+    let files = igor.token_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        mode_of(&files[0]),
+        0o600,
+        "token file {}",
+        files[0].display()
+    );
+    assert_eq!(mode_of(files[0].parent().unwrap()), 0o700, "token folder");
+    let stored = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        !stored.contains(ADMIN_PASSWORD),
+        "the password is never kept"
+    );
+    let token = stored
+        .lines()
+        .find_map(|l| l.strip_prefix("token = "))
+        .map(|t| t.trim_matches('"').to_owned())
+        .expect("a token line");
+    assert_eq!(s.ok(&token, "ping", json!({}))["user"], "admin");
+
+    let level = s.get("/api/ping", &[]).body["api_level"].clone();
+    let table = igor.ok(&["ping"]);
+    assert!(
+        table.stdout.contains("user") && table.stdout.contains("admin"),
+        "{table}"
+    );
+    let v = igor.json(&["ping"]);
+    assert_eq!(
+        (&v["user"], &v["api_level"]),
+        (&Value::from("admin"), &level)
+    );
+    let yaml = igor.ok(&["ping", "--output", "yaml"]);
+    assert!(yaml.stdout.contains("user: admin"), "{yaml}");
+    let verbose = igor.ok(&["-v", "ping"]);
+    assert!(
+        verbose
+            .stderr
+            .contains(&format!("forwarding 'ping/1' to {}\n", s.url)),
+        "{verbose}"
+    );
+    assert!(verbose.stderr.contains("schema: cache"), "{verbose}");
+
+    let r = igor.ok(&["logout"]);
+    assert_eq!(r.stdout, format!("logged out of {}\n", s.url));
+    assert!(igor.token_files().is_empty());
+    assert_eq!(s.rpc(&token, "ping", json!({})).status, 401, "revoked");
+    igor.run(&["ping"]).code(1);
+}
+
+/// The demo's calls, as the demo makes them, checked against what the BMC says.
+fn demo_calls(backend: Backend) {
+    let (_db, s) = fresh(backend);
+    let sim = SimBmc::start_new();
+    let admin = Igor::new(&s.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    let port = sim.port.to_string();
+    let added = admin.ok_stdin(
+        &[
+            "machine-add",
+            "m1",
+            "--bmc-host",
+            &sim.host,
+            "--bmc-port",
+            &port,
+            "--bmc-user",
+            &sim.user,
+            "--bmc-password-stdin",
+        ],
+        &format!("{}\n", sim.password),
+    );
+    assert!(added.stdout.contains("m1"), "{added}");
+    let shown = admin.json(&["machine-show", "m1"]);
+    assert_eq!(shown["bmc_port"], sim.port);
+    assert!(shown.get("bmc_password").is_none(), "{shown}");
+    admin.ok_stdin(
+        &["user-add", "viewer1", "--password-stdin"],
+        "viewer-password\n",
+    );
+    let grant = admin.json(&["permission-grant", "viewer1", "m1", "viewer"]);
+    assert_eq!(grant["role"], "viewer");
+
+    let on = admin.json(&["power-on/1", "m1"]);
+    assert_eq!(on["machine"], "m1", "{on}");
+    assert!(
+        sim.ipmitool_ok(&["chassis", "power", "status"])
+            .contains("Chassis Power is on")
+    );
+    let status = admin.json(&["power-status/1", "m1"]);
+    assert_eq!(status["power"], "on", "{status}");
+    // Unversioned, as the demo types it: the newest version this client knows, which
+    // since level 1.3 is the bulk one, one JSON line per machine.
+    let lines = admin.ok(&["-o", "json", "power-status", "m1"]).json_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (
+            &lines[0]["machine"],
+            &lines[0]["ok"],
+            &lines[0]["result"]["power"]
+        ),
+        (&Value::from("m1"), &Value::from(true), &Value::from("on")),
+        "{lines:?}"
+    );
+
+    let before = ipmitool_sel_ids(&sim);
+    let added = sim.console(SEL_EVENT);
+    // The console echoes the command, then answers `Added record N`.
+    let new_id: u64 = added
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("Added record "))
+        .and_then(|id| id.trim().parse().ok())
+        .unwrap_or_else(|| panic!("sel_add answered {added}"));
+    let sel = admin.json(&["sel-list", "m1"]);
+    let records = sel.as_array().expect("sel-list answers an array");
+    let ids: Vec<u64> = records
+        .iter()
+        .map(|r| r["id"].as_u64().expect("record id"))
+        .collect();
+    assert_eq!(ids, ipmitool_sel_ids(&sim), "{sel}");
+    assert_eq!(ids.len(), before.len() + 1, "{sel}");
+    let injected = records
+        .iter()
+        .find(|r| r["id"] == new_id)
+        .unwrap_or_else(|| panic!("record {new_id} missing: {sel}"));
+    assert_eq!(
+        (
+            &injected["sensor_type"],
+            &injected["sensor_number"],
+            &injected["event"]
+        ),
+        (
+            &Value::from("temperature"),
+            &Value::from(1),
+            &Value::from("upper critical going high")
+        ),
+        "{sel}"
+    );
+    let (a, b) = (new_id.to_string(), before[0].to_string());
+    let deleted = admin.json(&["sel-delete/2", "m1", &a, &b, "30583"]);
+    let outcomes: Vec<(u64, &str)> = deleted
+        .as_array()
+        .expect("sel-delete/2 answers an array")
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (new_id, "deleted"),
+            (before[0], "deleted"),
+            (30583, "not_found")
+        ],
+        "{deleted}"
+    );
+    assert_eq!(ipmitool_sel_ids(&sim), before[1..].to_vec());
+
+    let sensors = admin.json(&["sensor-list", "m1"]);
+    let names: Vec<&str> = sensors
+        .as_array()
+        .expect("sensor-list answers an array")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(names.contains(&"CPU Temp"), "{sensors}");
+    let help = admin.ok(&["command-show", "sel-delete/2"]);
+    assert!(help.stdout.contains("sel-delete/2"), "{help}");
+    assert!(help.stdout.contains("ids"), "{help}");
+
+    // The viewer sees the machine but may not change it.
+    let viewer = Igor::new(&s.url);
+    viewer.login("viewer1", "viewer-password");
+    assert_eq!(viewer.json(&["power-status/1", "m1"])["power"], "on");
+    let r = viewer.run(&["power-off/1", "m1"]);
+    r.code(1);
+    assert_eq!(
+        r.stderr, "error: not permitted on machine 'm1': this needs the operator role\n",
+        "{r}"
+    );
+    assert!(r.stdout.is_empty(), "{r}");
+    let r = viewer.run(&["-o", "json", "power-off", "m1"]);
+    r.code(1);
+    let lines = r.json_lines();
+    assert_eq!(lines.len(), 1, "{r}");
+    assert_eq!(
+        (&lines[0]["ok"], &lines[0]["error"]["code"]),
+        (&Value::from(false), &Value::from("forbidden")),
+        "{r}"
+    );
+    assert_eq!(sim.state("power").as_deref(), Some("1"), "still on");
+}
+
+/// What a refused or malformed call prints and its exit code: one line per case.
+/// `who` is "admin" or "bob" (a plain user with viewer on m1 only).
+#[test]
+fn refusals_and_usage_errors() {
+    let (_db, s) = sqlite_server(ServerOptions::default());
+    let admin = Igor::new(&s.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    // A BMC nobody answers at: every refusal below comes before any BMC traffic.
+    admin.ok_stdin(
+        &[
+            "machine-add",
+            "m1",
+            "--bmc-host",
+            "127.0.0.1",
+            "--bmc-port",
+            "9",
+            "--bmc-user",
+            "u",
+            "--bmc-password-stdin",
+        ],
+        "p\n",
+    );
+    admin.ok_stdin(&["user-add", "bob", "--password-stdin"], "bob-password\n");
+    admin.ok(&["permission-grant", "bob", "m1", "viewer"]);
+    let bob = Igor::new(&s.url);
+    bob.login("bob", "bob-password");
+
+    #[rustfmt::skip]
+    let cases: &[(&str, &[&str], &str, i32, &str)] = &[
+        // Usage errors: clap's words, exit 2.
+        ("admin", &["machine-add"], "", 2, "error: the following required arguments were not provided"),
+        ("admin", &["permission-grant", "bob", "m1", "superuser"], "", 2, "error: invalid value 'superuser' for '<ROLE>'"),
+        ("admin", &["machine-add", "m2", "--bmc-host", "h", "--bmc-user", "u", "--bmc-port", "abc"], "", 2, "error: invalid value 'abc' for '--bmc-port <BMC_PORT>'"),
+        ("admin", &["ping", "--no-such-flag"], "", 2, "error: unexpected argument '--no-such-flag'"),
+        ("admin", &["-o", "xml", "ping"], "", 2, "error: invalid value 'xml' for '--output <FORMAT>'"),
+        ("admin", &["sel-delete/2", "m1", "three"], "", 2, "error: invalid value 'three'"),
+        ("admin", &["bootdev-set/1", "m1", "floppy"], "", 2, "error: invalid value 'floppy'"),
+        // Refusals and failures: the server's message, exit 1.
+        ("admin", &["sel-delete/9", "m1", "1"], "", 1, "error: unknown command 'sel-delete/9'\n  available: sel-delete/1, sel-delete/2\n"),
+        ("admin", &["ping/9"], "", 1, "error: unknown command 'ping/9'\n  available: ping/1\n"),
+        ("admin", &["sel-lst", "m1"], "", 1, "error: unknown command 'sel-lst'\n  did you mean 'sel-list'?\n"),
+        ("admin", &["machine-show", "nope"], "", 1, "error: machine 'nope' not found\n"),
+        ("admin", &["user-add", "carol", "--password-stdin"], "short\n", 1, "error: invalid parameters for 'user-add/1': password: value is shorter than 8 characters\n"),
+        ("bob", &["power-off/1", "m1"], "", 1, "error: not permitted on machine 'm1': this needs the operator role\n"),
+        ("bob", &["sel-clear", "m1"], "", 1, "error: not permitted on machine 'm1': this needs the operator role\n"),
+        ("bob", &["user-add", "carol", "--password-stdin"], "carol-password\n", 1, "error: 'user-add/1' needs the admin role\n"),
+        ("bob", &["machine-show", "m2"], "", 1, "error: not permitted on machine 'm2'\n"),
+    ];
+    for (who, argv, stdin, code, stderr) in cases {
+        let igor = if *who == "bob" { &bob } else { &admin };
+        let r = igor.run_stdin(argv, stdin);
+        assert_eq!(r.code, *code, "{who}: {r}");
+        assert!(r.stdout.is_empty(), "{who}: nothing on stdout: {r}");
+        if *code == 1 {
+            // The whole stderr: one error line, nothing else.
+            assert_eq!(r.stderr, *stderr, "{who}: {r}");
+        } else {
+            assert!(r.stderr.starts_with(stderr), "{who}: {r}");
+        }
+    }
+}
+
+/// Cache (a): with a fresh cache, a call sends only itself and `--help` sends nothing, even
+/// with the server stopped.
+#[test]
+fn warm_cache_sends_nothing_before_the_call() {
+    let (_db, mut s) = sqlite_server(ServerOptions::default());
+    let proxy = CountingProxy::new(&s.url);
+    let igor = Igor::new(&proxy.url);
+    igor.login("admin", ADMIN_PASSWORD);
+    assert_eq!(proxy.take(), ["POST /api/login 200"]);
+    igor.ok(&["ping"]);
+    assert_eq!(proxy.take(), ["GET /api/schema 200", "POST /api/rpc 200"]);
+
+    for _ in 0..2 {
+        igor.ok(&["ping"]);
+        assert_eq!(proxy.take(), ["POST /api/rpc 200"]);
+    }
+    let help = igor.ok(&["--help"]);
+    assert!(help.stdout.contains("machine-add"), "{help}");
+    let help = igor.ok(&["machine-add", "--help"]);
+    assert!(help.stdout.contains("--bmc-host"), "{help}");
+    assert!(proxy.take().is_empty(), "--help needs no request");
+
+    s.stop();
+    let help = igor.ok(&["--help"]);
+    assert!(help.stdout.contains("machine-add"), "{help}");
+    let help = igor.ok(&["user-add", "--help"]);
+    assert!(help.stdout.contains("--password-stdin"), "{help}");
+    assert!(proxy.take().is_empty(), "nothing reached the proxy");
+    let r = igor.run(&["ping"]);
+    r.code(1);
+    assert!(
+        r.stderr.starts_with("error: cannot reach the server at"),
+        "{r}"
+    );
+    assert_eq!(proxy.take(), ["POST /api/rpc unreachable"]);
+}
+
+/// Cache (b): an expired cache is revalidated with a conditional GET, answered 304.
+#[test]
+fn expired_cache_is_revalidated_with_304() {
+    let (_db, s) = sqlite_server(ServerOptions {
+        config_toml: Some("schema_ttl_secs = 1\n".into()),
+        ..ServerOptions::default()
+    });
+    let proxy = CountingProxy::new(&s.url);
+    let igor = Igor::new(&proxy.url);
+    igor.login("admin", ADMIN_PASSWORD);
+    igor.ok(&["ping"]);
+    assert_eq!(
+        proxy.take(),
+        [
+            "POST /api/login 200",
+            "GET /api/schema 200",
+            "POST /api/rpc 200"
+        ]
+    );
+    // The TTL counts whole seconds from the fetch: a second later it has run out.
+    std::thread::sleep(Duration::from_millis(1050));
+    let r = igor.ok(&["-v", "ping"]);
+    assert_eq!(proxy.take(), ["GET /api/schema 304", "POST /api/rpc 200"]);
+    assert!(r.stderr.contains("schema: revalidated (304)"), "{r}");
+    assert_eq!(igor.json(&["ping"])["user"], "admin");
+}
+
+/// Cache (c): a server whose schema changed behind the same URL (restarted at another
+/// level) is noticed from the call's fingerprint header and refetched once.
+#[test]
+fn changed_fingerprint_refreshes_once() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut s = Server::start(&db);
+    let proxy = CountingProxy::new(&s.url);
+    let igor = Igor::new(&proxy.url);
+    igor.login("admin", ADMIN_PASSWORD);
+    let before = igor.json(&["ping"]);
+    assert_ne!(
+        before["api_level"], "1.1",
+        "the newest level must be above 1.1"
+    );
+    proxy.take();
+
+    s.restart(
+        &db,
+        ServerOptions {
+            pin: Some("1.1".into()),
+            ..ServerOptions::default()
+        },
+    );
+    proxy.set_upstream(&s.url);
+    let r = igor.ok(&["-v", "ping"]);
+    assert_eq!(proxy.take(), ["POST /api/rpc 200", "GET /api/schema 200"]);
+    assert!(r.stderr.contains("the server's schema changed"), "{r}");
+    assert!(r.stdout.contains("1.1"), "the call itself stands: {r}");
+    igor.ok(&["ping"]);
+    assert_eq!(
+        proxy.take(),
+        ["POST /api/rpc 200"],
+        "refreshed once, for good"
+    );
+    // Level 1.1 has no sel-delete/2: the tree follows the server.
+    let r = igor.run(&["sel-delete/2", "m1", "1"]);
+    r.code(1);
+    assert_eq!(
+        r.stderr, "error: unknown command 'sel-delete/2'\n  available: sel-delete/1\n",
+        "{r}"
+    );
+}
+
+/// Cache (d): a corrupted cache file is a miss with exactly one warning, then refetched.
+#[test]
+fn corrupt_cache_is_refetched_with_one_warning() {
+    let (_db, s) = sqlite_server(ServerOptions::default());
+    let proxy = CountingProxy::new(&s.url);
+    let igor = Igor::new(&proxy.url);
+    igor.login("admin", ADMIN_PASSWORD);
+    igor.ok(&["ping"]);
+    let folder = igor.cache_folder();
+    proxy.take();
+
+    let schema_file = || {
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("sha256-")
+            })
+            .expect("a cached schema file")
+    };
+    // Each damage in turn, each repaired by the run that notices it.
+    for what in ["schema truncated", "schema edited", "meta garbage"] {
+        match what {
+            "schema truncated" => {
+                let path = schema_file();
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+            }
+            "schema edited" => {
+                let path = schema_file();
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, text.replacen("machine-add", "machine-addd", 1)).unwrap();
+            }
+            _ => std::fs::write(folder.join("meta.json"), "{\"fetched_at\": [").unwrap(),
+        }
+        let r = igor.run(&["ping"]);
+        r.code(0);
+        assert_eq!(r.warnings().len(), 1, "{what}: {r}");
+        assert!(r.warnings()[0].contains("schema cache"), "{what}: {r}");
+        assert!(r.stdout.contains("admin"), "{what}: {r}");
+        assert_eq!(
+            proxy.take(),
+            ["GET /api/schema 200", "POST /api/rpc 200"],
+            "{what}"
+        );
+        igor.ok(&["ping"]);
+        assert_eq!(proxy.take(), ["POST /api/rpc 200"], "{what}: repaired");
+    }
+}
+
+/// Cache (e): a cache folder that cannot be created (its parent is a file, which stops
+/// root too) costs a warning and a schema request per run, never the command.
+#[test]
+fn unwritable_cache_still_works() {
+    let (_db, s) = sqlite_server(ServerOptions::default());
+    let proxy = CountingProxy::new(&s.url);
+    let mut igor = Igor::new(&proxy.url);
+    let file = igor.home().join("not-a-folder");
+    std::fs::write(&file, "a file").unwrap();
+    igor.cache_dir = file.join("cache");
+    igor.login("admin", ADMIN_PASSWORD);
+    proxy.take();
+    for _ in 0..2 {
+        let r = igor.run(&["ping", "-o", "json"]);
+        r.code(0);
+        assert_eq!(r.json()["user"], "admin");
+        assert_eq!(r.warnings().len(), 1, "{r}");
+        assert!(
+            r.warnings()[0].starts_with("warning: cannot write the schema cache"),
+            "{r}"
+        );
+        assert_eq!(proxy.take(), ["GET /api/schema 200", "POST /api/rpc 200"]);
+    }
+    let help = igor.run(&["machine-add", "--help"]);
+    help.code(0);
+    assert!(help.stdout.contains("--bmc-host"), "{help}");
+}
+
+/// Cache (f): an expired cache and a stopped server: `--help` still works, with one
+/// warning; a call fails clearly.
+#[test]
+fn expired_cache_and_server_down_still_give_help() {
+    let (_db, mut s) = sqlite_server(ServerOptions {
+        config_toml: Some("schema_ttl_secs = 1\n".into()),
+        ..ServerOptions::default()
+    });
+    let igor = Igor::new(&s.url);
+    igor.login("admin", ADMIN_PASSWORD);
+    igor.ok(&["ping"]);
+    s.stop();
+    std::thread::sleep(Duration::from_millis(1050));
+
+    let check = |r: &Run| {
+        r.code(0);
+        assert_eq!(r.warnings().len(), 1, "{r}");
+        assert!(
+            r.warnings()[0].starts_with(&format!("warning: cannot reach the server at {}", s.url))
+                && r.warnings()[0].ends_with("using the cached schema"),
+            "{r}"
+        );
+    };
+    let r = igor.run(&["--help"]);
+    check(&r);
+    assert!(r.stdout.contains("machine-add"), "{r}");
+    let r = igor.run(&["machine-add", "--help"]);
+    check(&r);
+    assert!(r.stdout.contains("--bmc-host"), "{r}");
+    let r = igor.run(&["ping"]);
+    r.code(1);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr
+            .contains(&format!("error: cannot reach the server at {}", s.url)),
+        "{r}"
+    );
+}
