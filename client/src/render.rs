@@ -69,6 +69,10 @@ fn columns<'a>(
             }
         }
     }
+    // JSON objects carry no order a reader could rely on, so the identifying columns go
+    // first (what a row is about), the rest keep their order.
+    const FIRST: &[&str] = &["id", "name", "full_name", "machine", "user"];
+    cols.sort_by_key(|c| FIRST.iter().position(|f| f == c).unwrap_or(FIRST.len()));
     cols
 }
 
@@ -236,7 +240,10 @@ mod tests {
             header.find("address").unwrap(),
             header.find("extra").unwrap(),
         );
-        assert!(a < n && n < e, "{out}");
+        assert!(
+            n < a && a < e,
+            "identifying columns first, then schema order: {out}"
+        );
         assert!(out.ends_with("1 machine\n"), "{out}");
         let out = render(Format::Table, &json!({"b": 1, "a": "x"}), "", &json!({}));
         let (a, b) = (out.find(" a ").unwrap(), out.find(" b ").unwrap());
