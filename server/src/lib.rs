@@ -43,6 +43,20 @@ pub fn export_schema(level: ApiLevel) -> anyhow::Result<SchemaDocument> {
     Ok(registry_at(Some(level))?.document().clone())
 }
 
+/// Creates the data folder readable by its owner only (it holds the database with password
+/// hashes and sealed BMC passwords, and the key); an existing folder is left as it is.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))
+}
+
 /// Creates the first admin when the user table is empty (DESIGN §7).
 fn bootstrap_admin(state: &AppState, password_env: Option<String>) -> anyhow::Result<()> {
     let mut conn = state.pool.get().context("database pool")?;
@@ -84,6 +98,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let registry = registry_at(config.pin_api_level)?;
     let url = db::DbUrl::parse(&config.database_url)?;
+    create_private_dir(&config.data_dir)?;
     let key = crypto::SecretKey::load(secret_env.as_deref(), &config.secret_key_file)?;
     let pool = {
         let url = url.clone();

@@ -249,6 +249,11 @@ const BMC_SECRET: &str = "Zq8-bmc-Secret";
 fn machines_crud_and_secret_never_leaves(backend: Backend) {
     let (db, s) = fresh(backend);
     let admin = s.admin();
+    // The key and the folder holding it are the owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&s.data_dir), 0o700);
+    assert_eq!(mode(&s.data_dir.join("secret.key")), 0o600);
     let add = json!({"name": "node01", "bmc_host": "127.0.1.1", "bmc_user": "ipmiusr",
         "bmc_password": BMC_SECRET, "description": "rack 4"});
     let mut bodies = vec![];
