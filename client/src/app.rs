@@ -307,17 +307,8 @@ impl App<'_> {
                         .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
                 }
                 Ok(fresh) => {
-                    if let Some((argv, typed)) = rerun
-                        && !typed.contains('/')
-                        && fresh.offline.is_none()
-                        && tree::lookup(&fresh.doc, self.known.as_ref(), typed)
-                            .is_some_and(|d| d.version != def.version)
-                    {
-                        self.diag.info(format_args!(
-                            "the server does not offer '{}'; running '{typed}' again with its current schema",
-                            def.full_name
-                        ));
-                        return self.schema_command_once(argv, typed, false);
+                    if let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun) {
+                        return self.run_again(def, argv, typed);
                     }
                 }
                 Err(e) => self
@@ -345,6 +336,31 @@ impl App<'_> {
 }
 
 impl App<'_> {
+    /// Whether a call answered "unknown command" should run again from its argv with the
+    /// refreshed schema: only for a version chosen by default that the fresh schema
+    /// resolves differently (see `schema_command_once`).
+    fn rerun_with<'x>(
+        &self,
+        fresh: &Resolved,
+        def: &schema::CommandDef,
+        rerun: Option<(&'x [String], &'x str)>,
+    ) -> Option<(&'x [String], &'x str)> {
+        let (argv, typed) = rerun?;
+        let changed = !typed.contains('/')
+            && fresh.offline.is_none()
+            && tree::lookup(&fresh.doc, self.known.as_ref(), typed)
+                .is_some_and(|d| d.version != def.version);
+        changed.then_some((argv, typed))
+    }
+
+    fn run_again(&mut self, def: &schema::CommandDef, argv: &[String], typed: &str) -> Result<i32> {
+        self.diag.info(format_args!(
+            "the server does not offer '{}'; running '{typed}' again with its current schema",
+            def.full_name
+        ));
+        self.schema_command_once(argv, typed, false)
+    }
+
     /// A streamed command (bulk versions): each machine's result is printed as it arrives,
     /// under a progress bar when stderr is a terminal. Exit 1 if any machine failed.
     fn call_stream(
@@ -426,18 +442,8 @@ impl App<'_> {
             match self.resolve(server, true) {
                 Ok(fresh) => {
                     let unknown = matches!(&outcome.result, Err(e) if e.code == "unknown_command");
-                    if unknown
-                        && let Some((argv, typed)) = rerun
-                        && !typed.contains('/')
-                        && fresh.offline.is_none()
-                        && tree::lookup(&fresh.doc, self.known.as_ref(), typed)
-                            .is_some_and(|d| d.version != def.version)
-                    {
-                        self.diag.info(format_args!(
-                            "the server does not offer '{}'; running '{typed}' again with its current schema",
-                            def.full_name
-                        ));
-                        return self.schema_command_once(argv, typed, false);
+                    if unknown && let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun) {
+                        return self.run_again(def, argv, typed);
                     }
                 }
                 Err(e) => self

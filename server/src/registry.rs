@@ -130,39 +130,26 @@ where
     F: Fn(Ctx, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Out<O>, ApiError>> + Send + 'static,
 {
-    let handler: Handler = Arc::new(move |ctx, v| match serde_json::from_value::<P>(v) {
-        Ok(p) => {
-            let fut = f(ctx, p);
-            Box::pin(async move {
-                let out = fut.await?;
-                let result = serde_json::to_value(&out.value).map_err(ApiError::internal)?;
-                Ok(Reply {
-                    result,
-                    summary: out.summary,
-                    stream: None,
-                })
-            })
-        }
-        // Validation ran first, so this means the schema and the type disagree.
-        Err(e) => {
-            Box::pin(async move { Err(ApiError::BadRequest(format!("invalid parameters: {e}"))) })
-        }
-    });
-    CommandSpec {
+    let head = Head {
         name,
         version,
-        since: level(since),
-        removed: None,
-        doc,
+        since,
         topic,
-        object: None,
         access,
-        audited: false,
-        params: schema_of::<P>(),
-        output: schema_of::<O>(),
-        stream: false,
-        handler,
-    }
+        doc,
+    };
+    declare(head, schema_of::<O>(), false, move |ctx, p: P| {
+        let fut = f(ctx, p);
+        async move {
+            let out = fut.await?;
+            let result = serde_json::to_value(&out.value).map_err(ApiError::internal)?;
+            Ok(Reply {
+                result,
+                summary: out.summary,
+                stream: None,
+            })
+        }
+    })
 }
 
 /// Declares a streamed command version: the handler checks what it can up front (errors
@@ -182,35 +169,62 @@ where
     F: Fn(Ctx, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ItemStream, ApiError>> + Send + 'static,
 {
-    let handler: Handler = Arc::new(move |ctx, v| match serde_json::from_value::<P>(v) {
-        Ok(p) => {
-            let fut = f(ctx, p);
-            Box::pin(async move {
-                let stream = fut.await?;
-                Ok(Reply {
-                    result: Value::Null,
-                    summary: String::new(),
-                    stream: Some(stream),
-                })
+    let head = Head {
+        name,
+        version,
+        since,
+        topic,
+        access,
+        doc,
+    };
+    declare(head, schema_of::<I>(), true, move |ctx, p: P| {
+        let fut = f(ctx, p);
+        async move {
+            Ok(Reply {
+                result: Value::Null,
+                summary: String::new(),
+                stream: Some(fut.await?),
             })
         }
+    })
+}
+
+/// What every declaration names.
+struct Head<'a> {
+    name: &'static str,
+    version: u32,
+    since: &'a str,
+    topic: &'static str,
+    access: Access,
+    doc: &'static str,
+}
+
+fn declare<P, F, Fut>(head: Head<'_>, output: Value, stream: bool, f: F) -> CommandSpec
+where
+    P: DeserializeOwned + JsonSchema + Send + 'static,
+    F: Fn(Ctx, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + Send + 'static,
+{
+    let handler: Handler = Arc::new(move |ctx, v| match serde_json::from_value::<P>(v) {
+        Ok(p) => Box::pin(f(ctx, p)),
+        // Validation ran first, so this means the schema and the type disagree.
         Err(e) => {
             Box::pin(async move { Err(ApiError::BadRequest(format!("invalid parameters: {e}"))) })
         }
     });
     CommandSpec {
-        name,
-        version,
-        since: level(since),
+        name: head.name,
+        version: head.version,
+        since: level(head.since),
         removed: None,
-        doc,
-        topic,
+        doc: head.doc,
+        topic: head.topic,
         object: None,
-        access,
+        access: head.access,
         audited: false,
         params: schema_of::<P>(),
-        output: schema_of::<I>(),
-        stream: true,
+        output,
+        stream,
         handler,
     }
 }

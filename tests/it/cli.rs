@@ -128,21 +128,7 @@ fn demo_calls(backend: Backend) {
     let sim = SimBmc::start_new();
     let admin = Igor::new(&s.url);
     admin.login("admin", ADMIN_PASSWORD);
-    let port = sim.port.to_string();
-    let added = admin.ok_stdin(
-        &[
-            "machine-add",
-            "m1",
-            "--bmc-host",
-            &sim.host,
-            "--bmc-port",
-            &port,
-            "--bmc-user",
-            &sim.user,
-            "--bmc-password-stdin",
-        ],
-        &format!("{}\n", sim.password),
-    );
+    let added = admin.add_machine("m1", &sim);
     assert!(added.stdout.contains("m1"), "{added}");
     let shown = admin.json(&["machine-show", "m1"]);
     assert_eq!(shown["bmc_port"], sim.port);

@@ -66,20 +66,7 @@ fn scenario(server: &Server, l: &str, k: &str, cell_no: usize) -> Cell {
     let user = format!("u{cell_no}");
     igor.login("admin", ADMIN_PASSWORD);
     let port = sim.port.to_string();
-    igor.ok_stdin(
-        &[
-            "machine-add",
-            &machine,
-            "--bmc-host",
-            &sim.host,
-            "--bmc-port",
-            &port,
-            "--bmc-user",
-            &sim.user,
-            "--bmc-password-stdin",
-        ],
-        &format!("{}\n", sim.password),
-    );
+    igor.add_machine(&machine, &sim);
     igor.ok_stdin(&["user-add", &user, "--password-stdin"], "user-password\n");
     igor.ok(&["permission-grant", &user, &machine, "operator"]);
     let mut defaults = BTreeMap::new();

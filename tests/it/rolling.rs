@@ -58,21 +58,7 @@ fn rolling_upgrade_on_one_postgresql_database() {
     let proxy = CountingProxy::new(&new.url);
     let igor = Igor::new(&proxy.url);
     igor.login("admin", ADMIN_PASSWORD);
-    let port = sim.port.to_string();
-    igor.ok_stdin(
-        &[
-            "machine-add",
-            "m1",
-            "--bmc-host",
-            &sim.host,
-            "--bmc-port",
-            &port,
-            "--bmc-user",
-            &sim.user,
-            "--bmc-password-stdin",
-        ],
-        &format!("{}\n", sim.password),
-    );
+    igor.add_machine("m1", &sim);
     let r = igor.ok(&["-v", "power-status", "m1"]);
     assert!(
         r.stderr.contains("forwarding 'power-status/2'"),

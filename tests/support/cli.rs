@@ -224,6 +224,25 @@ impl Igor {
         )
     }
 
+    /// `igor machine-add NAME` for a simulated BMC, its password on stdin (never in argv).
+    pub fn add_machine(&self, name: &str, sim: &crate::sim::SimBmc) -> Run {
+        let port = sim.port.to_string();
+        self.ok_stdin(
+            &[
+                "machine-add",
+                name,
+                "--bmc-host",
+                &sim.host,
+                "--bmc-port",
+                &port,
+                "--bmc-user",
+                &sim.user,
+                "--bmc-password-stdin",
+            ],
+            &format!("{}\n", sim.password),
+        )
+    }
+
     /// The token files kept beside the config file.
     pub fn token_files(&self) -> Vec<PathBuf> {
         let dir = self.config.with_file_name("tokens");
