@@ -30,7 +30,7 @@ pub struct App<'a> {
     /// Unix seconds.
     pub now: u64,
     /// Bundles this client may use, and the newest known one (see `version.rs`).
-    pub bundles: Vec<SchemaDocument>,
+    pub bundles: crate::version::Bundles,
     pub known: Option<SchemaDocument>,
     pub prompter: &'a mut dyn Prompter,
     pub out: &'a mut dyn Write,
@@ -498,7 +498,7 @@ pub fn main_entry() -> i32 {
     let setup = (|| -> Result<_> {
         let paths = Paths::new(&env)?;
         let (bundles, known) =
-            crate::version::known_bundles(schema_compat::bundled(), env.known_level.as_deref())?;
+            crate::version::known_bundles(schema_compat::BUNDLED, env.known_level.as_deref())?;
         Ok((paths, bundles, known))
     })();
     let (paths, bundles, known) = match setup {

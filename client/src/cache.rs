@@ -36,6 +36,10 @@ pub struct Meta {
     pub fingerprint: String,
     pub api_level: ApiLevel,
     pub origin: Origin,
+    /// SHA-256 (hex) of the schema file's bytes as written: a cheap checksum for every
+    /// start, where re-deriving the fingerprint would canonicalize the whole document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
 }
 
 impl Meta {
@@ -98,6 +102,24 @@ pub fn parse_verified(text: &str) -> Result<SchemaDocument, String> {
     Ok(doc)
 }
 
+/// Parses a cached schema file. With the checksum recorded at write time, a match of the
+/// file's bytes is enough (they were verified against their fingerprint when fetched);
+/// without one (a cache written by an older igor), the fingerprint is verified in full.
+fn parse_checked(text: &str, file_sha256: Option<&str>) -> Result<SchemaDocument, String> {
+    let Some(expected) = file_sha256 else {
+        return parse_verified(text);
+    };
+    if sha256_hex(text.as_bytes()) != expected {
+        return Err("checksum mismatch".to_owned());
+    }
+    serde_json::from_str(text).map_err(|e| format!("not a schema document: {e}"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 impl Cache {
     pub fn new(root: PathBuf) -> Self {
         Cache { root }
@@ -156,7 +178,7 @@ impl Cache {
         }
         let path = self.schema_path(server, &meta.fingerprint);
         let doc = match fs::read_to_string(&path) {
-            Ok(text) => match parse_verified(&text) {
+            Ok(text) => match parse_checked(&text, meta.file_sha256.as_deref()) {
                 Ok(doc) if doc.fingerprint == meta.fingerprint => doc,
                 Ok(_) => {
                     diag.warn(format_args!(
@@ -190,6 +212,10 @@ impl Cache {
     /// Stores a schema fetched from the server (its exact text) and its metadata, then
     /// prunes superseded schema files. Failure is a warning, never an error.
     pub fn store_schema(&self, server: &str, text: &str, meta: &Meta, diag: &Diag) {
+        let meta = &Meta {
+            file_sha256: Some(sha256_hex(text.as_bytes())),
+            ..meta.clone()
+        };
         let result = (|| -> std::io::Result<()> {
             let dir = self.server_dir(server);
             fs::create_dir_all(&dir)?;

@@ -118,12 +118,23 @@ fn table(result: &Value, schema: &Value) -> String {
         Value::Null => String::new(),
         Value::Object(map) => {
             let mut t = new_table();
+            // A list of records inside a record (command-show's parameters, say) reads better
+            // as its own table under the first than as JSON in a cell.
+            let mut nested = String::new();
             for k in columns(properties(schema, schema), std::iter::once(map)) {
-                if let Some(v) = map.get(&k) {
-                    t.add_row(vec![k.clone(), cell(v)]);
+                match map.get(&k) {
+                    Some(v @ Value::Array(items))
+                        if !items.is_empty() && items.iter().all(Value::is_object) =>
+                    {
+                        nested.push_str(&format!("{k}:\n{}", table(v, &Value::Null)));
+                    }
+                    Some(v) => {
+                        t.add_row(vec![k.clone(), cell(v)]);
+                    }
+                    None => {}
                 }
             }
-            format!("{t}\n")
+            format!("{t}\n{nested}")
         }
         Value::Array(items) if items.is_empty() => "(none)\n".to_owned(),
         Value::Array(items) if items.iter().all(Value::is_object) => {
@@ -223,6 +234,27 @@ impl StreamPrinter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nested_records_get_their_own_table() {
+        let out = render(
+            Format::Table,
+            &json!({"full_name": "x/1", "params": [{"type": "string", "name": "machine"}], "tags": []}),
+            "",
+            &json!({}),
+        );
+        let (head, nested) = out.split_once("params:\n").expect("a titled sub-table");
+        assert!(
+            head.contains("full_name") && !head.contains("machine"),
+            "{out}"
+        );
+        let header = nested.lines().nth(1).unwrap();
+        assert!(
+            header.find("name").unwrap() < header.find("type").unwrap(),
+            "{out}"
+        );
+        assert!(nested.contains("machine"), "{out}");
+    }
 
     #[test]
     fn renders_generically() {

@@ -55,7 +55,7 @@ pub struct Resolver<'a> {
     /// Unix seconds.
     pub now: u64,
     /// The bundles this client may use (already limited by `IGOR_KNOWN_LEVEL`).
-    pub bundles: &'a [SchemaDocument],
+    pub bundles: &'a dyn crate::version::BundleSet,
     pub diag: &'a Diag,
 }
 
@@ -104,6 +104,7 @@ impl Resolver<'_> {
             Origin::Server => c.doc.clone(),
             Origin::Bundled => self
                 .bundles
+                .docs()
                 .iter()
                 .find(|b| b.api_level == c.meta.api_level && b.fingerprint == c.meta.fingerprint)
                 .cloned(),
@@ -180,6 +181,7 @@ impl Resolver<'_> {
             fingerprint: doc.fingerprint.clone(),
             api_level: doc.api_level,
             origin: Origin::Server,
+            file_sha256: None,
         };
         self.cache
             .store_schema(self.server, &resp.body, &meta, self.diag);
@@ -196,7 +198,7 @@ impl Resolver<'_> {
             Ok(p) => p.api_level,
             Err(e) => return self.fallback(None, e),
         };
-        let doc = pick_from(self.bundles, level).map_err(|e| match e {
+        let doc = pick_from(self.bundles.docs(), level).map_err(|e| match e {
             PickError::NoBundles => anyhow!(
                 "the server at {} has API level {level} and publishes no schema, and this client carries no bundled schema (newest known level: none)",
                 self.server
@@ -211,6 +213,7 @@ impl Resolver<'_> {
             fingerprint: doc.fingerprint.clone(),
             api_level: doc.api_level,
             origin: Origin::Bundled,
+            file_sha256: None,
         };
         self.cache.store_meta(self.server, &meta, self.diag);
         Ok(Resolved {
@@ -248,7 +251,7 @@ impl Resolver<'_> {
                 offline: Some(reason),
             });
         }
-        if let Some(doc) = self.bundles.iter().max_by_key(|d| d.api_level) {
+        if let Some(doc) = self.bundles.docs().iter().max_by_key(|d| d.api_level) {
             self.diag.warn(format_args!(
                 "{reason}; using the bundled schema of level {}",
                 doc.api_level

@@ -422,7 +422,7 @@ fn resolve(
         cache,
         http,
         now,
-        bundles,
+        bundles: &bundles,
         diag,
     }
     .resolve(force)
@@ -554,10 +554,11 @@ fn corrupt_cache_is_a_miss_with_one_warning() {
         fingerprint: doc.fingerprint.clone(),
         api_level: doc.api_level,
         origin: Origin::Server,
+        file_sha256: None,
     };
     cache.store_schema(SRV, &doc_text(&doc), &meta, &diag);
     assert!(cache.load(SRV, &diag).is_some());
-    // Flip the content: the fingerprint no longer matches.
+    // Flip the content: the checksum recorded at write time no longer matches.
     let path = cache.schema_path(SRV, &doc.fingerprint);
     let text = std::fs::read_to_string(&path)
         .unwrap()
@@ -568,7 +569,7 @@ fn corrupt_cache_is_a_miss_with_one_warning() {
     let w = diag.warnings();
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].contains("corrupt") && w[0].contains("fingerprint mismatch"),
+        w[0].contains("corrupt") && w[0].contains("checksum mismatch"),
         "{w:?}"
     );
     // The resolver treats it as a miss: a plain GET, then a healthy cache again.

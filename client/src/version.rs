@@ -25,35 +25,95 @@ pub fn default_version(
         .unwrap_or(1)
 }
 
-/// The bundles this client may use, and the newest "known" one. `IGOR_KNOWN_LEVEL=X.Y`
-/// (for the cross-version tests) makes the client behave as a release whose newest bundle
-/// is X.Y: bundles above it are dropped and the one of level X.Y is the known set. Without
-/// bundles the known set is empty.
-pub fn known_bundles(
-    mut bundles: Vec<SchemaDocument>,
-    known_level: Option<&str>,
-) -> Result<(Vec<SchemaDocument>, Option<SchemaDocument>)> {
-    if let Some(text) = known_level {
-        let level: ApiLevel = match text.parse() {
-            Ok(l) => l,
-            Err(e) => bail!("IGOR_KNOWN_LEVEL: {e}"),
-        };
-        let Some(exact) = bundles.iter().find(|b| b.api_level == level).cloned() else {
-            let have: Vec<String> = bundles.iter().map(|b| b.api_level.to_string()).collect();
-            bail!(
-                "IGOR_KNOWN_LEVEL={level}: this client carries no bundled schema of that level (bundled: {})",
-                if have.is_empty() {
-                    "none".to_owned()
-                } else {
-                    have.join(", ")
-                }
-            );
-        };
-        bundles.retain(|b| b.api_level <= level);
-        return Ok((bundles, Some(exact)));
+/// Bundled documents as a resolver sees them: a slice in tests, parsed-on-demand in igor.
+pub trait BundleSet {
+    fn docs(&self) -> &[SchemaDocument];
+}
+
+impl BundleSet for &[SchemaDocument] {
+    fn docs(&self) -> &[SchemaDocument] {
+        self
     }
-    let newest = bundles.iter().max_by_key(|b| b.api_level).cloned();
-    Ok((bundles, newest))
+}
+
+/// The bundles this client may use, parsed on first use: most runs (a server that publishes
+/// its schema, a fresh cache) never need them, and parsing them all costs more than the
+/// rest of a start.
+pub struct Bundles {
+    texts: Vec<&'static str>,
+    docs: std::cell::OnceCell<Vec<SchemaDocument>>,
+}
+
+impl BundleSet for Bundles {
+    fn docs(&self) -> &[SchemaDocument] {
+        self.docs.get_or_init(|| {
+            self.texts
+                .iter()
+                .filter_map(|t| serde_json::from_str(t).ok())
+                .collect()
+        })
+    }
+}
+
+/// The bundles this client may use, and the "known" one (the newest, parsed now: the
+/// default-version rule needs it on every call). `IGOR_KNOWN_LEVEL=X.Y` (for the
+/// cross-version tests) makes the client behave as a release whose newest bundle is X.Y:
+/// bundles above it are dropped and the one of level X.Y is the known set. Without bundles
+/// the known set is empty. `bundled` is `(level, JSON text)` as `schema_compat::BUNDLED`.
+pub fn known_bundles(
+    bundled: &[(&'static str, &'static str)],
+    known_level: Option<&str>,
+) -> Result<(Bundles, Option<SchemaDocument>)> {
+    let levels: Vec<(ApiLevel, &'static str)> = bundled
+        .iter()
+        .filter_map(|(l, t)| Some((l.parse().ok()?, *t)))
+        .collect();
+    let max = match known_level {
+        Some(text) => {
+            let level: ApiLevel = match text.parse() {
+                Ok(l) => l,
+                Err(e) => bail!("IGOR_KNOWN_LEVEL: {e}"),
+            };
+            if !levels.iter().any(|(l, _)| *l == level) {
+                let have: Vec<String> = levels.iter().map(|(l, _)| l.to_string()).collect();
+                bail!(
+                    "IGOR_KNOWN_LEVEL={level}: this client carries no bundled schema of that level (bundled: {})",
+                    if have.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        have.join(", ")
+                    }
+                );
+            }
+            Some(level)
+        }
+        None => levels.iter().map(|(l, _)| *l).max(),
+    };
+    let Some(max) = max else {
+        return Ok((
+            Bundles {
+                texts: vec![],
+                docs: Default::default(),
+            },
+            None,
+        ));
+    };
+    let known = levels
+        .iter()
+        .find(|(l, _)| *l == max)
+        .and_then(|(_, t)| serde_json::from_str::<SchemaDocument>(t).ok());
+    let texts = levels
+        .iter()
+        .filter(|(l, _)| *l <= max)
+        .map(|(_, t)| *t)
+        .collect();
+    Ok((
+        Bundles {
+            texts,
+            docs: Default::default(),
+        },
+        known,
+    ))
 }
 
 #[cfg(test)]
@@ -129,19 +189,28 @@ mod tests {
 
     #[test]
     fn known_level_override() {
-        let bundles = vec![doc("1.0", &[]), doc("1.1", &[]), doc("1.2", &[])];
-        let (all, newest) = known_bundles(bundles.clone(), None).unwrap();
-        assert_eq!(all.len(), 3);
+        // Texts as the bundles are embedded: 'static, like include_str!.
+        let text = |l: &str| -> (&'static str, &'static str) {
+            let t = serde_json::to_string(&doc(l, &[])).unwrap();
+            (
+                Box::leak(l.to_owned().into_boxed_str()),
+                Box::leak(t.into_boxed_str()),
+            )
+        };
+        let bundled = vec![text("1.0"), text("1.1"), text("1.2")];
+        let (all, newest) = known_bundles(&bundled, None).unwrap();
+        assert_eq!(all.docs().len(), 3);
         assert_eq!(newest.unwrap().api_level.to_string(), "1.2");
-        let (some, newest) = known_bundles(bundles.clone(), Some("1.1")).unwrap();
-        assert_eq!(some.len(), 2);
+        let (some, newest) = known_bundles(&bundled, Some("1.1")).unwrap();
+        assert_eq!(some.docs().len(), 2);
         assert_eq!(newest.unwrap().api_level.to_string(), "1.1");
-        let err = known_bundles(bundles.clone(), Some("1.7"))
-            .unwrap_err()
+        let err = known_bundles(&bundled, Some("1.7"))
+            .err()
+            .unwrap()
             .to_string();
         assert!(err.contains("no bundled schema of that level"), "{err}");
-        assert!(known_bundles(bundles, Some("x")).is_err());
-        let (none, newest) = known_bundles(vec![], None).unwrap();
-        assert!(none.is_empty() && newest.is_none());
+        assert!(known_bundles(&bundled, Some("x")).is_err());
+        let (none, newest) = known_bundles(&[], None).unwrap();
+        assert!(none.docs().is_empty() && newest.is_none());
     }
 }

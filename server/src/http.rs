@@ -195,23 +195,25 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, String), ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
     let hash = auth::token_hash(&token);
+    if let Some(caller) = state.tokens.get(&hash, now()) {
+        return Ok((caller, hash));
+    }
     let h = hash.clone();
-    let user = state
+    let (user, expires_at) = state
         .db(move |c| match models::token_user(c, &h, now()) {
-            Ok(u) => Ok(Some(u)),
+            Ok(found) => Ok(Some(found)),
             Err(crate::db::DbError::NotFound) => Ok(None),
             Err(e) => Err(ApiError::from(e)),
         })
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    Ok((
-        Caller {
-            id: user.id,
-            role: auth::Role::parse(&user.role),
-            name: user.name,
-        },
-        hash,
-    ))
+    let caller = Caller {
+        id: user.id,
+        role: auth::Role::parse(&user.role),
+        name: user.name,
+    };
+    state.tokens.put(hash.clone(), caller.clone(), expires_at);
+    Ok((caller, hash))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -278,6 +280,7 @@ async fn login(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError>
 
 async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (caller, hash) = authenticate(&state, &req).await?;
+    state.tokens.forget(&hash);
     state
         .db(move |c| models::token_delete(c, &hash).map_err(ApiError::from))
         .await?;
@@ -329,6 +332,11 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
     };
     let outcome = spec.call(ctx, params).await;
     let elapsed = started.elapsed();
+    // A changed user (disabled, deleted, new password, new role) must not keep a cached
+    // token alive.
+    if spec.object.is_some_and(|(o, _)| o == "user") && spec.audited || spec.name == "passwd" {
+        state.tokens.clear();
+    }
     let code = match &outcome {
         Ok(_) => "ok",
         Err(e) => e.code(),

@@ -115,6 +115,7 @@ pub async fn serve(
         pool,
         key,
         bmc,
+        tokens: state::TokenCache::default(),
         config: config.clone(),
     });
     {

@@ -23,6 +23,49 @@ pub struct AppState {
     pub pool: Pool,
     pub key: SecretKey,
     pub bmc: BmcPool,
+    pub tokens: TokenCache,
+}
+
+/// Recently checked tokens (by hash), so a burst of calls costs one database lookup. An
+/// entry lives `TOKEN_CACHE_TTL` at most, never past the token's expiry; logout, and any
+/// change to users, empty it here at once. Another replica sharing the database may honour
+/// a revoked token for up to the TTL.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant, i64)>>,
+}
+
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Bounds the memory a flood of distinct tokens can take.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    pub fn get(&self, hash: &str, now_secs: i64) -> Option<Caller> {
+        let entries = self.entries.lock().ok()?;
+        let (caller, at, expires) = entries.get(hash)?;
+        (at.elapsed() < TOKEN_CACHE_TTL && *expires > now_secs).then(|| caller.clone())
+    }
+
+    pub fn put(&self, hash: String, caller: Caller, expires_at: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(hash, (caller, std::time::Instant::now(), expires_at));
+        }
+    }
+
+    pub fn forget(&self, hash: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(hash);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
 }
 
 impl AppState {

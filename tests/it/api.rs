@@ -141,13 +141,14 @@ fn expired_token_is_refused(backend: Backend) {
     let s = Server::start_with(
         &db,
         ServerOptions {
-            config_toml: Some("token_ttl_secs = 1\n".into()),
+            // Expiry has whole-second resolution: 2 s leaves at least 1 s for the first call.
+            config_toml: Some("token_ttl_secs = 2\n".into()),
             ..Default::default()
         },
     );
     let token = s.admin();
     assert_eq!(s.rpc(&token, "ping", json!({})).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     let r = s.rpc(&token, "ping", json!({}));
     assert_eq!((r.status, r.code()), (401, "unauthenticated"));
 }

@@ -339,6 +339,16 @@ fn warm_cache_sends_nothing_before_the_call() {
     assert!(help.stdout.contains("machine-add"), "{help}");
     let help = igor.ok(&["user-add", "--help"]);
     assert!(help.stdout.contains("--password-stdin"), "{help}");
+    // Completion scripts come from the cached schema too, with the server down.
+    for shell in ["bash", "zsh", "fish"] {
+        let script = igor.ok(&["completion", shell]);
+        for command in ["machine-add", "power-status", "sel-delete", "login"] {
+            assert!(
+                script.stdout.contains(command),
+                "{shell} completion lacks {command}: {script}"
+            );
+        }
+    }
     assert!(proxy.take().is_empty(), "nothing reached the proxy");
     let r = igor.run(&["ping"]);
     r.code(1);

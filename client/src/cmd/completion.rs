@@ -32,7 +32,9 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
         Err(_) => None,
     };
     let resolved = resolved.or_else(|| {
+        use crate::version::BundleSet;
         app.bundles
+            .docs()
             .iter()
             .max_by_key(|b| b.api_level)
             .cloned()

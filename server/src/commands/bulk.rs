@@ -72,20 +72,24 @@ where
         async move {
             let targets = resolve(&ctx, p.machines(), need).await?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            // Audit rows are gathered and written in one transaction when every machine is
+            // done (one commit instead of one per machine). The stream's last line waits for
+            // it: the audit writer holds a sender until it has written.
+            let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
             let total = targets.len();
             let p = Arc::new(p);
             for target in targets {
-                let (ctx, f, p, tx, full_name) = (
+                let (ctx, f, p, tx, audit_tx) = (
                     ctx.clone(),
                     f.clone(),
                     p.clone(),
                     tx.clone(),
-                    full_name.clone(),
+                    audit_tx.clone(),
                 );
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let (machine, outcome) = match target {
-                        Ok(m) => (m.name.clone(), f(ctx.clone(), m, p).await),
+                        Ok(m) => (m.name.clone(), f(ctx, m, p).await),
                         Err((name, e)) => (name, Err(e)),
                     };
                     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
@@ -93,7 +97,12 @@ where
                         Ok(_) => "ok".to_owned(),
                         Err(e) => e.code().to_owned(),
                     };
-                    audit(&ctx, &full_name, &machine, &code, duration_ms).await;
+                    let _ = audit_tx.send(Pending {
+                        at_ms: chrono::Utc::now().timestamp_millis(),
+                        machine: machine.clone(),
+                        outcome: code.clone(),
+                        duration_ms,
+                    });
                     let item = match outcome {
                         Ok(o) => BulkItem {
                             machine,
@@ -117,37 +126,54 @@ where
                     let _ = tx.send(serde_json::to_value(item).unwrap_or(Value::Null));
                 });
             }
+            drop(audit_tx);
+            tokio::spawn(write_audit(ctx, full_name, audit_rx, tx));
             Ok(ItemStream { total, items: rx })
         }
     })
 }
 
-async fn audit(ctx: &Ctx, command: &str, machine: &str, outcome: &str, duration_ms: u64) {
-    let (user, command, machine, outcome) = (
-        ctx.caller.name.clone(),
-        command.to_owned(),
-        machine.to_owned(),
-        outcome.to_owned(),
-    );
+/// One machine's audit row, waiting to be written with the others.
+struct Pending {
+    at_ms: i64,
+    machine: String,
+    outcome: String,
+    duration_ms: u64,
+}
+
+/// Writes the audit rows of one bulk call once every machine has reported, then lets the
+/// stream end by dropping `hold`.
+async fn write_audit(
+    ctx: Ctx,
+    command: String,
+    mut rows_rx: tokio::sync::mpsc::UnboundedReceiver<Pending>,
+    hold: tokio::sync::mpsc::UnboundedSender<Value>,
+) {
+    let mut rows = Vec::new();
+    while let Some(row) = rows_rx.recv().await {
+        rows.push(row);
+    }
+    let user = ctx.caller.name.clone();
     let written = ctx
         .db(move |c| {
-            models::audit_insert(
-                c,
-                &NewAudit {
-                    at_ms: chrono::Utc::now().timestamp_millis(),
+            let rows: Vec<NewAudit<'_>> = rows
+                .iter()
+                .map(|r| NewAudit {
+                    at_ms: r.at_ms,
                     user_name: &user,
                     command: &command,
-                    machine: Some(&machine),
-                    outcome: &outcome,
-                    duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),
-                },
-            )
-            .map_err(ApiError::from)
+                    machine: Some(&r.machine),
+                    outcome: &r.outcome,
+                    duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
+                })
+                .collect();
+            models::audit_insert_many(c, &rows).map_err(ApiError::from)
         })
         .await;
     if let Err(e) = written {
-        tracing::error!(error = %e, "audit record not written");
+        tracing::error!(error = %e, "audit records not written");
     }
+    drop(hold);
 }
 
 type Target = Result<Machine, (String, ApiError)>;

@@ -117,6 +117,9 @@ pub struct AuditRow {
     pub duration_ms: i64,
 }
 
+// Lookups by unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
+// and SQLite re-prepares a statement whose LIMIT is a parameter on every execution.
+
 // ---- users ----
 
 pub fn user_count(c: &mut DbConn) -> QueryResult<i64> {
@@ -134,11 +137,14 @@ pub fn user_by_name(c: &mut DbConn, name: &str) -> QueryResult<User> {
     users::table
         .filter(users::name.eq(name))
         .select(User::as_select())
-        .first(c)
+        .get_result(c)
 }
 
 pub fn user_by_id(c: &mut DbConn, id: i64) -> QueryResult<User> {
-    users::table.find(id).select(User::as_select()).first(c)
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .get_result(c)
 }
 
 /// Users whose name contains `pattern` (all when `None`), by name.
@@ -193,15 +199,15 @@ pub fn token_insert(
         .map(|_| ())
 }
 
-/// The enabled user owning an unexpired token with this hash.
-pub fn token_user(c: &mut DbConn, token_hash: &str, now: i64) -> QueryResult<User> {
+/// The enabled user owning an unexpired token with this hash, and the token's expiry.
+pub fn token_user(c: &mut DbConn, token_hash: &str, now: i64) -> QueryResult<(User, i64)> {
     tokens::table
         .inner_join(users::table)
         .filter(tokens::token_hash.eq(token_hash))
         .filter(tokens::expires_at.gt(now))
         .filter(users::enabled.eq(true))
-        .select(User::as_select())
-        .first(c)
+        .select((User::as_select(), tokens::expires_at))
+        .get_result(c)
 }
 
 pub fn token_delete(c: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
@@ -225,7 +231,7 @@ pub fn machine_by_name(c: &mut DbConn, name: &str) -> QueryResult<Machine> {
     machines::table
         .filter(machines::name.eq(name))
         .select(Machine::as_select())
-        .first(c)
+        .get_result(c)
 }
 
 /// Machines whose name contains `pattern`; for `visible_to = Some(user)` only those the user
@@ -297,7 +303,7 @@ pub fn permission_role(
         .filter(permissions::user_id.eq(user_id))
         .filter(permissions::machine_id.eq(machine_id))
         .select(permissions::role)
-        .first(c)
+        .get_result(c)
         .optional()
 }
 
@@ -361,6 +367,15 @@ pub fn audit_insert(c: &mut DbConn, a: &NewAudit<'_>) -> QueryResult<()> {
         .values(a)
         .execute(c)
         .map(|_| ())
+}
+
+/// Several audit rows in one transaction: one commit for a whole bulk call. (A multi-row
+/// INSERT does not compile through the multi-backend connection.)
+pub fn audit_insert_many(c: &mut DbConn, rows: &[NewAudit<'_>]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    super::transaction(c, |c| rows.iter().try_for_each(|r| audit_insert(c, r)))
 }
 
 #[derive(Default)]
