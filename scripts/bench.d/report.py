@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""Renders BENCHMARKS.md from what scripts/bench measured in one run.
+
+  report.py RESULTS_DIR > BENCHMARKS.md
+
+RESULTS_DIR holds, as scripts/bench writes them:
+  info.tsv         KEY<TAB>VALUE: the machine, versions, and facts of the run (bulk=yes...)
+  notes.txt        one line per thing a reader must know (skips, failed checks)
+  hf-KEY.json      hyperfine --export-json; each command named with -n
+  mem-KEY-NAME.txt peak resident set size in KiB, one run per line (/usr/bin/time -f %M)
+  wrk-KEY-ROUND.txt  wrk --latency output, one file per 10 s round
+Measuring stays in the script; this only reads, computes medians and ratios, and checks
+each target.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+RES = sys.argv[1]
+
+
+def path(name):
+    return os.path.join(RES, name)
+
+
+def info():
+    out = {}
+    if os.path.exists(path("info.tsv")):
+        for line in open(path("info.tsv")):
+            k, _, v = line.rstrip("\n").partition("\t")
+            out[k] = v
+    return out
+
+
+INFO = info()
+
+
+def hf(key, name):
+    """(median, min, max) in ms of the command named `name` in hf-KEY.json, or None."""
+    try:
+        data = json.load(open(path(f"hf-{key}.json")))
+    except (OSError, ValueError):
+        return None
+    for r in data["results"]:
+        if r["command"] == name:
+            times = r["times"]
+            return (statistics.median(times) * 1e3, min(times) * 1e3, max(times) * 1e3)
+    return None
+
+
+def mem(key, name):
+    """Median peak RSS in MiB, or None."""
+    try:
+        vals = [int(x) for x in open(path(f"mem-{key}-{name}.txt")).read().split()]
+    except (OSError, ValueError):
+        return None
+    return statistics.median(vals) / 1024 if vals else None
+
+
+def wrk(key):
+    """Per-round (req/s, p50 ms, non-2xx/3xx count, socket errors) of wrk-KEY-*.txt."""
+    rounds = []
+    i = 1
+    while os.path.exists(path(f"wrk-{key}-{i}.txt")):
+        text = open(path(f"wrk-{key}-{i}.txt")).read()
+        i += 1
+        m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+        if not m:
+            continue
+        p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", text)
+        lat = None
+        if p50:
+            lat = float(p50.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[p50.group(2)]
+        bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                         text)
+        rounds.append((float(m.group(1)), lat, int(bad.group(1)) if bad else 0,
+                       sock.group(0) if sock else ""))
+    return rounds
+
+
+def ms(v):
+    if v is None:
+        return "n/a"
+    return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
+
+
+def num(v, unit=""):
+    return "n/a" if v is None else f"{v:,.0f}{unit}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def rtxt(r):
+    return "n/a" if r is None else f"{r:.2f}×"
+
+
+def verdict(ok, what):
+    if ok is None:
+        return "not measured"
+    return f"**met** ({what})" if ok else f"**missed** ({what})"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def section_startup():
+    rows = []
+    verdicts = []
+    cases = [
+        ("real-help", "`igor --help`", f"real ({INFO.get('real_commands', '?')} commands)"),
+        ("real-cmd", "`igor power-status --help`", "real"),
+        ("synth-help", "`igor --help`", f"synthetic ({INFO.get('synth_commands', '?')} "
+                                         f"commands × {INFO.get('synth_args', '?')} args, "
+                                         f"{INFO.get('synth_size', '?')})"),
+        ("synth-cmd", "`igor power-status --help`", "synthetic"),
+    ]
+    for key, what, schema in cases:
+        igor, clap = hf(f"startup-{key}", "igor"), hf(f"startup-{key}", "clap")
+        r = ratio(igor and igor[0], clap and clap[0])
+        ok = None if r is None else r <= 1.5
+        verdicts.append(ok)
+        for prog, t, rr, v in (("igor", igor, r, verdict(ok, "≤ 1.5×")),
+                               ("clap", clap, 1.0 if clap else None, "")):
+            first = prog == "igor"
+            peak = mem(f"startup-{key}", prog)
+            rows.append([what if first else "", schema if first else "",
+                         "igor" if first else "static clap", ms(t and t[0]), ms(t and t[1]),
+                         ms(t and t[2]), rtxt(rr),
+                         "n/a" if peak is None else f"{peak:.1f} MiB", v])
+    out = ["## 1. Client start-up with a warm cache", "",
+           "Target: within 1.5× of a plain clap binary that defines the same commands "
+           "statically (`bench.d/gen_clap.py` generates it from the same schema document). "
+           f"hyperfine, {INFO.get('runs_startup', '?')} runs after "
+           f"{INFO.get('warmup_startup', '?')} warm-up runs, no shell; the cache is fresh, so "
+           "igor makes no request. Peak RSS: median of "
+           f"{INFO.get('runs_mem', '?')} runs of `/usr/bin/time -f %M`. Ratio: median over "
+           "the static binary's median.", "",
+           table(["command", "schema", "program", "median", "min", "max", "ratio",
+                  "peak RSS", "target"], rows), ""]
+    return out, verdicts
+
+
+def section_call():
+    rows = []
+    verdicts = []
+    for key, bmc in (("call-vm", f"`lan-vm.conf` BMC ({INFO.get('bmc_vm', '?')}): power "
+                                 "state = a child process is alive, no fork per query"),
+                     ("call-helper", f"`lan.conf` + `chassiscontrol` helper "
+                                     f"({INFO.get('bmc_helper', '?')}): ipmi_sim forks the "
+                                     "shell script on every status query")):
+        igor, v1 = hf(key, "igor"), hf(key, "igor-v1")
+        it, fi = hf(key, "ipmitool"), hf(key, "ipmi-power")
+        r = ratio(igor and igor[0], it and it[0])
+        ok = None if r is None else r <= 0.5
+        verdicts.append(ok)
+        first = True
+        default = INFO.get("call_default") or "default version"
+        for prog, t, label, v in (
+                (f"`igor power-status` (→ {default})", igor, "igor", verdict(ok, "≤ 0.5× ipmitool")),
+                ("`igor power-status/1`", v1, "igor-v1", ""),
+                ("`ipmitool -I lanplus -C 3 power status`", it, "ipmitool", ""),
+                ("`ipmi-power --stat`", fi, "ipmi-power", "")):
+            rows.append([bmc if first else "", prog, ms(t and t[0]), ms(t and t[1]),
+                         ms(t and t[2]), rtxt(ratio(t and t[0], it and it[0])), v])
+            first = False
+    out = ["## 2. One call end to end", "",
+           "Target: `igor power-status` (client start, HTTP, igord, its kept RMCP+ session, "
+           "the audit record) at most half of a fresh `ipmitool -I lanplus` process. "
+           f"hyperfine, {INFO.get('runs_call', '?')} runs each after "
+           f"{INFO.get('warmup_call', '?')} warm-up runs (which also open igord's session), "
+           "side by side against the same BMC. ipmitool gets the password through "
+           "`IPMI_PASSWORD` (`-E`), ipmi-power through `--config-file` (driver LAN_2_0, "
+           "workaround `opensesspriv`). Ratio: over ipmitool's median.", "",
+           table(["BMC", "command", "median", "min", "max", "ratio vs ipmitool", "target"],
+                 rows), ""]
+    return out, verdicts
+
+
+def section_fanout():
+    out = ["## 3. Fan-out", "",
+           "Target: `igor power-status/2 'node[1-N]'` (one request, the server fans out "
+           f"under its global cap of {INFO.get('bmc_max_concurrent', '?')} and streams one "
+           "result per machine) no slower than FreeIPMI's own fan-out, `ipmi-power -h "
+           f"'127.0.1.[1-N]:{INFO.get('bmc_port', '?')}' --stat` (its default fanout, 64), "
+           f"at every N. BMCs: `lan-vm.conf` on 127.0.1.1..N. hyperfine, "
+           f"{INFO.get('runs_fanout', '?')} runs after one warm-up run (igord's sessions are "
+           "then open: the steady state of a server that polls its fleet). igord writes one "
+           "audit record per machine, so the database is part of the figure: both backends "
+           "are shown.", ""]
+    if INFO.get("bulk") != "yes":
+        out += [table(["N", "result"], [[n, "bulk commands not available in this build"]
+                                        for n in INFO.get("fanout_ns", "20 100 200").split()]),
+                ""]
+        return out, [None]
+    rows = []
+    verdicts = []
+    for n in INFO.get("fanout_ns", "").split():
+        if not os.path.exists(path(f"hf-fanout-{n}.json")):
+            rows.append([n, "skipped (see the notes)", "", "", "", "", "not measured"])
+            verdicts.append(None)
+            continue
+        fi = hf(f"fanout-{n}", "ipmi-power")
+        first = True
+        for name, label in (("igor", "`igor power-status/2`, igord on SQLite"),
+                            ("igor-pg", "`igor power-status/2`, igord on PostgreSQL")):
+            t = hf(f"fanout-{n}", name)
+            if t is None and name == "igor-pg":
+                continue
+            r = ratio(t and t[0], fi and fi[0])
+            ok = None if r is None else r <= 1.0
+            verdicts.append(ok)
+            rows.append([n if first else "", label, ms(t and t[0]), ms(t and t[1]),
+                         ms(t and t[2]), rtxt(r), verdict(ok, "≤ 1×")])
+            first = False
+        rows.append(["", "`ipmi-power --stat`", ms(fi and fi[0]), ms(fi and fi[1]),
+                     ms(fi and fi[2]), rtxt(1.0 if fi else None), ""])
+    out += [table(["N", "command", "median", "min", "max", "ratio vs ipmi-power", "target"],
+                  rows), ""]
+    return out, verdicts
+
+
+def wrk_row(label, backend, key, hello_med, with_target=True):
+    rounds = wrk(key)
+    if not rounds:
+        return [label, backend, "n/a", "n/a", "n/a", "n/a", "n/a", "not measured"], None
+    rps = [r[0] for r in rounds]
+    med = statistics.median(rps)
+    lat = statistics.median([r[1] for r in rounds if r[1] is not None] or [0])
+    bad = sum(r[2] for r in rounds)
+    sock = "; ".join(r[3] for r in rounds if r[3])
+    r = ratio(med, hello_med)
+    ok = None if (r is None or not with_target) else (r >= 0.5 and bad == 0)
+    v = verdict(ok, "≥ 0.5×") if with_target else ""
+    if bad:
+        v += f" ({bad} responses not 2xx/3xx!)"
+    if sock:
+        v += f" (wrk: {sock})"
+    return [label, backend, num(med), num(min(rps)), num(max(rps)), f"{lat:.2f} ms",
+            rtxt(r), v], ok
+
+
+def section_throughput():
+    hello = wrk("hello")
+    hello_med = statistics.median([r[0] for r in hello]) if hello else None
+    rows = [wrk_row("actix-web hello-world `GET /`", "none", "hello", hello_med, False)[0]]
+    verdicts = []
+    for backend, tag in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+        if INFO.get(f"{tag}_server") != "yes":
+            rows.append(["`GET /api/ping`, `machine-show`", backend, "skipped", "", "", "", "",
+                         INFO.get(f"{tag}_skip", "not measured")])
+            continue
+        for label, key in (("`GET /api/ping`", f"{tag}-ping"),
+                           ("`POST /api/rpc` machine-show (token checked in the database)",
+                            f"{tag}-rpc")):
+            row, ok = wrk_row(label, backend, key, hello_med)
+            rows.append(row)
+            verdicts.append(ok)
+    out = ["## 4. Server throughput", "",
+           "Target: authenticated `machine-show` and `ping` at least half of the hello-world "
+           "ceiling of actix-web (same version and features, built in the same run). "
+           f"wrk, {INFO.get('wrk_threads', '?')} threads, {INFO.get('wrk_conns', '?')} "
+           f"connections, {INFO.get('wrk_secs', '?')} s per round, "
+           f"{INFO.get('wrk_rounds', '?')} rounds interleaved across all rows (median, min "
+           "and max are over rounds; p50 is wrk's median latency). wrk runs on the same "
+           "2 cores as the server, for every row alike.", "",
+           table(["request", "database", "req/s median", "min", "max", "p50 latency",
+                  "ratio vs hello", "target"], rows), ""]
+    return out, verdicts
+
+
+def section_schema():
+    hello = wrk("hello")
+    hello_med = statistics.median([r[0] for r in hello]) if hello else None
+    rows = []
+    for backend, tag in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+        if INFO.get(f"{tag}_server") == "yes":
+            row, _ = wrk_row("`GET /api/schema` + matching `If-None-Match` → 304", backend,
+                             f"{tag}-304", hello_med, False)
+            rows.append(row)
+    fresh, expired = hf("revalidate", "fresh"), hf("revalidate", "expired")
+    r = ratio(expired and expired[0], fresh and fresh[0])
+    rows2 = [["`igor power-status --help`, fresh cache (no request)", ms(fresh and fresh[0]),
+              ms(fresh and fresh[1]), ms(fresh and fresh[2]), "1.00×" if fresh else "n/a"],
+             ["`igor power-status --help`, TTL expired (conditional GET → 304, cache renewed)",
+              ms(expired and expired[0]), ms(expired and expired[1]),
+              ms(expired and expired[2]), rtxt(r)]]
+    out = ["## 5. The schema's 304 path", "",
+           "The server side under wrk (as in 4; the body is empty, the work is comparing the "
+           "ETag), and the client side: one start whose cache TTL has expired, so igor "
+           "revalidates with `If-None-Match` before answering, against a start with a fresh "
+           f"cache (hyperfine, {INFO.get('runs_startup', '?')} runs; a prepare step sets "
+           "`fetched_at` in the cache's meta.json to 0 before each expired run).", "",
+           table(["request", "database", "req/s median", "min", "max", "p50 latency",
+                  "ratio vs hello", ""], rows), "",
+           table(["client start", "median", "min", "max", "ratio vs fresh"], rows2), ""]
+    return out, []
+
+
+def main():
+    lines = ["# Benchmarks", "",
+             "Generated by `scripts/bench` (do not edit by hand: re-run it). Everything below "
+             "was measured side by side in one run on the machine described here, against "
+             "OpenIPMI `ipmi_sim` BMCs on loopback addresses (see "
+             "`../shared/bmc-sim/README.md`). Times are wall-clock.", ""]
+    m = [["date", INFO.get("date", "?")], ["igor", INFO.get("commit", "?")],
+         ["CPU", f"{INFO.get('cpu', '?')} ({INFO.get('nproc', '?')} cores online)"],
+         ["RAM", INFO.get("ram", "?")], ["kernel", INFO.get("kernel", "?")],
+         ["OS", INFO.get("os", "?")], ["rustc", INFO.get("rustc", "?")],
+         ["ipmitool", INFO.get("ipmitool", "?")], ["FreeIPMI", INFO.get("freeipmi", "?")],
+         ["OpenIPMI (ipmi_sim)", INFO.get("openipmi", "?")],
+         ["PostgreSQL", INFO.get("postgres", "?")],
+         ["clap / actix-web (Cargo.lock, shared by igor and the references)",
+          f"{INFO.get('clap', '?')} / {INFO.get('actix', '?')}"],
+         ["hyperfine / wrk", f"{INFO.get('hyperfine', '?')} / {INFO.get('wrk', '?')}"],
+         ["fleet", f"{INFO.get('fleet', '?')} `ipmi_sim` BMCs (`lan-vm.conf`) on "
+                   f"127.0.1.1..{INFO.get('fleet', '?')}:{INFO.get('bmc_port', '?')}, plus one "
+                   f"with the `chassiscontrol` helper on {INFO.get('bmc_helper', '?')}"],
+         ["igord", f"release build; SQLite in a temporary folder; PostgreSQL: "
+                   f"{INFO.get('pg_where', 'not used')}; BMC cap "
+                   f"{INFO.get('bmc_max_concurrent', '?')}, deadline "
+                   f"{INFO.get('bmc_deadline_ms', '?')} ms"]]
+    lines += ["## Machine", "", table(["", ""], m), ""]
+    summary = []
+    for name, fn in (("1. start-up ≤ 1.5× static clap", section_startup),
+                     ("2. one call ≤ 0.5× ipmitool", section_call),
+                     ("3. fan-out ≤ 1× ipmi-power at every N", section_fanout),
+                     ("4. throughput ≥ 0.5× hello-world", section_throughput),
+                     ("5. schema 304 path", section_schema)):
+        body, verdicts = fn()
+        lines += body
+        if name.startswith("5"):
+            continue
+        if all(v is None for v in verdicts):
+            state = "not measured"
+        elif any(v is False for v in verdicts):
+            state = "**missed**"
+        elif any(v is None for v in verdicts):
+            state = "met where measured"
+        else:
+            state = "met"
+        summary.append([name, state])
+    notes = []
+    if os.path.exists(path("notes.txt")):
+        notes = [l.rstrip("\n") for l in open(path("notes.txt")) if l.strip()]
+    head = lines[:lines.index("## Machine")]
+    rest = lines[lines.index("## Machine"):]
+    out = head + ["## Targets", "", table(["target", "this run"], summary), ""] + rest
+    if notes:
+        out += ["## Notes from this run", ""] + [f"- {n}" for n in notes] + [""]
+    out += ["## Reproduce", "",
+            "`scripts/bench` (about 5 minutes on 2 cores, plus the release build). It installs "
+            "the Debian packages it needs, builds into `target/bench` (`IGOR_BENCH_TARGET_DIR` "
+            "overrides), starts and stops everything itself, and rewrites this file "
+            "(`IGOR_BENCH_OUT` writes elsewhere). PostgreSQL comes from `IGOR_BENCH_PG_URL` "
+            "(default `postgres://postgres@127.0.0.1:5432/postgres`; a throwaway database is "
+            "created there and dropped)."]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
