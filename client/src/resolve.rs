@@ -63,11 +63,11 @@ impl Resolver<'_> {
     /// Steps 1 to 4. Errors only when nothing at all can serve: no schema anywhere, or a
     /// server that publishes none and that no bundle fits.
     pub fn resolve(&self, force: bool) -> Result<Resolved> {
-        let cached = self.cache.load(self.server, self.diag);
+        let mut cached = self.cache.load(self.server, self.diag);
         if !force
-            && let Some(c) = &cached
+            && let Some(c) = &mut cached
             && c.meta.is_fresh(self.now)
-            && let Some(doc) = self.doc_of(c)
+            && let Some(doc) = self.take_doc(c)
         {
             return Ok(Resolved {
                 doc,
@@ -95,6 +95,15 @@ impl Resolver<'_> {
                 offline: None,
             })
         })
+    }
+
+    /// `doc_of` without copying a document read from disk: the fresh-cache path of every
+    /// start, where the entry is not needed afterwards.
+    fn take_doc(&self, c: &mut Cached) -> Option<SchemaDocument> {
+        match c.meta.origin {
+            Origin::Server => c.doc.take(),
+            Origin::Bundled => self.doc_of(c),
+        }
     }
 
     /// The document a cache entry stands for; a bundled entry whose bundle this client no
