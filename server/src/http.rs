@@ -198,6 +198,7 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
     if let Some(caller) = state.tokens.get(&hash, now()) {
         return Ok((caller, hash));
     }
+    let generation = state.tokens.generation();
     let h = hash.clone();
     let (user, expires_at) = state
         .db(move |c| match models::token_user(c, &h, now()) {
@@ -212,7 +213,9 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
         role: auth::Role::parse(&user.role),
         name: user.name,
     };
-    state.tokens.put(hash.clone(), caller.clone(), expires_at);
+    state
+        .tokens
+        .put(hash.clone(), caller.clone(), expires_at, generation);
     Ok((caller, hash))
 }
 
@@ -238,18 +241,25 @@ async fn login(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError>
             Err(e) => Err(ApiError::from(e)),
         })
         .await?;
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| dummy_hash().to_owned());
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = req.password;
-    let ok = web::block(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = web::block(move || {
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
+        auth::verify_password(&password, &hash)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let user = match user {
         Some(u) if ok => u,
-        _ => {
-            tracing::info!(user = %req.user, "login failed");
+        Some(u) => {
+            tracing::info!(user = %u.name, "login failed: wrong password");
+            return Err(ApiError::LoginFailed(
+                "invalid user name or password".into(),
+            ));
+        }
+        // What was typed is not logged: it may be a password typed into the wrong field.
+        None => {
+            tracing::info!("login failed: no such user");
             return Err(ApiError::LoginFailed(
                 "invalid user name or password".into(),
             ));
@@ -300,7 +310,7 @@ fn audit_machine(object: Option<&str>, params: &Value) -> Option<String> {
 }
 
 async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let (caller, _) = authenticate(&state, &req).await?;
+    let (caller, token_hash) = authenticate(&state, &req).await?;
     let call: RpcRequest = parse_json(&body)?;
     let name: CommandName = call
         .command
@@ -329,6 +339,7 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
     let ctx = Ctx {
         state: state.get_ref().clone(),
         caller: caller.clone(),
+        token_hash,
     };
     let outcome = spec.call(ctx, params).await;
     let elapsed = started.elapsed();

@@ -33,6 +33,9 @@ pub struct AppState {
 #[derive(Default)]
 pub struct TokenCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant, i64)>>,
+    /// Bumped by `clear`: a lookup that started before a clear must not put back what the
+    /// clear removed (a user disabled while its token was being checked).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -46,8 +49,17 @@ impl TokenCache {
         (at.elapsed() < TOKEN_CACHE_TTL && *expires > now_secs).then(|| caller.clone())
     }
 
-    pub fn put(&self, hash: String, caller: Caller, expires_at: i64) {
+    /// Taken before a database lookup, and handed to `put` after it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn put(&self, hash: String, caller: Caller, expires_at: i64, generation: u64) {
         if let Ok(mut entries) = self.entries.lock() {
+            // Checked under the lock that `clear` takes, so no clear can slip in between.
+            if self.generation() != generation {
+                return;
+            }
             if entries.len() >= TOKEN_CACHE_MAX {
                 entries.clear();
             }
@@ -63,6 +75,8 @@ impl TokenCache {
 
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             entries.clear();
         }
     }
@@ -91,6 +105,8 @@ impl AppState {
 pub struct Ctx {
     pub state: Arc<AppState>,
     pub caller: Caller,
+    /// The hash of the token this call came with.
+    pub token_hash: String,
 }
 
 impl Ctx {

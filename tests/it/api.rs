@@ -121,6 +121,7 @@ fn login_logout_and_revocation(backend: Backend) {
     );
     assert_eq!(s.rpc(&bob, "ping", json!({})).status, 401);
     let bob = s.token("bob", "new-bob-password");
+    let bobs_other_session = s.token("bob", "new-bob-password");
     // passwd needs the current password.
     let r = s.rpc(
         &bob,
@@ -134,6 +135,17 @@ fn login_logout_and_revocation(backend: Backend) {
         json!({"current_password": "new-bob-password", "new_password": "third-password"}),
     );
     assert_eq!(s.login("bob", "third-password").status, 200);
+    // passwd ends every other session of the user (a stolen token, say), not its own.
+    assert_eq!(s.rpc(&bob, "ping", json!({})).status, 200);
+    assert_eq!(s.rpc(&bobs_other_session, "ping", json!({})).status, 401);
+    // Disabling ends sessions for good: re-enabling does not bring old tokens back.
+    let before = s.token("bob", "third-password");
+    s.ok(&admin, "user-mod", json!({"name": "bob", "enabled": false}));
+    s.ok(&admin, "user-mod", json!({"name": "bob", "enabled": true}));
+    assert_eq!(s.rpc(&before, "ping", json!({})).status, 401);
+    // A failed login never logs what was typed as the user name.
+    assert_eq!(s.login("typed-a-password-here", "x").status, 401);
+    assert!(!s.log().contains("typed-a-password-here"));
 }
 
 fn expired_token_is_refused(backend: Backend) {

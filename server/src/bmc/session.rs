@@ -113,7 +113,11 @@ impl Session {
             Err(Fail::Answer(e)) => {
                 tracing::debug!(host = %target.host, error = %e, "could not raise session privilege");
             }
-            Err(Fail::Link(e)) => return Err(Fail::Link(e)),
+            Err(Fail::Link(e)) => {
+                // The session is active on the BMC: give its slot back before failing.
+                session.close();
+                return Err(Fail::Link(e));
+            }
         }
         Ok(session)
     }

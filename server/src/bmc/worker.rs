@@ -200,7 +200,9 @@ impl Worker {
             // ipmi-rs has a few unwraps on malformed input; a panic there must not take the
             // worker (or the server) down. The session state is unknown: drop it.
             tracing::error!(key = self.key, host = %target.host, "panic while talking to the bmc");
-            self.session = None;
+            if let Some(s) = self.session.take() {
+                self.poisoned.push(s);
+            }
             Err(BmcError::Protocol(
                 "internal error while handling the answer".into(),
             ))

@@ -191,13 +191,14 @@ fn range_size(spec: &str) -> Option<u128> {
         let close = rest[open..].find(']')? + open;
         let mut group: u128 = 0;
         for part in rest[open + 1..close].split(',') {
-            group += match part.split_once('-') {
+            let size = match part.split_once('-') {
                 Some((a, b)) => {
                     let (a, b): (u128, u128) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                    b.checked_sub(a)? + 1
+                    b.checked_sub(a)?.checked_add(1)?
                 }
                 None => 1,
             };
+            group = group.checked_add(size)?;
         }
         total = total.saturating_mul(group.max(1));
         rest = &rest[close + 1..];
@@ -336,6 +337,10 @@ mod tests {
         );
         check(&["web-*"], Ok(vec!["web-*"]));
         check(&["node[1-99999999]"], Err("at most 10000"));
+        let huge = format!("node[0-{}]", u128::MAX);
+        check(&[huge.as_str()], Err("invalid hostrange"));
+        let two = format!("node[1-{m},1-{m}]", m = u128::MAX - 1);
+        check(&[two.as_str()], Err("invalid hostrange"));
         check(&["node[3-1]"], Err("invalid hostrange"));
         check(&["node[1-"], Err("invalid hostrange"));
         check(&[" "], Err("empty machine name"));

@@ -269,7 +269,9 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
                     enabled: p.enabled,
                 };
                 models::user_update(c, user.id, &changes)?;
-                if password_hash.is_some() {
+                // A new password or a disabled account ends every session: re-enabling an
+                // account later must not bring old tokens back.
+                if password_hash.is_some() || p.enabled == Some(false) {
                     models::tokens_delete_for_user(c, user.id)?;
                 }
                 models::user_by_id(c, user.id).map_err(ApiError::from)
@@ -317,14 +319,20 @@ async fn passwd(ctx: Ctx, p: Passwd) -> Result<Out<UserOut>, ApiError> {
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
     let new_hash = hash(p.new_password).await?;
+    let keep = ctx.token_hash.clone();
     let user = ctx
         .db(move |c| {
-            let changes = UserChanges {
-                password_hash: Some(new_hash),
-                ..Default::default()
-            };
-            models::user_update(c, id, &changes)?;
-            models::user_by_id(c, id).map_err(ApiError::from)
+            crate::db::transaction(c, |c| {
+                let changes = UserChanges {
+                    password_hash: Some(new_hash),
+                    ..Default::default()
+                };
+                models::user_update(c, id, &changes)?;
+                // Whoever else holds a token of this user (a stolen one, say) is out; the
+                // session that changed the password goes on.
+                models::tokens_delete_others(c, id, &keep)?;
+                models::user_by_id(c, id).map_err(ApiError::from)
+            })
         })
         .await?;
     Ok(Out::new(out(&user), "password changed"))

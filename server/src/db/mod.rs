@@ -87,8 +87,26 @@ impl DbUrl {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host` with `***`.
+/// Replaces the password of `scheme://user:password@host`, and of a `password=` query
+/// parameter, with `***`.
 pub fn redact_url(url: &str) -> String {
+    let url = redact_userinfo(url);
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", query.join("&"))
+        }
+        None => url,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -233,4 +251,21 @@ pub fn migration_names() -> (Vec<String>, Vec<String>) {
         .map(|v| v.into_iter().map(|m| m.name().to_string()).collect())
         .unwrap_or_default();
     (sqlite, pg)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redaction() {
+        let check = |url: &str, want: &str| assert_eq!(super::redact_url(url), want);
+        check(
+            "postgres://igor:s3cret@db/igor",
+            "postgres://igor:***@db/igor",
+        );
+        check(
+            "postgres://igor@db/igor?password=s3cret&sslmode=require",
+            "postgres://igor@db/igor?password=***&sslmode=require",
+        );
+        check("postgres://db/igor", "postgres://db/igor");
+    }
 }

@@ -218,6 +218,16 @@ pub fn tokens_delete_for_user(c: &mut DbConn, user_id: i64) -> QueryResult<usize
     diesel::delete(tokens::table.filter(tokens::user_id.eq(user_id))).execute(c)
 }
 
+/// Every token of the user but `keep` (the one making the call).
+pub fn tokens_delete_others(c: &mut DbConn, user_id: i64, keep: &str) -> QueryResult<usize> {
+    diesel::delete(
+        tokens::table
+            .filter(tokens::user_id.eq(user_id))
+            .filter(tokens::token_hash.ne(keep)),
+    )
+    .execute(c)
+}
+
 // ---- machines ----
 
 pub fn machine_insert(c: &mut DbConn, m: &NewMachine<'_>) -> QueryResult<i64> {
