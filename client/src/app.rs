@@ -293,8 +293,8 @@ impl App<'_> {
             && e.code == "unknown_command"
         {
             refreshed = true;
-            match self.resolve(server, true) {
-                Ok(fresh)
+            match self.refresh_schema(server) {
+                Some(fresh)
                     if fresh.offline.is_none()
                         && fresh.doc.command(&def.name, def.version).is_some() =>
                 {
@@ -305,14 +305,12 @@ impl App<'_> {
                     outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
                         .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
                 }
-                Ok(fresh) => {
+                Some(fresh) => {
                     if let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun) {
                         return self.run_again(def, argv, typed);
                     }
                 }
-                Err(e) => self
-                    .diag
-                    .warn(format_args!("cannot refresh the schema: {e:#}")),
+                None => {}
             }
         }
         // The server's schema moved on: refresh for next time; this call stands.
@@ -322,10 +320,7 @@ impl App<'_> {
         {
             self.diag
                 .info("the server's schema changed; refreshing the cache");
-            if let Err(e) = self.resolve(server, true) {
-                self.diag
-                    .warn(format_args!("cannot refresh the schema: {e:#}"));
-            }
+            self.refresh_schema(server);
         }
         let resp = outcome.result?;
         let text = render(format, &resp.result, &resp.summary, &def.output);
@@ -335,6 +330,18 @@ impl App<'_> {
 }
 
 impl App<'_> {
+    /// Revalidates the schema now; a failure is one warning (the call's own answer stands).
+    fn refresh_schema(&mut self, server: &str) -> Option<Resolved> {
+        match self.resolve(server, true) {
+            Ok(fresh) => Some(fresh),
+            Err(e) => {
+                self.diag
+                    .warn(format_args!("cannot refresh the schema: {e:#}"));
+                None
+            }
+        }
+    }
+
     /// Whether a call answered "unknown command" should run again from its argv with the
     /// refreshed schema: only for a version chosen by default that the fresh schema
     /// resolves differently (see `schema_command_once`).
@@ -438,16 +445,12 @@ impl App<'_> {
             // retry. An unknown command answered before any item: nothing ran.
             self.diag
                 .info("the server's schema changed; refreshing the cache");
-            match self.resolve(server, true) {
-                Ok(fresh) => {
-                    let unknown = matches!(&outcome.result, Err(e) if e.code == "unknown_command");
-                    if unknown && let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun) {
-                        return self.run_again(def, argv, typed);
-                    }
-                }
-                Err(e) => self
-                    .diag
-                    .warn(format_args!("cannot refresh the schema: {e:#}")),
+            let unknown = matches!(&outcome.result, Err(e) if e.code == "unknown_command");
+            if let Some(fresh) = self.refresh_schema(server)
+                && unknown
+                && let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun)
+            {
+                return self.run_again(def, argv, typed);
             }
         }
         outcome.result?;

@@ -3,7 +3,6 @@
 //! are never printed or logged; this module's types do not even implement `Debug`.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -43,7 +42,7 @@ impl TokenStore {
         create_private_dir(&self.dir)?;
         let path = self.path(&t.server);
         let text = toml::to_string(t).context("cannot encode the token file")?;
-        write_private(&path, text.as_bytes())
+        crate::cache::write_atomic_with_mode(&path, text.as_bytes(), Some(0o600))
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
@@ -66,26 +65,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
     b.create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))
-}
-
-/// Creates the file with mode 0600 from the start (never world-readable for an instant),
-/// then renames it into place.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

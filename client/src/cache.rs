@@ -291,11 +291,23 @@ fn meta_json(meta: &Meta) -> String {
 /// Writes to a temporary file in the same folder and renames it over `path`, so a reader
 /// never sees half a file, even when two `igor` processes race.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with_mode(path, bytes, None)
+}
+
+/// `write_atomic` with the file created with `mode` from the start: a secret (0600) is never
+/// readable by others, not even for an instant.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!("{TMP_PREFIX}{}-{name}", std::process::id()));
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    }
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)

@@ -26,6 +26,8 @@ pub enum ApiError {
     #[error("unknown command '{0}'")]
     UnknownCommand(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::LoginFailed(_) => "login_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::UnknownCommand(_) => "unknown_command",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Bmc { code, .. } => code,
@@ -95,6 +98,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::LoginFailed(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnknownCommand(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Bmc { .. } => StatusCode::BAD_GATEWAY,
             ApiError::BmcTimeout(_) => StatusCode::GATEWAY_TIMEOUT,

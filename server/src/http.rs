@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use schema::{
@@ -15,10 +15,10 @@ use schema::{
 use serde_json::{Value, json};
 
 use crate::auth::{self, Caller};
-use crate::db::models::{self, NewAudit};
+use crate::db::models;
 use crate::error::ApiError;
 use crate::registry::{Access, ItemStream, OLDEST_LEVEL, SCHEMA_LEVEL};
-use crate::state::{AppState, Ctx, now, rfc3339};
+use crate::state::{AppState, AuditRow, Ctx, now, rfc3339};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteKind {
@@ -123,15 +123,12 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    let body = schema::ErrorBody {
-        error: schema::ErrorInfo {
-            code: "method_not_allowed".into(),
-            message: format!("{} is not allowed on {}", req.method(), req.path()),
-            details: None,
-        },
-    };
-    HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED).json(body)
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 async fn ping(state: State) -> HttpResponse {
@@ -150,12 +147,6 @@ fn none_match(header: &str, fingerprint: &str) -> bool {
         let tag = tag.strip_prefix("W/").unwrap_or(tag);
         tag == "*" || tag.trim_matches('"') == fingerprint
     })
-}
-
-fn schema_body(state: &AppState) -> &'static [u8] {
-    // The document of a running server never changes: serialize it once.
-    static BODY: OnceLock<Vec<u8>> = OnceLock::new();
-    BODY.get_or_init(|| serde_json::to_vec(state.registry.document()).unwrap_or_default())
 }
 
 async fn schema(state: State, req: HttpRequest) -> HttpResponse {
@@ -178,7 +169,7 @@ async fn schema(state: State, req: HttpRequest) -> HttpResponse {
         resp.finish()
     } else {
         resp.content_type("application/json")
-            .body(schema_body(&state))
+            .body(state.registry.document_json().to_vec())
     }
 }
 
@@ -319,8 +310,7 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
     let spec = state
         .registry
         .get(&name.name, name.server_version())
-        .ok_or_else(|| ApiError::UnknownCommand(call.command.clone()))?
-        .clone();
+        .ok_or_else(|| ApiError::UnknownCommand(call.command.clone()))?;
     let params = match call.params {
         Value::Null => Value::Object(Default::default()),
         p => p,
@@ -343,11 +333,6 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
     };
     let outcome = spec.call(ctx, params).await;
     let elapsed = started.elapsed();
-    // A changed user (disabled, deleted, new password, new role) must not keep a cached
-    // token alive.
-    if spec.object.is_some_and(|(o, _)| o == "user") && spec.audited || spec.name == "passwd" {
-        state.tokens.clear();
-    }
     let code = match &outcome {
         Ok(_) => "ok",
         Err(e) => e.code(),
@@ -360,30 +345,15 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
         "rpc"
     );
     if let Some(machine) = audit_target {
-        let user = caller.name.clone();
-        let command = spec.full_name();
-        let outcome_code = code.to_owned();
-        let at_ms = chrono::Utc::now().timestamp_millis();
-        let duration_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
-        let written = state
-            .db(move |c| {
-                models::audit_insert(
-                    c,
-                    &NewAudit {
-                        at_ms,
-                        user_name: &user,
-                        command: &command,
-                        machine: machine.as_deref(),
-                        outcome: &outcome_code,
-                        duration_ms,
-                    },
-                )
-                .map_err(ApiError::from)
-            })
+        let row = AuditRow {
+            at_ms: chrono::Utc::now().timestamp_millis(),
+            machine,
+            outcome: code.to_owned(),
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        };
+        state
+            .audit(caller.name.clone(), spec.full_name(), vec![row])
             .await;
-        if let Err(e) = written {
-            tracing::error!(error = %e, command = %spec.full_name(), "audit record not written");
-        }
     }
     let reply = outcome?;
     if let Some(stream) = reply.stream {

@@ -38,9 +38,9 @@ pub fn registry_at(level: Option<ApiLevel>) -> anyhow::Result<Registry> {
     )?)
 }
 
-/// What `igord schema export --api-level X` prints.
-pub fn export_schema(level: ApiLevel) -> anyhow::Result<SchemaDocument> {
-    Ok(registry_at(Some(level))?.document().clone())
+/// What `igord schema export --api-level X` prints (the newest level without one).
+pub fn export_schema(level: Option<ApiLevel>) -> anyhow::Result<SchemaDocument> {
+    Ok(registry_at(level)?.document().clone())
 }
 
 /// Creates the data folder readable by its owner only (it holds the database with password
@@ -111,7 +111,6 @@ pub async fn serve(
     });
     let state = Arc::new(AppState {
         registry,
-        own_level: own_level(),
         pool,
         key,
         bmc,

@@ -85,8 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         command: SchemaCmd::Export { api_level },
     }) = cli.command
     {
-        let level = api_level.unwrap_or_else(server::own_level);
-        let doc = server::export_schema(level)?;
+        let doc = server::export_schema(api_level)?;
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }

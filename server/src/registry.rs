@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use schema::{ApiLevel, Class, CommandDef, SchemaDocument, Topic, X_SENSITIVE};
+use schema::{ApiLevel, Class, CommandDef, CommandName, SchemaDocument, Topic, X_SENSITIVE};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +35,15 @@ pub enum Access {
 }
 
 impl Access {
+    /// Whether a permission `role` on a machine (`viewer`, `operator`, or none) grants this
+    /// access. Admins are let through before this is asked.
+    pub fn allowed_by(self, role: Option<&str>) -> bool {
+        matches!(
+            (self, role),
+            (Access::Viewer, Some("viewer" | "operator")) | (Access::Operator, Some("operator"))
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Access::User => "user",
@@ -317,6 +326,8 @@ pub struct Registry {
     level: ApiLevel,
     entries: BTreeMap<(String, u32), Entry>,
     document: SchemaDocument,
+    /// `document` as JSON, serialized once: what `GET /api/schema` answers.
+    document_json: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -388,10 +399,12 @@ impl Registry {
             })
             .collect();
         let document = SchemaDocument::new(level, used_topics, used_classes, defs);
+        let document_json = serde_json::to_vec(&document).unwrap_or_default();
         Ok(Registry {
             level,
             entries,
             document,
+            document_json,
         })
     }
 
@@ -401,6 +414,10 @@ impl Registry {
 
     pub fn document(&self) -> &SchemaDocument {
         &self.document
+    }
+
+    pub fn document_json(&self) -> &[u8] {
+        &self.document_json
     }
 
     pub fn get(&self, name: &str, version: u32) -> Option<&CommandSpec> {
@@ -454,5 +471,3 @@ impl Registry {
         })
     }
 }
-
-use schema::CommandName;

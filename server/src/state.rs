@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use schema::ApiLevel;
-
 use crate::auth::Caller;
 use crate::bmc::{BmcError, BmcPool, BmcTarget};
 use crate::config::Config;
@@ -18,8 +16,6 @@ pub struct AppState {
     pub config: Config,
     /// The commands of the served level (the pin, or the newest).
     pub registry: Registry,
-    /// The newest level this build can serve.
-    pub own_level: ApiLevel,
     pub pool: Pool,
     pub key: SecretKey,
     pub bmc: BmcPool,
@@ -82,7 +78,40 @@ impl TokenCache {
     }
 }
 
+/// One audit record of a call, waiting to be written.
+pub struct AuditRow {
+    pub at_ms: i64,
+    pub machine: Option<String>,
+    /// `ok` or the error code.
+    pub outcome: String,
+    pub duration_ms: u64,
+}
+
 impl AppState {
+    /// Writes the audit records of one call (one row, or one per machine of a bulk call)
+    /// in one transaction. A failure is logged: the call has already happened.
+    pub async fn audit(&self, user: String, command: String, rows: Vec<AuditRow>) {
+        let written = self
+            .db(move |c| {
+                let rows: Vec<models::NewAudit<'_>> = rows
+                    .iter()
+                    .map(|r| models::NewAudit {
+                        at_ms: r.at_ms,
+                        user_name: &user,
+                        command: &command,
+                        machine: r.machine.as_deref(),
+                        outcome: &r.outcome,
+                        duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
+                    })
+                    .collect();
+                models::audit_insert_many(c, &rows).map_err(ApiError::from)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "audit records not written");
+        }
+    }
+
     /// Runs blocking diesel code on actix's blocking pool, never on an async worker.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -145,12 +174,7 @@ impl Ctx {
                 return Ok(machine);
             }
             let role = models::permission_role(c, caller.id, machine.id)?;
-            let allowed = matches!(
-                (need, role.as_deref()),
-                (Access::Viewer, Some("viewer" | "operator"))
-                    | (Access::Operator, Some("operator"))
-            );
-            if allowed {
+            if need.allowed_by(role.as_deref()) {
                 Ok(machine)
             } else if role.is_some() {
                 Err(ApiError::Forbidden(format!(

@@ -38,20 +38,6 @@ fn add(s: &Server, admin: &str, name: &str, sim: &SimBmc) {
     );
 }
 
-fn ipmitool_power(sim: &SimBmc) -> String {
-    sim.ipmitool_ok(&["chassis", "power", "status"])
-        .trim()
-        .to_owned()
-}
-
-fn sel_ids(sim: &SimBmc) -> Vec<u64> {
-    sim.ipmitool_ok(&["sel", "list"])
-        .lines()
-        .filter_map(|l| l.split('|').next())
-        .filter_map(|id| u64::from_str_radix(id.trim(), 16).ok())
-        .collect()
-}
-
 fn power_and_bootdev_agree_with_ipmitool(backend: Backend) {
     let sim = SimBmc::start_new();
     let (_db, s) = server(backend, 3000);
@@ -70,7 +56,7 @@ fn power_and_bootdev_agree_with_ipmitool(backend: Backend) {
         let r = s.ok(&admin, cmd, json!({"machine": "m1"}));
         assert_eq!(r["machine"], "m1");
         assert_eq!(
-            ipmitool_power(&sim),
+            sim.power_status(),
             format!("Chassis Power is {want}"),
             "after {cmd}"
         );
@@ -95,7 +81,7 @@ fn power_and_bootdev_agree_with_ipmitool(backend: Backend) {
         (r["power"].as_str(), r["waited"].as_bool()),
         (Some("on"), Some(true))
     );
-    assert_eq!(ipmitool_power(&sim), "Chassis Power is on");
+    assert_eq!(sim.power_status(), "Chassis Power is on");
     let st = s.ok(&admin, "chassis-status", json!({"machine": "m1"}));
     assert_eq!(st["power"], "on");
     assert!(st["power_restore_policy"].is_string());
@@ -162,7 +148,7 @@ fn sel_and_sensors_agree_with_ipmitool(backend: Backend) {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), before.len() + 1);
     let ids: Vec<u64> = list.iter().map(|r| r["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, sel_ids(&sim));
+    assert_eq!(ids, sim.sel_ids::<u64>());
     let injected = list
         .iter()
         .find(|r| !before.contains(&r["id"].as_u64().unwrap()))
@@ -177,7 +163,7 @@ fn sel_and_sensors_agree_with_ipmitool(backend: Backend) {
     );
 
     s.ok(&admin, "sel-delete", json!({"machine": "m1", "id": ids[0]}));
-    assert_eq!(sel_ids(&sim), ids[1..]);
+    assert_eq!(sim.sel_ids::<u64>(), ids[1..]);
     let r = s.rpc(&admin, "sel-delete", json!({"machine": "m1", "id": 0x7777}));
     assert_eq!((r.status, r.code()), (404, "not_found"), "{r:?}");
     let out = s.ok(
@@ -192,9 +178,9 @@ fn sel_and_sensors_agree_with_ipmitool(backend: Backend) {
         .map(|o| o["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["deleted", "not_found", "deleted"]);
-    assert_eq!(sel_ids(&sim), ids[3..]);
+    assert_eq!(sim.sel_ids::<u64>(), ids[3..]);
     s.ok(&admin, "sel-clear", json!({"machine": "m1"}));
-    assert!(sel_ids(&sim).is_empty());
+    assert!(sim.sel_ids::<u64>().is_empty());
     assert_eq!(
         s.ok(&admin, "sel-list", json!({"machine": "m1"})),
         json!([])
@@ -275,7 +261,7 @@ fn roles_are_enforced_and_everything_is_audited(backend: Backend) {
         assert!(r.message().contains("operator"), "{r:?}");
     }
     s.ok(&operator, "power-on", m1.clone());
-    assert_eq!(ipmitool_power(&sim), "Chassis Power is on");
+    assert_eq!(sim.power_status(), "Chassis Power is on");
     // No permission: 403, and the same answer for a machine that does not exist.
     let r1 = s.rpc(&stranger, "power-status", m1.clone());
     let r2 = s.rpc(&stranger, "power-status", json!({"machine": "nope"}));

@@ -28,25 +28,19 @@ fn pool(deadline_ms: u64) -> BmcPool {
     })
 }
 
-fn ipmitool_power(sim: &SimBmc) -> String {
-    sim.ipmitool_ok(&["chassis", "power", "status"])
-        .trim()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_on_off_status_agree_with_ipmitool() {
     let sim = SimBmc::start_new();
     let t = target(&sim);
     let pool = pool(3000);
     assert_eq!(pool.power_status(1, &t).await.unwrap(), PowerState::Off);
-    assert_eq!(ipmitool_power(&sim), "Chassis Power is off");
+    assert_eq!(sim.power_status(), "Chassis Power is off");
 
     pool.chassis_control(1, &t, ChassisAction::PowerOn)
         .await
         .unwrap();
     assert_eq!(pool.power_status(1, &t).await.unwrap(), PowerState::On);
-    assert_eq!(ipmitool_power(&sim), "Chassis Power is on");
+    assert_eq!(sim.power_status(), "Chassis Power is on");
     let status = pool.chassis_status(1, &t).await.unwrap();
     assert!(status.power_on);
 
@@ -60,7 +54,7 @@ async fn power_on_off_status_agree_with_ipmitool() {
     pool.chassis_control(1, &t, ChassisAction::SoftShutdown)
         .await
         .unwrap();
-    assert_eq!(ipmitool_power(&sim), "Chassis Power is off");
+    assert_eq!(sim.power_status(), "Chassis Power is off");
     pool.chassis_control(1, &t, ChassisAction::HardReset)
         .await
         .unwrap();
@@ -122,15 +116,6 @@ async fn boot_device_agrees_with_ipmitool_bootparam() {
     pool.shutdown().await;
 }
 
-/// ipmitool `sel list` ids (first column, hex).
-fn ipmitool_sel_ids(sim: &SimBmc) -> Vec<u16> {
-    sim.ipmitool_ok(&["sel", "list"])
-        .lines()
-        .filter_map(|l| l.split('|').next())
-        .filter_map(|id| u16::from_str_radix(id.trim(), 16).ok())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sel_add_list_delete_clear_agree_with_ipmitool() {
     let sim = SimBmc::start_new();
@@ -143,7 +128,7 @@ async fn sel_add_list_delete_clear_agree_with_ipmitool() {
 
     let list = pool.sel_list(1, &t).await.unwrap();
     let ids: Vec<u16> = list.iter().map(|r| r.id).collect();
-    assert_eq!(ids, ipmitool_sel_ids(&sim));
+    assert_eq!(ids, sim.sel_ids::<u16>());
     assert_eq!(list.len(), 5);
     let temp = &list[0];
     assert_eq!(temp.sensor_type, "temperature");
@@ -167,12 +152,12 @@ async fn sel_add_list_delete_clear_agree_with_ipmitool() {
         .await
         .unwrap();
     assert_eq!(outcome, vec![Ok(()), Err(BmcError::NotFound), Ok(())]);
-    let remaining = ipmitool_sel_ids(&sim);
+    let remaining = sim.sel_ids::<u16>();
     assert_eq!(remaining, vec![ids[0], ids[3], ids[4]]);
 
     pool.sel_clear(1, &t).await.unwrap();
     assert!(pool.sel_list(1, &t).await.unwrap().is_empty());
-    assert!(ipmitool_sel_ids(&sim).is_empty());
+    assert!(sim.sel_ids::<u16>().is_empty());
     pool.shutdown().await;
 }
 
@@ -280,7 +265,7 @@ async fn bmc_restarted_between_calls() {
     pool.chassis_control(1, &t, ChassisAction::PowerOn)
         .await
         .unwrap();
-    assert_eq!(ipmitool_power(&sim), "Chassis Power is on");
+    assert_eq!(sim.power_status(), "Chassis Power is on");
     pool.shutdown().await;
 }
 

@@ -17,15 +17,6 @@ on_both_backends!(demo_calls);
 const SEL_EVENT: &str =
     "sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x01 0x01 0x01 0x59 0x5c 0x5a";
 
-/// The ipmitool view of the SEL: record ids, first column in hex.
-fn ipmitool_sel_ids(sim: &SimBmc) -> Vec<u64> {
-    sim.ipmitool_ok(&["sel", "list"])
-        .lines()
-        .filter_map(|l| l.split('|').next())
-        .filter_map(|id| u64::from_str_radix(id.trim(), 16).ok())
-        .collect()
-}
-
 fn mode_of(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
@@ -162,7 +153,7 @@ fn demo_calls(backend: Backend) {
         "{lines:?}"
     );
 
-    let before = ipmitool_sel_ids(&sim);
+    let before = sim.sel_ids::<u64>();
     let added = sim.console(SEL_EVENT);
     // The console echoes the command, then answers `Added record N`.
     let new_id: u64 = added
@@ -177,7 +168,7 @@ fn demo_calls(backend: Backend) {
         .iter()
         .map(|r| r["id"].as_u64().expect("record id"))
         .collect();
-    assert_eq!(ids, ipmitool_sel_ids(&sim), "{sel}");
+    assert_eq!(ids, sim.sel_ids::<u64>(), "{sel}");
     assert_eq!(ids.len(), before.len() + 1, "{sel}");
     let injected = records
         .iter()
@@ -213,7 +204,7 @@ fn demo_calls(backend: Backend) {
         ],
         "{deleted}"
     );
-    assert_eq!(ipmitool_sel_ids(&sim), before[1..].to_vec());
+    assert_eq!(sim.sel_ids::<u64>(), before[1..].to_vec());
 
     let sensors = admin.json(&["sensor-list", "m1"]);
     let names: Vec<&str> = sensors

@@ -260,6 +260,23 @@ impl SimBmc {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `ipmitool chassis power status`, trimmed: "Chassis Power is on".
+    pub fn power_status(&self) -> String {
+        self.ipmitool_ok(&["chassis", "power", "status"])
+            .trim()
+            .to_owned()
+    }
+
+    /// The record ids of `ipmitool sel list` (its first column, hex).
+    pub fn sel_ids<T: From<u16>>(&self) -> Vec<T> {
+        self.ipmitool_ok(&["sel", "list"])
+            .lines()
+            .filter_map(|l| l.split('|').next())
+            .filter_map(|id| u16::from_str_radix(id.trim(), 16).ok())
+            .map(T::from)
+            .collect()
+    }
+
     /// Content of a state file of the chassis-control helper ("power", "boot", "identify").
     pub fn state(&self, name: &str) -> Option<String> {
         std::fs::read_to_string(self.dir.join("state").join(name))

@@ -14,10 +14,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::db::models::{self, Machine, NewAudit};
+use crate::db::models::{self, Machine};
 use crate::error::ApiError;
 use crate::registry::{Access, CommandSpec, ItemStream, streaming};
-use crate::state::Ctx;
+use crate::state::{AuditRow, Ctx};
 
 /// The most machines one call may name after expanding hostranges.
 pub const MAX_MACHINES: usize = 10_000;
@@ -75,7 +75,7 @@ where
             // Audit rows are gathered and written in one transaction when every machine is
             // done (one commit instead of one per machine). The stream's last line waits for
             // it: the audit writer holds a sender until it has written.
-            let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+            let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel::<AuditRow>();
             let total = targets.len();
             let p = Arc::new(p);
             for target in targets {
@@ -97,9 +97,9 @@ where
                         Ok(_) => "ok".to_owned(),
                         Err(e) => e.code().to_owned(),
                     };
-                    let _ = audit_tx.send(Pending {
+                    let _ = audit_tx.send(AuditRow {
                         at_ms: chrono::Utc::now().timestamp_millis(),
-                        machine: machine.clone(),
+                        machine: Some(machine.clone()),
                         outcome: code.clone(),
                         duration_ms,
                     });
@@ -133,46 +133,21 @@ where
     })
 }
 
-/// One machine's audit row, waiting to be written with the others.
-struct Pending {
-    at_ms: i64,
-    machine: String,
-    outcome: String,
-    duration_ms: u64,
-}
-
 /// Writes the audit rows of one bulk call once every machine has reported, then lets the
 /// stream end by dropping `hold`.
 async fn write_audit(
     ctx: Ctx,
     command: String,
-    mut rows_rx: tokio::sync::mpsc::UnboundedReceiver<Pending>,
+    mut rows_rx: tokio::sync::mpsc::UnboundedReceiver<AuditRow>,
     hold: tokio::sync::mpsc::UnboundedSender<Value>,
 ) {
     let mut rows = Vec::new();
     while let Some(row) = rows_rx.recv().await {
         rows.push(row);
     }
-    let user = ctx.caller.name.clone();
-    let written = ctx
-        .db(move |c| {
-            let rows: Vec<NewAudit<'_>> = rows
-                .iter()
-                .map(|r| NewAudit {
-                    at_ms: r.at_ms,
-                    user_name: &user,
-                    command: &command,
-                    machine: Some(&r.machine),
-                    outcome: &r.outcome,
-                    duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
-                })
-                .collect();
-            models::audit_insert_many(c, &rows).map_err(ApiError::from)
-        })
+    ctx.state
+        .audit(ctx.caller.name.clone(), command, rows)
         .await;
-    if let Err(e) = written {
-        tracing::error!(error = %e, "audit records not written");
-    }
     drop(hold);
 }
 
@@ -247,13 +222,6 @@ pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(names)
 }
 
-fn role_allows(need: Access, role: Option<&str>) -> bool {
-    matches!(
-        (need, role),
-        (Access::Viewer, Some("viewer" | "operator")) | (Access::Operator, Some("operator"))
-    )
-}
-
 /// The machines of `specs` the caller may act on with `need`, and an error for each it may
 /// not. A name the caller cannot see reads the same whether or not it exists.
 pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Target>, ApiError> {
@@ -302,7 +270,7 @@ pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Ta
 }
 
 fn check(m: &Machine, role: Option<&str>, admin: bool, need: Access) -> Target {
-    if admin || role_allows(need, role) {
+    if admin || need.allowed_by(role) {
         Ok(m.clone())
     } else {
         Err((

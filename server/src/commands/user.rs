@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Deleted;
-use crate::auth::{self, Role};
+use crate::auth;
 use crate::db::models::{self, NewUser, User, UserChanges};
 use crate::error::ApiError;
 use crate::registry::{Access, CommandSpec, Out, command};
@@ -278,6 +278,8 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
             })
         })
         .await?;
+    // Disabled, demoted or with a new password: no cached token may outlive the change.
+    ctx.state.tokens.clear();
     let summary = format!("modified user '{}'", user.name);
     Ok(Out::new(out(&user), summary))
 }
@@ -295,6 +297,7 @@ async fn del(ctx: Ctx, p: UserName) -> Result<Out<Deleted>, ApiError> {
             Ok(user.name)
         })
         .await?;
+    ctx.state.tokens.clear();
     let summary = format!("deleted user '{name}'");
     Ok(Out::new(
         Deleted {
@@ -335,10 +338,6 @@ async fn passwd(ctx: Ctx, p: Passwd) -> Result<Out<UserOut>, ApiError> {
             })
         })
         .await?;
+    ctx.state.tokens.clear();
     Ok(Out::new(out(&user), "password changed"))
-}
-
-/// The role of a user row, as the auth layer sees it.
-pub fn role_of(u: &User) -> Role {
-    Role::parse(&u.role)
 }

@@ -68,6 +68,12 @@ impl DbUrl {
         }
     }
 
+    /// One connection outside the pool (migrations, the up/down tests).
+    fn connect_one(&self) -> Result<DbConn, OpenError> {
+        self.connect()
+            .map_err(|e| OpenError::Connect(format!("{}: {e}", self.display())))
+    }
+
     fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
         match self {
             DbUrl::Sqlite(path) => {
@@ -199,9 +205,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), OpenError> {
 
 /// Reverts every applied migration (for the up/down tests), newest first.
 pub fn revert_all(url: &DbUrl) -> Result<usize, OpenError> {
-    let mut conn = url
-        .connect()
-        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let mut conn = url.connect_one()?;
     let res = match &mut conn {
         DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|v| v.len()),
@@ -211,9 +215,7 @@ pub fn revert_all(url: &DbUrl) -> Result<usize, OpenError> {
 
 /// Applies all migrations on a fresh connection (for the up/down tests).
 pub fn migrate(url: &DbUrl) -> Result<(), OpenError> {
-    let mut conn = url
-        .connect()
-        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let mut conn = url.connect_one()?;
     run_migrations(&mut conn)
 }
 
@@ -224,9 +226,7 @@ pub fn table_names(url: &DbUrl) -> Result<Vec<String>, OpenError> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         name: String,
     }
-    let mut conn = url
-        .connect()
-        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    let mut conn = url.connect_one()?;
     let q = match conn {
         DbConn::Sqlite(_) => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
