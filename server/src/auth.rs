@@ -1,5 +1,5 @@
-//! Passwords (argon2id), bearer tokens (random, stored only as SHA-256 hashes) and the
-//! caller of a request.
+//! Passwords (argon2id), bearer tokens (random, stored only as SHA-256 hashes), the
+//! caller of a request, and the bounded pool that hashes passwords.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
@@ -50,6 +50,61 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
+    }
+}
+
+/// The pool that runs every argon2 hash and verification: a few threads of its own (never
+/// actix's blocking pool, which the database calls use) and a short queue. Each hash takes
+/// about 19 MiB and tens of milliseconds of a core, so a login flood must queue here and
+/// be refused when the queue is full, instead of taking memory and every core.
+pub struct Hasher {
+    queue: std::sync::mpsc::SyncSender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing queue is full.
+#[derive(Debug)]
+pub struct HasherBusy;
+
+impl Hasher {
+    pub fn new(threads: usize, queue: usize) -> std::io::Result<Hasher> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("igord-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Hasher { queue: tx })
+    }
+
+    /// Runs `f` on the pool, or refuses at once when the queue is full.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, HasherBusy>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .try_send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| HasherBusy)?;
+        rx.await.map_err(|_| HasherBusy)
     }
 }
 

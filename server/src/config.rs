@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use schema::ApiLevel;
 use serde::Deserialize;
 
+use crate::tls::TlsSource;
+
 /// The TOML file. Unknown keys are refused so that a typo fails loudly.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,8 +22,20 @@ pub struct FileConfig {
     pub token_ttl_secs: Option<u64>,
     pub schema_ttl_secs: Option<u64>,
     pub secret_key_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_http: Option<bool>,
     #[serde(default)]
     pub bmc: FileBmcConfig,
+    #[serde(default)]
+    pub limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub work_per_minute: Option<u64>,
+    pub connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,6 +54,9 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub pin_api_level: Option<String>,
     pub config_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +72,13 @@ pub struct Config {
     pub bmc_max_concurrent: usize,
     pub bmc_deadline: Duration,
     pub bmc_idle_timeout: Duration,
+    /// `None`: plain HTTP (`--insecure-http`, loopback only).
+    pub tls: Option<TlsSource>,
+    /// Units of work one user may ask for per minute (a call is one, a bulk call one more
+    /// per machine it names).
+    pub work_per_minute: u64,
+    /// Connections one source address may hold at once.
+    pub connections_per_address: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8623";
@@ -99,7 +123,25 @@ impl Config {
         if max_concurrent == 0 {
             bail!("bmc.max_concurrent must be greater than 0");
         }
+        let tls = tls_source(
+            o.tls_cert.or(file.tls_cert),
+            o.tls_key.or(file.tls_key),
+            o.insecure_http || file.insecure_http.unwrap_or(false),
+            listen,
+            &data_dir,
+        )?;
+        let connections_per_address = file.limits.connections_per_address.unwrap_or(256);
+        if connections_per_address == 0 {
+            bail!("limits.connections_per_address must be greater than 0");
+        }
         Ok(Config {
+            work_per_minute: positive(
+                file.limits.work_per_minute,
+                60_000,
+                "limits.work_per_minute",
+            )?,
+            connections_per_address,
+            tls,
             listen,
             database_url,
             data_dir,
@@ -127,6 +169,38 @@ impl Config {
                 "bmc.idle_timeout_secs",
             )?),
         })
+    }
+}
+
+/// HTTPS unless plain HTTP is asked for, and plain HTTP only where nothing crosses a
+/// network: passwords and tokens travel in every request.
+fn tls_source(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    insecure_http: bool,
+    listen: SocketAddr,
+    data_dir: &Path,
+) -> anyhow::Result<Option<TlsSource>> {
+    match (cert, key, insecure_http) {
+        (Some(_), _, true) | (_, Some(_), true) => {
+            bail!("--insecure-http cannot be combined with --tls-cert/--tls-key: choose one")
+        }
+        (None, None, true) => {
+            if !listen.ip().is_loopback() {
+                bail!(
+                    "refusing plain HTTP on {listen}: passwords and tokens would cross the network in clear; \
+                     --insecure-http is allowed only on a loopback address (127.0.0.1, ::1), \
+                     otherwise serve HTTPS (the default, or --tls-cert/--tls-key)"
+                );
+            }
+            Ok(None)
+        }
+        (Some(cert), Some(key), false) => Ok(Some(TlsSource::Files { cert, key })),
+        (Some(_), None, false) => bail!("--tls-cert needs --tls-key (IGOR_TLS_KEY, tls_key)"),
+        (None, Some(_), false) => bail!("--tls-key needs --tls-cert (IGOR_TLS_CERT, tls_cert)"),
+        (None, None, false) => Ok(Some(TlsSource::Generated {
+            dir: data_dir.to_owned(),
+        })),
     }
 }
 
@@ -169,5 +243,42 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn https_by_default_and_plain_http_only_on_loopback() {
+        let load = |listen: &str, insecure: bool, cert: Option<&str>, key: Option<&str>| {
+            Config::load(Overrides {
+                listen: Some(listen.into()),
+                insecure_http: insecure,
+                tls_cert: cert.map(PathBuf::from),
+                tls_key: key.map(PathBuf::from),
+                ..Default::default()
+            })
+            .map(|c| c.tls)
+            .map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(
+            load("0.0.0.0:1", false, None, None),
+            Ok(Some(TlsSource::Generated {
+                dir: PathBuf::from(DEFAULT_DATA_DIR)
+            }))
+        );
+        assert_eq!(load("127.0.0.1:1", true, None, None), Ok(None));
+        assert_eq!(load("[::1]:1", true, None, None), Ok(None));
+        let refused = load("0.0.0.0:1", true, None, None).unwrap_err();
+        assert!(refused.contains("only on a loopback"), "{refused}");
+        let refused = load("10.1.2.3:1", true, None, None).unwrap_err();
+        assert!(refused.contains("in clear"), "{refused}");
+        assert_eq!(
+            load("10.1.2.3:1", false, Some("c"), Some("k")),
+            Ok(Some(TlsSource::Files {
+                cert: "c".into(),
+                key: "k".into()
+            }))
+        );
+        assert!(load("10.1.2.3:1", false, Some("c"), None).is_err());
+        assert!(load("10.1.2.3:1", false, None, Some("k")).is_err());
+        assert!(load("127.0.0.1:1", true, Some("c"), Some("k")).is_err());
     }
 }

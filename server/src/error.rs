@@ -19,6 +19,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("authentication required: log in and send 'Authorization: Bearer TOKEN'")]
     Unauthenticated,
+    /// A token that was valid and has expired (401, so the client can say "log in again").
+    #[error("{0}")]
+    TokenExpired(String),
     #[error("{0}")]
     LoginFailed(String),
     #[error("{0}")]
@@ -41,6 +44,19 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BmcTimeout(String),
+    /// Too many attempts or too much work: try again after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// igord is at a capacity limit for this kind of work (the password-hashing queue).
+    #[error("{0}")]
+    Busy(String),
     /// Our own bug or an infrastructure failure. The cause is logged, never answered.
     #[error("internal error")]
     Internal(String),
@@ -52,6 +68,7 @@ impl ApiError {
             ApiError::InvalidParams { .. } => "invalid_params",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthenticated => "unauthenticated",
+            ApiError::TokenExpired(_) => "token_expired",
             ApiError::LoginFailed(_) => "login_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::UnknownCommand(_) => "unknown_command",
@@ -60,6 +77,10 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Bmc { code, .. } => code,
             ApiError::BmcTimeout(_) => "bmc_timeout",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::Busy(_) => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -85,6 +106,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Too many tries: `what` says of what, and the wait is rounded up to whole seconds.
+    pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        ApiError::RateLimited {
+            message: format!("{what}; try again in {secs} s"),
+            retry_after_secs: secs,
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         ApiError::internal(e)
@@ -95,13 +128,19 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidParams { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated | ApiError::LoginFailed(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::TokenExpired(_) | ApiError::LoginFailed(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnknownCommand(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Bmc { .. } => StatusCode::BAD_GATEWAY,
             ApiError::BmcTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,8 +156,26 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthenticated | ApiError::LoginFailed(_)) {
+        if matches!(
+            self,
+            ApiError::Unauthenticated | ApiError::TokenExpired(_) | ApiError::LoginFailed(_)
+        ) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        match self {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                resp.insert_header(("Retry-After", retry_after_secs.max(&1).to_string()));
+            }
+            ApiError::Busy(_) => {
+                resp.insert_header(("Retry-After", "1"));
+            }
+            // The connection may hold the rest of an unread body: do not keep it.
+            ApiError::PayloadTooLarge(_) | ApiError::RequestTimeout(_) => {
+                resp.force_close();
+            }
+            _ => {}
         }
         resp.json(ErrorBody {
             error: ErrorInfo {

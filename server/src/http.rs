@@ -1,8 +1,9 @@
 //! The HTTP edge. Every route is listed once in `ROUTES` (with whether it needs a token);
 //! the app is configured from that list and a test walks it.
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -18,7 +19,13 @@ use crate::auth::{self, Caller};
 use crate::db::models;
 use crate::error::ApiError;
 use crate::registry::{Access, ItemStream, OLDEST_LEVEL, SCHEMA_LEVEL};
-use crate::state::{AppState, AuditRow, Ctx, now, rfc3339};
+use crate::state::{AppState, AuditRow, CallAudit, Ctx, now, rfc3339};
+
+/// The largest request body accepted (an RPC call's parameters are small).
+pub const MAX_BODY: usize = 256 * 1024;
+/// A whole request body must arrive within this; a client sending it a byte at a time
+/// would otherwise hold its connection for ever.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteKind {
@@ -191,14 +198,16 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
     }
     let generation = state.tokens.generation();
     let h = hash.clone();
-    let (user, expires_at) = state
+    let found = state
         .db(move |c| match models::token_user(c, &h, now()) {
             Ok(found) => Ok(Some(found)),
             Err(crate::db::DbError::NotFound) => Ok(None),
             Err(e) => Err(ApiError::from(e)),
         })
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+        .await?;
+    let Some((user, expires_at)) = found else {
+        return Err(expired_or_unknown(state, hash).await);
+    };
     let caller = Caller {
         id: user.id,
         role: auth::Role::parse(&user.role),
@@ -208,6 +217,54 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
         .tokens
         .put(hash.clone(), caller.clone(), expires_at, generation);
     Ok((caller, hash))
+}
+
+/// Reads a request body: at most `MAX_BODY` bytes (413 beyond, as the JSON error envelope),
+/// all of it within `BODY_DEADLINE` (408 otherwise).
+async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "request body larger than {MAX_BODY} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    tokio::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            ))
+        })?
+}
+
+/// The TCP peer's address. No forwarding header is trusted: a client could write any.
+fn peer(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// A token that is not valid: 401 either way, but one that merely expired says so, so that
+/// a client can tell its user to log in again rather than suspect a revoked account.
+async fn expired_or_unknown(state: &AppState, hash: String) -> ApiError {
+    let expired = state
+        .db(move |c| models::token_expiry(c, &hash).map_err(ApiError::from))
+        .await;
+    match expired {
+        Ok(Some(at)) if at <= now() => ApiError::TokenExpired(format!(
+            "your token expired at {}: log in again",
+            rfc3339(at)
+        )),
+        _ => ApiError::Unauthenticated,
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -222,9 +279,22 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| auth::hash_password("igor-dummy-password").unwrap_or_default())
 }
 
-async fn login(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let req: LoginRequest = parse_json(&body)?;
-    let name = req.user.clone();
+async fn login(
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let login: LoginRequest = parse_json(&body)?;
+    let addr = peer(&req);
+    // Locked out: refused before any hashing, so a flood costs next to nothing.
+    if let Some(addr) = addr {
+        state
+            .logins
+            .check(&login.user, addr, Instant::now())
+            .map_err(|wait| ApiError::rate_limited("too many failed logins", wait))?;
+    }
+    let name = login.user.clone();
     let user = state
         .db(move |c| match models::user_by_name(c, &name) {
             Ok(u) => Ok(Some(u)),
@@ -233,29 +303,35 @@ async fn login(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError>
         })
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let password = req.password;
-    let ok = web::block(move || {
-        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
-        auth::verify_password(&password, &hash)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let password = login.password;
+    let ok = state
+        .hash(move || {
+            let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
+            auth::verify_password(&password, &hash)
+        })
+        .await?;
     let user = match user {
         Some(u) if ok => u,
-        Some(u) => {
-            tracing::info!(user = %u.name, "login failed: wrong password");
-            return Err(ApiError::LoginFailed(
-                "invalid user name or password".into(),
-            ));
-        }
-        // What was typed is not logged: it may be a password typed into the wrong field.
-        None => {
-            tracing::info!("login failed: no such user");
+        known => {
+            let failed = known.map(|u| u.name);
+            // What was typed as a name is neither logged nor audited when no such user
+            // exists: it may be a password typed into the wrong field.
+            match &failed {
+                Some(name) => tracing::info!(user = %name, "login failed: wrong password"),
+                None => tracing::info!("login failed: no such user"),
+            }
+            if let Some(addr) = addr {
+                state.logins.failed(&login.user, addr, Instant::now());
+            }
+            audit_login_failure(&state, failed, addr).await;
             return Err(ApiError::LoginFailed(
                 "invalid user name or password".into(),
             ));
         }
     };
+    if let Some(addr) = addr {
+        state.logins.succeeded(&user.name, addr);
+    }
     if !user.enabled {
         return Err(ApiError::LoginFailed(format!(
             "user '{}' is disabled",
@@ -279,6 +355,22 @@ async fn login(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError>
     }))
 }
 
+/// One audit row per failed login: the user (when it exists) and the source address.
+async fn audit_login_failure(state: &AppState, user: Option<String>, addr: Option<IpAddr>) {
+    let row = AuditRow {
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        machine: None,
+        outcome: "login_failed".to_owned(),
+        duration_ms: 0,
+        detail: Some(match addr {
+            Some(a) => format!("from {a}"),
+            None => "from an unknown address".to_owned(),
+        }),
+    };
+    let user = user.unwrap_or_else(|| "(no such user)".to_owned());
+    state.audit(user, "login".to_owned(), vec![row]).await;
+}
+
 async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (caller, hash) = authenticate(&state, &req).await?;
     state.tokens.forget(&hash);
@@ -300,8 +392,18 @@ fn audit_machine(object: Option<&str>, params: &Value) -> Option<String> {
     params.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn rpc(
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let (caller, token_hash) = authenticate(&state, &req).await?;
+    // Every call costs one unit of the caller's budget; bulk calls more (see bulk.rs).
+    state
+        .work
+        .charge(caller.id, 1, Instant::now())
+        .map_err(|wait| ApiError::rate_limited("too many calls", wait))?;
+    let body = read_body(payload).await?;
     let call: RpcRequest = parse_json(&body)?;
     let name: CommandName = call
         .command
@@ -322,14 +424,21 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
         )));
     }
     state.registry.validate(spec.name, spec.version, &params)?;
-    let audit_target = spec
-        .audited
-        .then(|| audit_machine(spec.object.map(|(o, _)| o), &params));
+    // Streamed (bulk) commands write their own rows: one for the call, one per machine
+    // acted on.
+    let audit = (spec.audited && !spec.stream).then(|| {
+        Arc::new(CallAudit::new(
+            spec.full_name(),
+            audit_machine(spec.object.map(|(o, _)| o), &params),
+        ))
+    });
     let started = Instant::now();
     let ctx = Ctx {
         state: state.get_ref().clone(),
         caller: caller.clone(),
         token_hash,
+        peer: peer(&req),
+        audit: audit.clone(),
     };
     let outcome = spec.call(ctx, params).await;
     let elapsed = started.elapsed();
@@ -344,12 +453,13 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
         ms = elapsed.as_millis() as u64,
         "rpc"
     );
-    if let Some(machine) = audit_target {
+    if let Some(audit) = audit.filter(|a| !a.written()) {
         let row = AuditRow {
             at_ms: chrono::Utc::now().timestamp_millis(),
-            machine,
+            machine: audit.machine.clone(),
             outcome: code.to_owned(),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            detail: None,
         };
         state
             .audit(caller.name.clone(), spec.full_name(), vec![row])
@@ -363,6 +473,89 @@ async fn rpc(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpRes
         result: reply.result,
         summary: reply.summary,
     }))
+}
+
+/// The peer address of a new connection, plain or TLS (for the per-address cap).
+pub fn peer_of_connection(conn: &dyn std::any::Any) -> Option<IpAddr> {
+    use actix_web::rt::net::TcpStream;
+    if let Some(tcp) = conn.downcast_ref::<TcpStream>() {
+        return tcp.peer_addr().ok().map(|a| a.ip());
+    }
+    conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+        .and_then(|tls| tls.get_ref().0.peer_addr().ok())
+        .map(|a| a.ip())
+}
+
+/// Refuses every request of a connection that came while its address already held its
+/// share (`[limits] connections_per_address`), with 429 and `Connection: close`. The
+/// request is answered from its head: an over-cap connection never gets to send a body.
+pub async fn connection_cap(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let over = req
+        .conn_data::<std::rc::Rc<crate::limits::ConnSlot>>()
+        .is_some_and(|slot| slot.over);
+    if over {
+        let err = ApiError::rate_limited(
+            "too many connections from your address",
+            Duration::from_secs(1),
+        );
+        let mut resp = err.error_response();
+        resp.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    next.call(req).await.map(|r| r.map_into_left_body())
+}
+
+/// A net under every route: an error answer that is not already the JSON error envelope
+/// (one that actix itself produced) is rewritten into it, with a code from its status.
+pub fn json_errors<B: actix_web::body::MessageBody + 'static>()
+-> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+    ErrorHandlers::new().default_handler(|res: actix_web::dev::ServiceResponse<B>| {
+        let is_json = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthenticated",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "request_timeout",
+            413 => "payload_too_large",
+            429 => "rate_limited",
+            503 => "busy",
+            s if s >= 500 => "internal",
+            _ => "bad_request",
+        };
+        let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let (req, old) = res.into_parts();
+        let mut resp = HttpResponse::build(status);
+        for (name, value) in old.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                resp.append_header((name.clone(), value.clone()));
+            }
+        }
+        let resp = resp.json(schema::ErrorBody {
+            error: schema::ErrorInfo {
+                code: code.to_owned(),
+                message,
+                details: None,
+            },
+        });
+        Ok(ErrorHandlerResponse::Response(
+            actix_web::dev::ServiceResponse::new(req, resp).map_into_right_body(),
+        ))
+    })
 }
 
 fn ndjson_line(v: &Value) -> web::Bytes {

@@ -9,8 +9,10 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod registry;
 pub mod state;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -44,10 +46,20 @@ pub fn export_schema(level: Option<ApiLevel>) -> anyhow::Result<SchemaDocument> 
 }
 
 /// Creates the data folder readable by its owner only (it holds the database with password
-/// hashes and sealed BMC passwords, and the key); an existing folder is left as it is.
+/// hashes and sealed BMC passwords, the keys); an existing folder is left as it is, with a
+/// warning when others may read it (every file igord creates in it is 0600 anyway).
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.exists() {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the data folder {} is readable by others (mode {mode:o}); igord's files in it are \
+                 0600, but 'chmod 700 {}' keeps their names private too",
+                dir.display(),
+                dir.display()
+            );
+        }
         return Ok(());
     }
     std::fs::DirBuilder::new()
@@ -55,6 +67,139 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the data folder {}", dir.display()))
+}
+
+/// Makes the SQLite database and its `-wal`/`-shm` files 0600 whatever the folder's mode
+/// and the umask: they hold password hashes. A new database file is created 0600 before
+/// SQLite opens it; SQLite then creates the WAL and shared-memory files with the same mode.
+fn private_sqlite_files(url: &db::DbUrl) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let db::DbUrl::Sqlite(path) = url else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(path);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create the database {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot make {} private", file.display()))?;
+                tracing::warn!("{} was readable by others; it is 0600 now", file.display());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The fingerprint clients pin (`igord tls-fingerprint`); generates the self-signed
+/// certificate when there is none yet, as the first start would.
+pub fn tls_fingerprint(config: &Config) -> anyhow::Result<String> {
+    let Some(source) = &config.tls else {
+        anyhow::bail!(
+            "igord is configured for plain HTTP (--insecure-http): there is no certificate"
+        );
+    };
+    if let tls::TlsSource::Generated { dir } = source {
+        create_private_dir(dir)?;
+    }
+    Ok(tls::Identity::load(source, config.listen)?.fingerprint())
+}
+
+/// `igord admin-reset NAME`: the offline way back in when no admin can log in. Makes NAME
+/// an enabled admin with a new password (created if missing), revokes its tokens, and
+/// records it in the audit log, in one transaction.
+pub fn admin_reset(config: &Config, name: &str, password: Option<String>) -> anyhow::Result<()> {
+    let url = db::DbUrl::parse(&config.database_url)?;
+    create_private_dir(&config.data_dir)?;
+    private_sqlite_files(&url)?;
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if !valid_name {
+        anyhow::bail!(
+            "invalid user name '{}': use up to 64 lowercase letters, digits, '.', '_' and '-'",
+            name.escape_default()
+        );
+    }
+    let (password, generated) = match password {
+        Some(p) if p.chars().count() >= 8 => (p, false),
+        Some(_) => anyhow::bail!("the password must have at least 8 characters"),
+        None => (auth::generate_password().map_err(anyhow::Error::msg)?, true),
+    };
+    let hash = auth::hash_password(&password).map_err(anyhow::Error::msg)?;
+    let pool = db::open(&url, 1)?;
+    let mut conn = pool.get().context("database pool")?;
+    let created = db::transaction(&mut conn, |c| -> anyhow::Result<bool> {
+        let created = match db::models::user_by_name(c, name) {
+            Ok(user) => {
+                db::models::user_update(
+                    c,
+                    user.id,
+                    &db::models::UserChanges {
+                        password_hash: Some(hash.clone()),
+                        role: Some("admin".into()),
+                        enabled: Some(true),
+                    },
+                )?;
+                db::models::tokens_delete_for_user(c, user.id)?;
+                false
+            }
+            Err(db::DbError::NotFound) => {
+                db::models::user_insert(
+                    c,
+                    &db::models::NewUser {
+                        name,
+                        password_hash: &hash,
+                        role: "admin",
+                        enabled: true,
+                        created_at: state::now(),
+                    },
+                )?;
+                true
+            }
+            Err(e) => return Err(e.into()),
+        };
+        db::models::audit_insert(
+            c,
+            &db::models::NewAudit {
+                at_ms: chrono::Utc::now().timestamp_millis(),
+                user_name: name,
+                command: "igord admin-reset",
+                machine: None,
+                outcome: "ok",
+                duration_ms: 0,
+                detail: Some(if created {
+                    "created as an admin"
+                } else {
+                    "made an enabled admin with a new password; its tokens revoked"
+                }),
+            },
+        )?;
+        Ok(created)
+    })?;
+    let what = if created { "created" } else { "reset" };
+    if generated {
+        // Printed on the terminal of whoever ran it, never through the log.
+        println!("igord: {what} admin '{name}' with the generated password: {password}");
+    } else {
+        println!("igord: {what} admin '{name}' with the password from standard input");
+    }
+    Ok(())
 }
 
 /// Creates the first admin when the user table is empty (DESIGN §7).
@@ -90,6 +235,29 @@ fn bootstrap_admin(state: &AppState, password_env: Option<String>) -> anyhow::Re
     Ok(())
 }
 
+fn hash_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// How many connections igord accepts at once: the file-descriptor limit (raised to its
+/// hard limit first) minus a reserve for the database, BMC sockets and files, so that a
+/// flood of connections waits at accept instead of starving everything else of
+/// descriptors.
+fn connection_budget(workers: usize) -> usize {
+    const RESERVE: u64 = 512;
+    let soft = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    };
+    let budget = soft
+        .saturating_sub(RESERVE)
+        .clamp(workers as u64 * 16, 100_000);
+    usize::try_from(budget).unwrap_or(25_000)
+}
+
 /// Opens everything and serves until SIGINT/SIGTERM.
 pub async fn serve(
     config: Config,
@@ -99,6 +267,11 @@ pub async fn serve(
     let registry = registry_at(config.pin_api_level)?;
     let url = db::DbUrl::parse(&config.database_url)?;
     create_private_dir(&config.data_dir)?;
+    private_sqlite_files(&url)?;
+    let identity = match &config.tls {
+        Some(source) => Some(tls::Identity::load(source, config.listen)?),
+        None => None,
+    };
     let key = crypto::SecretKey::load(secret_env.as_deref(), &config.secret_key_file)?;
     let pool = {
         let url = url.clone();
@@ -115,31 +288,76 @@ pub async fn serve(
         key,
         bmc,
         tokens: state::TokenCache::default(),
+        // Hashing gets at most half the cores (at least one), so that a login flood leaves
+        // the other half to everyone else's calls; 64 waiting is enough for any real burst.
+        hasher: auth::Hasher::new(hash_threads(), 64)?,
+        logins: limits::LoginThrottle::default(),
+        work: limits::WorkBudget::new(config.work_per_minute),
         config: config.clone(),
     });
     {
         let state = state.clone();
         tokio::task::spawn_blocking(move || bootstrap_admin(&state, admin_password)).await??;
     }
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let max_conns = connection_budget(workers);
+    let conns = limits::ConnLimiter::new(config.connections_per_address);
     let server = {
         let state = state.clone();
         actix_web::HttpServer::new(move || {
             actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(http::connection_cap))
+                .wrap(http::json_errors())
                 .wrap(http::default_headers(&state))
                 .configure(http::configure(state.clone()))
         })
-        .bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?
+        .workers(workers)
+        .on_connect(move |conn, ext| {
+            if let Some(addr) = http::peer_of_connection(conn) {
+                ext.insert(std::rc::Rc::new(conns.open(addr)));
+            }
+        })
+        // A request head must arrive within 5 s, a body within http::BODY_DEADLINE, and
+        // an idle kept-alive connection is closed after 15 s: no slow client holds a
+        // connection for long, and the total is capped below the file descriptor limit.
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .keep_alive(std::time::Duration::from_secs(15))
+        .max_connections((max_conns / workers).max(16))
+    };
+    let (server, scheme) = match &identity {
+        Some(id) => {
+            let fp = id.fingerprint();
+            tracing::info!(certificate = %id.origin, fingerprint = %fp, "TLS certificate");
+            if id.created {
+                eprintln!("igord: generated a self-signed TLS certificate, fingerprint {fp}");
+            }
+            (
+                server
+                    .bind_rustls_0_23(config.listen, id.server_config()?)
+                    .with_context(|| format!("cannot listen on {}", config.listen))?,
+                "https",
+            )
+        }
+        None => {
+            tracing::warn!("serving plain HTTP on loopback (--insecure-http)");
+            (
+                server
+                    .bind(config.listen)
+                    .with_context(|| format!("cannot listen on {}", config.listen))?,
+                "http",
+            )
+        }
     };
     for addr in server.addrs() {
         // The test harness reads this line to learn the port of `--listen 127.0.0.1:0`.
         tracing::info!(
-            "igord {} listening on http://{addr} (API level {}, database {})",
+            "igord {} listening on {scheme}://{addr} (API level {}, database {})",
             env!("CARGO_PKG_VERSION"),
             state.registry.level(),
             url.display()
         );
-        eprintln!("igord: listening on http://{addr}");
+        eprintln!("igord: listening on {scheme}://{addr}");
     }
     let served = server.run().await;
     // Close every BMC session: a BMC has few session slots and keeps ours until timeout.

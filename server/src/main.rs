@@ -13,9 +13,11 @@ use server::config::{Config, Overrides};
     version,
     about = "igor's server: users, machines, permissions, and IPMI commands against BMCs",
     long_about = "igor's server: users, machines, permissions, and IPMI commands against BMCs.\n\n\
-        With no options it serves http://127.0.0.1:8623 from an embedded SQLite database in \
+        With no options it serves https://127.0.0.1:8623 from an embedded SQLite database in \
         ./igor-data/, created on first start with an 'admin' user whose password comes from \
-        IGOR_ADMIN_PASSWORD or is generated and printed once.\n\n\
+        IGOR_ADMIN_PASSWORD or is generated and printed once. Without --tls-cert/--tls-key it \
+        generates a self-signed certificate into the data folder on first start and logs its \
+        SHA-256 fingerprint at every start (clients pin it; 'igord tls-fingerprint' prints it).\n\n\
         Other environment: IGOR_SECRET_KEY (64 hex digits; the key that encrypts BMC passwords, \
         else a 0600 key file in the data folder), IGOR_LOG (log filter, default 'info')."
 )]
@@ -48,6 +50,15 @@ struct ServeArgs {
     /// Serve exactly this older API level (rolling upgrades)
     #[arg(long, env = "IGOR_PIN_API_LEVEL", value_name = "X.Y")]
     pin_api_level: Option<String>,
+    /// TLS certificate chain, PEM (leaf first) [default: a self-signed one in the data folder]
+    #[arg(long, env = "IGOR_TLS_CERT", value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (PKCS#8, RSA or EC)
+    #[arg(long, env = "IGOR_TLS_KEY", value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS; refused unless the listen address is loopback
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 #[derive(Subcommand)]
@@ -56,6 +67,20 @@ enum Cmd {
     Schema {
         #[command(subcommand)]
         command: SchemaCmd,
+    },
+    /// Print the SHA-256 fingerprint of the TLS certificate igord serves (generating the
+    /// self-signed one if it does not exist yet), for clients to pin
+    TlsFingerprint,
+    /// Offline recovery: give user NAME the admin role, enable it, set a new password and
+    /// revoke its tokens (created if missing). Run on the server machine with the same
+    /// database settings as igord; the password is read from standard input, or generated
+    /// and printed once
+    AdminReset {
+        /// The user to make an enabled admin
+        name: String,
+        /// Read the new password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -104,7 +129,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: s.data_dir,
         pin_api_level: s.pin_api_level,
         config_file: s.config,
+        tls_cert: s.tls_cert,
+        tls_key: s.tls_key,
+        insecure_http: s.insecure_http,
     })?;
+    match cli.command {
+        Some(Cmd::TlsFingerprint) => {
+            println!("{}", server::tls_fingerprint(&config)?);
+            return Ok(());
+        }
+        Some(Cmd::AdminReset {
+            name,
+            password_stdin,
+        }) => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let line = line.trim_end_matches(['\r', '\n']).to_owned();
+                if line.is_empty() {
+                    anyhow::bail!("no password on standard input");
+                }
+                Some(line)
+            } else {
+                None
+            };
+            return server::admin_reset(&config, &name, password);
+        }
+        _ => {}
+    }
     let admin_password = std::env::var("IGOR_ADMIN_PASSWORD").ok();
     let secret = std::env::var("IGOR_SECRET_KEY").ok();
     actix_web::rt::System::new().block_on(server::serve(config, admin_password, secret))

@@ -1,15 +1,19 @@
 //! Application state shared by every request, and `Ctx`, what a command handler gets: the
 //! state, the authenticated caller, and helpers for the database and machine access.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Hasher};
 use crate::bmc::{BmcError, BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::db::models::{self, Machine};
 use crate::db::{DbConn, DbError, Pool};
 use crate::error::ApiError;
+use crate::limits::{LoginThrottle, WorkBudget};
 use crate::registry::{Access, Registry};
 
 pub struct AppState {
@@ -20,6 +24,10 @@ pub struct AppState {
     pub key: SecretKey,
     pub bmc: BmcPool,
     pub tokens: TokenCache,
+    /// Every argon2 hash and verification runs here (bounded threads and queue).
+    pub hasher: Hasher,
+    pub logins: LoginThrottle,
+    pub work: WorkBudget,
 }
 
 /// Recently checked tokens (by hash), so a burst of calls costs one database lookup. An
@@ -85,6 +93,8 @@ pub struct AuditRow {
     /// `ok` or the error code.
     pub outcome: String,
     pub duration_ms: u64,
+    /// What the outcome alone cannot say (a bulk call's selector and counts).
+    pub detail: Option<String>,
 }
 
 impl AppState {
@@ -102,6 +112,7 @@ impl AppState {
                         machine: r.machine.as_deref(),
                         outcome: &r.outcome,
                         duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
+                        detail: r.detail.as_deref(),
                     })
                     .collect();
                 models::audit_insert_many(c, &rows).map_err(ApiError::from)
@@ -110,6 +121,19 @@ impl AppState {
         if let Err(e) = written {
             tracing::error!(error = %e, "audit records not written");
         }
+    }
+
+    /// Runs a password hash or verification on the bounded hashing pool; a full queue is
+    /// 503 `busy` with `Retry-After`.
+    pub async fn hash<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.hasher
+            .run(f)
+            .await
+            .map_err(|_| ApiError::Busy("too many password checks at once; try again".into()))
     }
 
     /// Runs blocking diesel code on actix's blocking pool, never on an async worker.
@@ -136,6 +160,40 @@ pub struct Ctx {
     pub caller: Caller,
     /// The hash of the token this call came with.
     pub token_hash: String,
+    /// Where the call came from (the TCP peer; no forwarding header is trusted).
+    pub peer: Option<IpAddr>,
+    /// Set for audited commands: the audit row a change writes in its own transaction.
+    pub audit: Option<Arc<CallAudit>>,
+}
+
+/// The audit record of one call in progress. A change writes it in the same transaction
+/// as the change (`Ctx::write`), so a change is never without its row nor a row without
+/// its change; otherwise the HTTP edge writes it when the call ends.
+pub struct CallAudit {
+    pub command: String,
+    pub machine: Option<String>,
+    pub started: Instant,
+    written: AtomicBool,
+}
+
+impl CallAudit {
+    pub fn new(command: String, machine: Option<String>) -> Self {
+        CallAudit {
+            command,
+            machine,
+            started: Instant::now(),
+            written: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the row is already committed with the call's change.
+    pub fn written(&self) -> bool {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 impl Ctx {
@@ -145,6 +203,53 @@ impl Ctx {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
         self.state.db(f).await
+    }
+
+    /// Runs a change in one transaction together with the call's audit row (outcome `ok`):
+    /// both are committed or neither is. A failed change rolls back, and the edge then
+    /// records the failure.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    {
+        let audit = self.audit.clone();
+        let user = self.caller.name.clone();
+        let written = self
+            .db(move |c| {
+                crate::db::transaction(c, |c| {
+                    let value = f(c)?;
+                    if let Some(a) = &audit {
+                        models::audit_insert(
+                            c,
+                            &models::NewAudit {
+                                at_ms: chrono::Utc::now().timestamp_millis(),
+                                user_name: &user,
+                                command: &a.command,
+                                machine: a.machine.as_deref(),
+                                outcome: "ok",
+                                duration_ms: i64::try_from(a.elapsed_ms()).unwrap_or(i64::MAX),
+                                detail: None,
+                            },
+                        )?;
+                    }
+                    Ok(value)
+                })
+            })
+            .await?;
+        if let Some(a) = &self.audit {
+            a.written.store(true, Ordering::SeqCst);
+        }
+        Ok(written)
+    }
+
+    /// Runs a password hash or verification on the bounded hashing pool.
+    pub async fn hash<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.state.hash(f).await
     }
 
     pub fn require_admin(&self) -> Result<(), ApiError> {

@@ -162,7 +162,9 @@ fn expired_token_is_refused(backend: Backend) {
     assert_eq!(s.rpc(&token, "ping", json!({})).status, 200);
     std::thread::sleep(std::time::Duration::from_millis(3100));
     let r = s.rpc(&token, "ping", json!({}));
-    assert_eq!((r.status, r.code()), (401, "unauthenticated"));
+    assert_eq!((r.status, r.code()), (401, "token_expired"), "{r:?}");
+    assert!(r.message().contains("log in again"), "{r:?}");
+    assert_eq!(r.header("WWW-Authenticate"), Some("Bearer"));
 }
 
 fn users_crud(backend: Backend) {

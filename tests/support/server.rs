@@ -17,10 +17,20 @@ pub struct ServerOptions {
     pub pin: Option<String>,
     pub config_toml: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Serve HTTPS (the generated certificate, or `--tls-cert/--tls-key` in `args`);
+    /// otherwise plain HTTP on loopback with `--insecure-http`.
+    pub tls: bool,
+    /// More igord flags.
+    pub args: Vec<String>,
+    /// The PEM file the test's HTTP client trusts over TLS [default: the generated
+    /// self-signed certificate in the data folder].
+    pub trust: Option<PathBuf>,
 }
 
 pub struct Server {
     pub url: String,
+    /// Trusts this server's certificate when it serves HTTPS.
+    agent: ureq::Agent,
     pub data_dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -53,15 +63,45 @@ impl Reply {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    agent_trusting(None)
+}
+
+/// An HTTP client; over TLS it trusts only the certificates in `pem` (none: no https).
+pub fn agent_trusting(pem: Option<&[u8]>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
+        .timeout_global(Some(Duration::from_secs(60)));
+    if let Some(pem) = pem {
+        let roots: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !roots.is_empty(),
+            "no certificate in the PEM given to trust"
+        );
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                .build(),
+        );
+    }
+    config.build().into()
 }
 
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
-    let agent = agent();
+    send_with(&agent(), method, url, headers, body)
+}
+
+pub fn send_with(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Reply {
     let resp = match (method, body) {
         ("GET", _) => {
             let mut r = agent.get(url);
@@ -126,6 +166,7 @@ impl Server {
         let data_dir = dir.path().join("data");
         let mut s = Server {
             url: String::new(),
+            agent: agent(),
             log_path: dir.path().join("igord.log"),
             data_dir,
             child: None,
@@ -155,6 +196,7 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&opts.args)
             .env("IGOR_DATABASE_URL", db_url)
             .env("IGOR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("IGOR_LOG", "info")
@@ -164,6 +206,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
+        if !opts.tls {
+            cmd.arg("--insecure-http");
+        }
         if let Some(pin) = &opts.pin {
             cmd.arg("--pin-api-level").arg(pin);
         }
@@ -183,6 +228,14 @@ impl Server {
             if let Some(pos) = log.find("igord: listening on ") {
                 let rest = &log[pos + "igord: listening on ".len()..];
                 self.url = rest.lines().next().unwrap_or("").trim().to_owned();
+                if opts.tls {
+                    let trust = opts
+                        .trust
+                        .clone()
+                        .unwrap_or_else(|| self.data_dir.join("tls-cert.pem"));
+                    let pem = std::fs::read(&trust).expect("the certificate to trust");
+                    self.agent = agent_trusting(Some(&pem));
+                }
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -223,11 +276,23 @@ impl Server {
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        send("GET", &format!("{}{path}", self.url), headers, None)
+        send_with(
+            &self.agent,
+            "GET",
+            &format!("{}{path}", self.url),
+            headers,
+            None,
+        )
     }
 
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
-        send("POST", &format!("{}{path}", self.url), headers, body)
+        send_with(
+            &self.agent,
+            "POST",
+            &format!("{}{path}", self.url),
+            headers,
+            body,
+        )
     }
 
     pub fn login(&self, user: &str, password: &str) -> Reply {

@@ -71,13 +71,30 @@ where
         let full_name = full_name.clone();
         async move {
             let targets = resolve(&ctx, p.machines(), need).await?;
+            // One unit of the caller's budget per machine named, acted on or not: naming
+            // 10,000 machines is work even when every one is refused.
+            let units = u64::try_from(targets.len()).unwrap_or(u64::MAX);
+            ctx.state
+                .work
+                .charge(ctx.caller.id, units, Instant::now())
+                .map_err(|wait| {
+                    ApiError::rate_limited(
+                        &format!(
+                            "this call names {units} machine(s), more than is left of your budget of {} per minute",
+                            ctx.state.work.per_minute()
+                        ),
+                        wait,
+                    )
+                })?;
+            let selector = p.machines().join(" ");
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             // Audit rows are gathered and written in one transaction when every machine is
             // done (one commit instead of one per machine). The stream's last line waits for
             // it: the audit writer holds a sender until it has written.
-            let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel::<AuditRow>();
+            let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
             let total = targets.len();
             let p = Arc::new(p);
+            let started = Instant::now();
             for target in targets {
                 let (ctx, f, p, tx, audit_tx) = (
                     ctx.clone(),
@@ -88,20 +105,24 @@ where
                 );
                 tokio::spawn(async move {
                     let started = Instant::now();
-                    let (machine, outcome) = match target {
-                        Ok(m) => (m.name.clone(), f(ctx, m, p).await),
-                        Err((name, e)) => (name, Err(e)),
+                    let (machine, acted, outcome) = match target {
+                        Ok(m) => (m.name.clone(), true, f(ctx, m, p).await),
+                        Err((name, e)) => (name, false, Err(e)),
                     };
                     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
                     let code = match &outcome {
                         Ok(_) => "ok".to_owned(),
                         Err(e) => e.code().to_owned(),
                     };
-                    let _ = audit_tx.send(AuditRow {
-                        at_ms: chrono::Utc::now().timestamp_millis(),
-                        machine: Some(machine.clone()),
-                        outcome: code.clone(),
-                        duration_ms,
+                    let _ = audit_tx.send(Outcome {
+                        acted,
+                        row: AuditRow {
+                            at_ms: chrono::Utc::now().timestamp_millis(),
+                            machine: Some(machine.clone()),
+                            outcome: code.clone(),
+                            duration_ms,
+                            detail: None,
+                        },
                     });
                     let item = match outcome {
                         Ok(o) => BulkItem {
@@ -127,24 +148,68 @@ where
                 });
             }
             drop(audit_tx);
-            tokio::spawn(write_audit(ctx, full_name, audit_rx, tx));
+            tokio::spawn(write_audit(ctx, full_name, selector, started, audit_rx, tx));
             Ok(ItemStream { total, items: rx })
         }
     })
 }
 
-/// Writes the audit rows of one bulk call once every machine has reported, then lets the
-/// stream end by dropping `hold`.
+/// One machine's outcome, for the audit.
+struct Outcome {
+    /// The machine was resolved and permitted, so its BMC was called.
+    acted: bool,
+    row: AuditRow,
+}
+
+/// How much of a selector the call's audit row keeps.
+const AUDIT_SELECTOR_MAX: usize = 512;
+
+/// Writes the audit rows of one bulk call once every machine has reported: one row for
+/// the call (its selector and counts), and one per machine acted on. Machines refused
+/// (not permitted, not found) are only counted, so a caller naming 10,000 machines it may
+/// not touch writes one row, not 10,000. Then lets the stream end by dropping `hold`.
 async fn write_audit(
     ctx: Ctx,
     command: String,
-    mut rows_rx: tokio::sync::mpsc::UnboundedReceiver<AuditRow>,
+    selector: String,
+    started: Instant,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
     hold: tokio::sync::mpsc::UnboundedSender<Value>,
 ) {
-    let mut rows = Vec::new();
-    while let Some(row) = rows_rx.recv().await {
-        rows.push(row);
+    let (mut ok, mut failed, mut refused) = (0usize, 0usize, 0usize);
+    let mut rows = vec![];
+    while let Some(o) = rx.recv().await {
+        match (o.acted, o.row.outcome == "ok") {
+            (true, true) => ok += 1,
+            (true, false) => failed += 1,
+            (false, _) => refused += 1,
+        }
+        if o.acted {
+            rows.push(o.row);
+        }
     }
+    let mut shown: String = selector.chars().take(AUDIT_SELECTOR_MAX).collect();
+    if shown.len() < selector.len() {
+        shown.push_str("...");
+    }
+    let outcome = match (ok, failed + refused) {
+        (_, 0) => "ok",
+        (0, _) => "failed",
+        _ => "partial",
+    };
+    rows.insert(
+        0,
+        AuditRow {
+            at_ms: chrono::Utc::now().timestamp_millis(),
+            machine: None,
+            outcome: outcome.to_owned(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            detail: Some(format!(
+                "machines {shown}: {} named, {ok} ok, {failed} failed, {refused} refused",
+                ok + failed + refused
+            )),
+        },
+    );
     ctx.state
         .audit(ctx.caller.name.clone(), command, rows)
         .await;

@@ -183,7 +183,7 @@ pub fn specs() -> Vec<CommandSpec> {
 async fn add(ctx: Ctx, p: MachineAdd) -> Result<Out<MachineOut>, ApiError> {
     let enc = ctx.state.key.encrypt(&p.bmc_password);
     let m = ctx
-        .db(move |c| {
+        .write(move |c| {
             let new = NewMachine {
                 name: &p.name,
                 bmc_host: &p.bmc_host,
@@ -235,7 +235,7 @@ async fn modify(ctx: Ctx, p: MachineMod) -> Result<Out<MachineOut>, ApiError> {
     }
     let name = p.name;
     let m = ctx
-        .db(move |c| {
+        .write(move |c| {
             let m =
                 models::machine_by_name(c, &name).map_err(|e| ApiError::db(e, "machine", &name))?;
             models::machine_update(c, m.id, &changes)?;
@@ -251,7 +251,7 @@ async fn modify(ctx: Ctx, p: MachineMod) -> Result<Out<MachineOut>, ApiError> {
 async fn del(ctx: Ctx, p: MachineName) -> Result<Out<Deleted>, ApiError> {
     let name = p.name;
     let deleted = ctx
-        .db(move |c| {
+        .write(move |c| {
             let m =
                 models::machine_by_name(c, &name).map_err(|e| ApiError::db(e, "machine", &name))?;
             models::machine_delete(c, m.id)?;

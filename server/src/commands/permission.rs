@@ -117,8 +117,8 @@ pub fn specs() -> Vec<CommandSpec> {
 
 async fn grant(ctx: Ctx, p: PermissionGrant) -> Result<Out<PermissionOut>, ApiError> {
     let row = ctx
-        .db(move |c| {
-            crate::db::transaction(c, |c| {
+        .write(move |c| {
+            {
                 let u = models::user_by_name(c, &p.user).map_err(|e| ApiError::db(e, "user", &p.user))?;
                 let m = models::machine_by_name(c, &p.machine)
                     .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
@@ -134,7 +134,7 @@ async fn grant(ctx: Ctx, p: PermissionGrant) -> Result<Out<PermissionOut>, ApiEr
                     machine: m.name,
                     role: p.role.as_str().to_owned(),
                 })
-            })
+            }
         })
         .await?;
     let summary = format!(
@@ -146,24 +146,22 @@ async fn grant(ctx: Ctx, p: PermissionGrant) -> Result<Out<PermissionOut>, ApiEr
 
 async fn revoke(ctx: Ctx, p: PermissionRevoke) -> Result<Out<PermissionOut>, ApiError> {
     let row = ctx
-        .db(move |c| {
-            crate::db::transaction(c, |c| {
-                let u = models::user_by_name(c, &p.user)
-                    .map_err(|e| ApiError::db(e, "user", &p.user))?;
-                let m = models::machine_by_name(c, &p.machine)
-                    .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
-                let Some(role) = models::permission_role(c, u.id, m.id)? else {
-                    return Err(ApiError::NotFound(format!(
-                        "user '{}' holds no permission on machine '{}'",
-                        p.user, p.machine
-                    )));
-                };
-                models::permission_delete(c, u.id, m.id)?;
-                Ok(PermissionRow {
-                    user: u.name,
-                    machine: m.name,
-                    role,
-                })
+        .write(move |c| {
+            let u =
+                models::user_by_name(c, &p.user).map_err(|e| ApiError::db(e, "user", &p.user))?;
+            let m = models::machine_by_name(c, &p.machine)
+                .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
+            let Some(role) = models::permission_role(c, u.id, m.id)? else {
+                return Err(ApiError::NotFound(format!(
+                    "user '{}' holds no permission on machine '{}'",
+                    p.user, p.machine
+                )));
+            };
+            models::permission_delete(c, u.id, m.id)?;
+            Ok(PermissionRow {
+                user: u.name,
+                machine: m.name,
+                role,
             })
         })
         .await?;

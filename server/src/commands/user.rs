@@ -181,18 +181,17 @@ pub fn specs() -> Vec<CommandSpec> {
     ]
 }
 
-async fn hash(password: String) -> Result<String, ApiError> {
-    // argon2 is deliberately slow: keep it off the async workers.
-    actix_web::web::block(move || auth::hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
+async fn hash(ctx: &Ctx, password: String) -> Result<String, ApiError> {
+    // argon2 is deliberately slow: it runs on the bounded hashing pool.
+    ctx.hash(move || auth::hash_password(&password))
+        .await?
         .map_err(ApiError::internal)
 }
 
 async fn add(ctx: Ctx, p: UserAdd) -> Result<Out<UserOut>, ApiError> {
-    let hash = hash(p.password).await?;
+    let hash = hash(&ctx, p.password).await?;
     let user = ctx
-        .db(move |c| {
+        .write(move |c| {
             let new = NewUser {
                 name: &p.name,
                 password_hash: &hash,
@@ -248,13 +247,13 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
         ));
     }
     let password_hash = match p.password {
-        Some(pw) => Some(hash(pw).await?),
+        Some(pw) => Some(hash(&ctx, pw).await?),
         None => None,
     };
     let caller = ctx.caller.clone();
     let user = ctx
-        .db(move |c| {
-            crate::db::transaction(c, |c| {
+        .write(move |c| {
+            {
                 let user = models::user_by_name(c, &p.name)
                     .map_err(|e| ApiError::db(e, "user", &p.name))?;
                 let demotes = p.role == Some(UserRole::User) || p.enabled == Some(false);
@@ -262,6 +261,9 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
                     return Err(ApiError::Conflict(
                         "you cannot demote or disable yourself; ask another admin".into(),
                     ));
+                }
+                if demotes {
+                    keep_an_admin(c, &user, "demote or disable")?;
                 }
                 let changes = UserChanges {
                     password_hash: password_hash.clone(),
@@ -275,7 +277,7 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
                     models::tokens_delete_for_user(c, user.id)?;
                 }
                 models::user_by_id(c, user.id).map_err(ApiError::from)
-            })
+            }
         })
         .await?;
     // Disabled, demoted or with a new password: no cached token may outlive the change.
@@ -284,15 +286,32 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
     Ok(Out::new(out(&user), summary))
 }
 
+/// Refuses a change that would take away the last enabled admin. Runs inside the change's
+/// own transaction, after `lock_admins`, so two admins demoting each other at the same
+/// moment are serialized and the second one sees the first one's change.
+fn keep_an_admin(c: &mut crate::db::DbConn, user: &User, what: &str) -> Result<(), ApiError> {
+    models::lock_admins(c)?;
+    // Re-read under the lock: the row read before it may be stale.
+    let current = models::user_by_id(c, user.id)?;
+    if current.role == "admin" && current.enabled && models::admins_enabled(c)? <= 1 {
+        return Err(ApiError::Conflict(format!(
+            "cannot {what} '{}': it is the last enabled admin; make another user an admin first",
+            current.name
+        )));
+    }
+    Ok(())
+}
+
 async fn del(ctx: Ctx, p: UserName) -> Result<Out<Deleted>, ApiError> {
     let caller = ctx.caller.clone();
     let name = ctx
-        .db(move |c| {
+        .write(move |c| {
             let user =
                 models::user_by_name(c, &p.name).map_err(|e| ApiError::db(e, "user", &p.name))?;
             if user.id == caller.id {
                 return Err(ApiError::Conflict("you cannot delete yourself".into()));
             }
+            keep_an_admin(c, &user, "delete")?;
             models::user_delete(c, user.id)?;
             Ok(user.name)
         })
@@ -309,33 +328,46 @@ async fn del(ctx: Ctx, p: UserName) -> Result<Out<Deleted>, ApiError> {
 }
 
 async fn passwd(ctx: Ctx, p: Passwd) -> Result<Out<UserOut>, ApiError> {
+    // A wrong current password is a failed login: the same throttle, the same audit.
+    let name = ctx.caller.name.clone();
+    if let Some(peer) = ctx.peer {
+        ctx.state
+            .logins
+            .check(&name, peer, std::time::Instant::now())
+            .map_err(|wait| ApiError::rate_limited("too many wrong passwords", wait))?;
+    }
     let id = ctx.caller.id;
     let user = ctx
         .db(move |c| models::user_by_id(c, id).map_err(ApiError::from))
         .await?;
     let current_hash = user.password_hash.clone();
-    let ok =
-        actix_web::web::block(move || auth::verify_password(&p.current_password, &current_hash))
-            .await
-            .map_err(ApiError::internal)?;
+    let ok = ctx
+        .hash(move || auth::verify_password(&p.current_password, &current_hash))
+        .await?;
     if !ok {
+        if let Some(peer) = ctx.peer {
+            ctx.state
+                .logins
+                .failed(&name, peer, std::time::Instant::now());
+        }
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
-    let new_hash = hash(p.new_password).await?;
+    if let Some(peer) = ctx.peer {
+        ctx.state.logins.succeeded(&name, peer);
+    }
+    let new_hash = hash(&ctx, p.new_password).await?;
     let keep = ctx.token_hash.clone();
     let user = ctx
-        .db(move |c| {
-            crate::db::transaction(c, |c| {
-                let changes = UserChanges {
-                    password_hash: Some(new_hash),
-                    ..Default::default()
-                };
-                models::user_update(c, id, &changes)?;
-                // Whoever else holds a token of this user (a stolen one, say) is out; the
-                // session that changed the password goes on.
-                models::tokens_delete_others(c, id, &keep)?;
-                models::user_by_id(c, id).map_err(ApiError::from)
-            })
+        .write(move |c| {
+            let changes = UserChanges {
+                password_hash: Some(new_hash),
+                ..Default::default()
+            };
+            models::user_update(c, id, &changes)?;
+            // Whoever else holds a token of this user (a stolen one, say) is out; the
+            // session that changed the password goes on.
+            models::tokens_delete_others(c, id, &keep)?;
+            models::user_by_id(c, id).map_err(ApiError::from)
         })
         .await?;
     ctx.state.tokens.clear();

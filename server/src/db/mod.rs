@@ -187,12 +187,41 @@ pub fn open(url: &DbUrl, max_size: u32) -> Result<Pool, OpenError> {
 }
 
 /// Runs `f` in one transaction: all of its changes or none.
+///
+/// On SQLite the outermost transaction begins as a writer (`BEGIN IMMEDIATE`), so that
+/// concurrent writers queue on the busy timeout. A deferred transaction that reads first
+/// and writes later cannot wait: SQLite answers "database is locked" at once when another
+/// writer committed in between. It also makes every transaction that checks a rule before
+/// writing (the last enabled admin, say) serialized against every other writer. Nested
+/// calls become savepoints, as diesel's own `transaction` does.
 pub fn transaction<T, E, F>(c: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<DbError>,
 {
-    c.transaction(f)
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Tm = <DbConn as Connection>::TransactionManager;
+    let outermost = Tm::transaction_manager_status_mut(c)
+        .transaction_depth()
+        .map_err(E::from)?
+        .is_none();
+    let DbConn::Sqlite(inner) = c else {
+        return c.transaction(f);
+    };
+    if !outermost {
+        return c.transaction(f);
+    }
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").map_err(E::from)?;
+    match f(c) {
+        Ok(value) => {
+            Tm::commit_transaction(c).map_err(E::from)?;
+            Ok(value)
+        }
+        Err(e) => {
+            Tm::rollback_transaction(c).map_err(E::from)?;
+            Err(e)
+        }
+    }
 }
 
 pub fn run_migrations(conn: &mut DbConn) -> Result<(), OpenError> {

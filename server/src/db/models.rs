@@ -103,6 +103,7 @@ pub struct NewAudit<'a> {
     pub machine: Option<&'a str>,
     pub outcome: &'a str,
     pub duration_ms: i64,
+    pub detail: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -115,6 +116,7 @@ pub struct AuditRow {
     pub machine: Option<String>,
     pub outcome: String,
     pub duration_ms: i64,
+    pub detail: Option<String>,
 }
 
 // Lookups by unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
@@ -163,11 +165,24 @@ pub fn user_update(c: &mut DbConn, id: i64, ch: &UserChanges) -> QueryResult<usi
 /// Deletes a user with its tokens and permissions (explicitly, not trusting that every
 /// backend enforces `ON DELETE CASCADE`).
 pub fn user_delete(c: &mut DbConn, id: i64) -> QueryResult<usize> {
-    c.transaction(|c| {
+    super::transaction(c, |c| {
         diesel::delete(tokens::table.filter(tokens::user_id.eq(id))).execute(c)?;
         diesel::delete(permissions::table.filter(permissions::user_id.eq(id))).execute(c)?;
         diesel::delete(users::table.find(id)).execute(c)
     })
+}
+
+/// Serializes every transaction that changes who is an enabled admin, so that two admins
+/// demoting each other at the same moment cannot both pass the last-admin check. SQLite's
+/// transactions already begin as writers (`super::transaction`); PostgreSQL takes a
+/// transaction-scoped advisory lock, released at commit or rollback.
+pub fn lock_admins(c: &mut DbConn) -> QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    match c {
+        DbConn::Sqlite(_) => Ok(()),
+        // The key is arbitrary but fixed: "igor" in ASCII, then 1 for "admins".
+        DbConn::Pg(_) => c.batch_execute("SELECT pg_advisory_xact_lock(1768383346, 1)"),
+    }
 }
 
 pub fn admins_enabled(c: &mut DbConn) -> QueryResult<i64> {
@@ -186,8 +201,9 @@ pub fn token_insert(
     now: i64,
     expires_at: i64,
 ) -> QueryResult<()> {
-    // Expired tokens are swept at each login so the table does not grow without bound.
-    diesel::delete(tokens::table.filter(tokens::expires_at.le(now))).execute(c)?;
+    // Tokens expired for a week are swept at each login so the table does not grow without
+    // bound; until then an expired token is still recognised, and answered as expired.
+    diesel::delete(tokens::table.filter(tokens::expires_at.le(now - 7 * 24 * 3600))).execute(c)?;
     diesel::insert_into(tokens::table)
         .values((
             tokens::token_hash.eq(token_hash),
@@ -208,6 +224,15 @@ pub fn token_user(c: &mut DbConn, token_hash: &str, now: i64) -> QueryResult<(Us
         .filter(users::enabled.eq(true))
         .select((User::as_select(), tokens::expires_at))
         .get_result(c)
+}
+
+/// When the token with this hash expires (or expired), if it is still stored.
+pub fn token_expiry(c: &mut DbConn, token_hash: &str) -> QueryResult<Option<i64>> {
+    tokens::table
+        .filter(tokens::token_hash.eq(token_hash))
+        .select(tokens::expires_at)
+        .get_result(c)
+        .optional()
 }
 
 pub fn token_delete(c: &mut DbConn, token_hash: &str) -> QueryResult<usize> {
@@ -295,7 +320,7 @@ pub fn machine_update(c: &mut DbConn, id: i64, ch: &MachineChanges) -> QueryResu
 }
 
 pub fn machine_delete(c: &mut DbConn, id: i64) -> QueryResult<usize> {
-    c.transaction(|c| {
+    super::transaction(c, |c| {
         diesel::delete(permissions::table.filter(permissions::machine_id.eq(id))).execute(c)?;
         diesel::delete(machines::table.find(id)).execute(c)
     })

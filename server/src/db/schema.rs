@@ -55,6 +55,7 @@ diesel::table! {
         machine -> Nullable<Text>,
         outcome -> Text,
         duration_ms -> BigInt,
+        detail -> Nullable<Text>,
     }
 }
 
