@@ -26,7 +26,7 @@ pub enum ApiError {
     LoginFailed(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("unknown command '{0}'")]
+    #[error("unknown command '{}'", escape_controls(.0))]
     UnknownCommand(String),
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -184,5 +184,37 @@ impl ResponseError for ApiError {
                 details,
             },
         })
+    }
+}
+
+/// `text` with every control character written as `\xNN`, so a message never carries an
+/// escape sequence to the terminal that prints it.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        for (text, want) in [
+            ("plain", "plain"),
+            ("\u{1b}[31mred", "\\x1b[31mred"),
+            ("a\0b\r\n", "a\\x00b\\x0d\\x0a"),
+            ("\u{9b}", "\\x9b"),
+            ("caf\u{e9}", "caf\u{e9}"),
+        ] {
+            assert_eq!(escape_controls(text), want, "{text:?}");
+        }
     }
 }

@@ -13,8 +13,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, escape_controls};
 use crate::state::Ctx;
+
+/// The longest string any parameter may hold, whatever its published schema says: a safety
+/// net so that no input reaches the database (SQLite refuses LIKE patterns over 50,000
+/// bytes) or a message unbounded. Newer command versions publish tighter `maxLength`s.
+pub const MAX_STRING_CHARS: usize = 4096;
+
+/// Parameters holding free text, where tabs and newlines (and no other control character)
+/// are allowed.
+const FREE_TEXT: &[&str] = &["description"];
 
 /// The oldest level a server can pin to.
 pub const OLDEST_LEVEL: ApiLevel = ApiLevel::new(1, 0);
@@ -426,26 +435,47 @@ impl Registry {
             .map(|e| &e.spec)
     }
 
-    /// Every violation of `params` against the command's schema, at once. Values of
-    /// sensitive parameters are masked in the messages.
+    /// Every violation of `params` against the command's schema, at once, and then, for
+    /// string values the schema let through, what every command refuses (`string_problem`):
+    /// released versions whose schemas do not bound a string get the same protection as the
+    /// newer versions that publish it. Values of sensitive parameters are masked in the
+    /// messages, and no message echoes a control character.
     pub fn validate(&self, name: &str, version: u32, params: &Value) -> Result<(), ApiError> {
         let Some(entry) = self.entries.get(&(name.to_owned(), version)) else {
             return Ok(());
         };
-        let violations: Vec<Value> = entry
+        let mut violations: Vec<Value> = entry
             .validator
             .iter_errors(params)
             .map(|err| {
                 let path = err.instance_path().to_string();
                 let top = path.trim_start_matches('/').split('/').next().unwrap_or("");
-                let message = if entry.sensitive.iter().any(|s| s == top) {
-                    err.masked().to_string()
-                } else {
-                    err.to_string()
+                let message = match err.kind() {
+                    // The default message quotes the whole value, which may be huge.
+                    jsonschema::error::ValidationErrorKind::MaxLength { limit } => {
+                        format!("is longer than {limit} characters")
+                    }
+                    _ if entry.sensitive.iter().any(|s| s == top) => err.masked().to_string(),
+                    _ => err.to_string(),
                 };
-                json!({ "path": path, "message": message })
+                json!({ "path": path, "message": escape_controls(&message) })
             })
             .collect();
+        let mut strings = Vec::new();
+        string_values(params, String::new(), &mut strings);
+        for (path, text) in strings {
+            let top = path.trim_start_matches('/').split('/').next().unwrap_or("");
+            let secret = entry.sensitive.iter().any(|s| s == top);
+            if !secret && let Some(problem) = control_problem(text, FREE_TEXT.contains(&top)) {
+                // Says more than the pattern a newer version's schema fails on.
+                violations.retain(|v| v["path"] != path.as_str());
+                violations.push(json!({ "path": path, "message": problem }));
+            } else if let Some(problem) = length_problem(text)
+                && !violations.iter().any(|v| v["path"] == path.as_str())
+            {
+                violations.push(json!({ "path": path, "message": problem }));
+            }
+        }
         if violations.is_empty() {
             return Ok(());
         }
@@ -469,5 +499,138 @@ impl Registry {
             ),
             details: Some(json!({ "violations": violations })),
         })
+    }
+}
+
+/// Every string in `v` with its JSON pointer (`/machines/3`).
+fn string_values<'a>(v: &'a Value, path: String, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::String(s) => out.push((path, s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                string_values(item, format!("{path}/{i}"), out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, item) in m {
+                string_values(item, format!("{path}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What is wrong with a string parameter whatever its command: longer than
+/// `MAX_STRING_CHARS`, or holding a control character (NUL, escape, carriage return...,
+/// which would reach terminals through every listing; PostgreSQL cannot store NUL at all).
+/// Free text may hold tabs and newlines. Secrets are only bounded in length: they are never
+/// shown, and a message about one must not describe it.
+pub fn string_problem(s: &str, free_text: bool, secret: bool) -> Option<String> {
+    (!secret)
+        .then(|| control_problem(s, free_text))
+        .flatten()
+        .or_else(|| length_problem(s))
+}
+
+fn length_problem(s: &str) -> Option<String> {
+    if s.len() <= MAX_STRING_CHARS {
+        return None;
+    }
+    let n = s.chars().count();
+    (n > MAX_STRING_CHARS)
+        .then(|| format!("is {n} characters long; at most {MAX_STRING_CHARS} are allowed"))
+}
+
+fn control_problem(s: &str, free_text: bool) -> Option<String> {
+    let c = s
+        .chars()
+        .find(|c| c.is_control() && !(free_text && matches!(c, '\t' | '\n')))?;
+    let what = if free_text {
+        "only tabs and newlines are allowed"
+    } else {
+        "control characters are not allowed"
+    };
+    Some(format!(
+        "contains the control character {}; {what}",
+        escape_controls(&c.to_string())
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_problems() {
+        let long = "x".repeat(MAX_STRING_CHARS + 1);
+        let at_cap = "\u{e9}".repeat(MAX_STRING_CHARS);
+        let check = |s: &str, free_text: bool, secret: bool, want: Option<&str>| {
+            assert_eq!(
+                string_problem(s, free_text, secret).as_deref(),
+                want,
+                "{s:?} free_text={free_text} secret={secret}"
+            );
+        };
+        check("node01", false, false, None);
+        check("", false, false, None);
+        check(&at_cap, false, false, None);
+        check(
+            &long,
+            false,
+            false,
+            Some("is 4097 characters long; at most 4096 are allowed"),
+        );
+        let long_and_escaped = format!("{long}\u{1b}");
+        check(
+            &long_and_escaped,
+            false,
+            false,
+            Some("contains the control character \\x1b; control characters are not allowed"),
+        );
+        check(
+            &long,
+            false,
+            true,
+            Some("is 4097 characters long; at most 4096 are allowed"),
+        );
+        check(
+            "a\u{1b}[2Jb",
+            false,
+            false,
+            Some("contains the control character \\x1b; control characters are not allowed"),
+        );
+        check(
+            "a\0b",
+            false,
+            false,
+            Some("contains the control character \\x00; control characters are not allowed"),
+        );
+        check(
+            "tab\there",
+            false,
+            false,
+            Some("contains the control character \\x09; control characters are not allowed"),
+        );
+        check("line\none\ttab", true, false, None);
+        check(
+            "cr\rhere",
+            true,
+            false,
+            Some("contains the control character \\x0d; only tabs and newlines are allowed"),
+        );
+        check(
+            "c1\u{9b}31m",
+            true,
+            false,
+            Some("contains the control character \\x9b; only tabs and newlines are allowed"),
+        );
+        check(
+            "del\u{7f}",
+            false,
+            false,
+            Some("contains the control character \\x7f; control characters are not allowed"),
+        );
+        check("p\u{1b}ss\0word", false, true, None);
+        check("caf\u{e9} \u{2603}", false, false, None);
     }
 }

@@ -140,4 +140,25 @@ fn levels_grow_and_command_versions_never_change() {
             "{name}/{v}"
         );
     }
+    // 1.4: the input limits the server applies to every version, published.
+    for (name, v, param, keyword) in [
+        ("user-find", 2, "criteria", "maxLength"),
+        ("machine-find", 2, "criteria", "maxLength"),
+        ("audit-find", 2, "command", "maxLength"),
+        ("machine-add", 2, "bmc_host", "pattern"),
+        ("machine-add", 2, "bmc_user", "pattern"),
+        ("machine-add", 2, "description", "pattern"),
+        ("machine-mod", 2, "bmc_host", "pattern"),
+        ("machine-mod", 2, "description", "pattern"),
+    ] {
+        let c = at("1.4").command(name, v);
+        assert_eq!(
+            c.map(|c| c.since.to_string()),
+            Some("1.4".into()),
+            "{name}/{v}"
+        );
+        let p = &c.unwrap().params["properties"][param];
+        // Option<String> is `{"type": ["string", "null"], ...}`: the keyword is on it.
+        assert!(p.get(keyword).is_some(), "{name}/{v} {param}: {p}");
+    }
 }

@@ -20,6 +20,7 @@ mod bmc_layer;
 mod bulk;
 mod cli;
 mod compat;
+mod input;
 mod matrix;
 mod migrations;
 mod rolling;

@@ -1,5 +1,6 @@
 //! `audit-find` (1.2): who did what, when, on which machine. Admins only. Sensitive
-//! parameters never reach the audit table: it stores no parameters at all.
+//! parameters never reach the audit table: it stores no parameters at all. `audit-find/2`
+//! (1.4) bounds its text filters in its schema.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,25 @@ pub struct AuditFind {
     pub limit: u32,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFind2 {
+    /// Only calls by this user.
+    #[schemars(length(max = 64))]
+    pub user: Option<String>,
+    /// Only calls on this machine (or on this name or pattern, for one that matched none).
+    #[schemars(length(max = 4096))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: Option<String>,
+    /// Only commands whose full name starts with this, e.g. `power-` or `sel-delete/2`.
+    #[schemars(length(max = 64))]
+    pub command: Option<String>,
+    /// At most this many entries, newest first.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: u32,
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct AuditOut {
     pub id: i64,
@@ -44,15 +64,36 @@ pub struct AuditOut {
 }
 
 pub fn specs() -> Vec<CommandSpec> {
-    vec![command(
-        "audit-find",
-        1,
-        "1.2",
-        "audit",
-        Access::Admin,
-        "List audit records, newest first: every BMC command and every change to users, machines and permissions",
-        find,
-    )]
+    vec![
+        command(
+            "audit-find",
+            1,
+            "1.2",
+            "audit",
+            Access::Admin,
+            "List audit records, newest first: every BMC command and every change to users, machines and permissions",
+            find,
+        ),
+        command(
+            "audit-find",
+            2,
+            "1.4",
+            "audit",
+            Access::Admin,
+            "List audit records, newest first: every BMC command and every change to users, machines and permissions\nAs version 1, with the length of each filter bounded.",
+            |ctx, p: AuditFind2| {
+                find(
+                    ctx,
+                    AuditFind {
+                        user: p.user,
+                        machine: p.machine,
+                        command: p.command,
+                        limit: p.limit,
+                    },
+                )
+            },
+        ),
+    ]
 }
 
 async fn find(ctx: Ctx, p: AuditFind) -> Result<Out<Vec<AuditOut>>, ApiError> {

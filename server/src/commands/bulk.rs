@@ -21,6 +21,13 @@ use crate::state::{AuditRow, Ctx};
 
 /// The most machines one call may name after expanding hostranges.
 pub const MAX_MACHINES: usize = 10_000;
+/// The most globs one call may give: each is matched against every machine the caller may
+/// see, so globs are what makes resolving cost more than the call's own size.
+pub const MAX_GLOBS: usize = 1_000;
+/// The most names the hostranges of one call may expand to before duplicates are removed
+/// (`MAX_MACHINES` counts after): bounds the expansion work of a call that repeats a large
+/// range.
+pub const MAX_EXPANDED: u128 = 10 * MAX_MACHINES as u128;
 
 /// Parameters naming a machine set.
 pub trait MachineSet {
@@ -222,34 +229,72 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
-/// Upper bound of how many names a hostrange expands to, without expanding it: the product
-/// of the sizes of its bracket groups. Guards the expansion against `node[1-999999999]`.
+/// Upper bound of how many names a hostrange expands to, without expanding it. As
+/// hostlist-parser reads it: top-level commas separate host lists, whose sizes add
+/// (`a[1-101],b[1-100]` is 201); bracket groups in sequence within one host list multiply
+/// (`rack[1-2]-n[1-3]` is 6); a group's comma-separated parts add (`[1-2,5]` is 3). Guards
+/// the expansion against `node[1-999999999]`. `None` for what is not a hostrange.
 fn range_size(spec: &str) -> Option<u128> {
-    let mut total: u128 = 1;
-    let mut rest = spec;
-    while let Some(open) = rest.find('[') {
-        let close = rest[open..].find(']')? + open;
-        let mut group: u128 = 0;
-        for part in rest[open + 1..close].split(',') {
-            let size = match part.split_once('-') {
-                Some((a, b)) => {
-                    let (a, b): (u128, u128) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                    b.checked_sub(a)?.checked_add(1)?
-                }
-                None => 1,
-            };
-            group = group.checked_add(size)?;
+    let mut total: u128 = 0;
+    for host_list in top_level_parts(spec)? {
+        let mut product: u128 = 1;
+        let mut rest = host_list;
+        while let Some(open) = rest.find('[') {
+            let close = rest[open..].find(']')? + open;
+            let mut group: u128 = 0;
+            for part in rest[open + 1..close].split(',') {
+                let size = match part.split_once('-') {
+                    Some((a, b)) => {
+                        let (a, b): (u128, u128) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                        b.checked_sub(a)?.checked_add(1)?
+                    }
+                    None => 1,
+                };
+                group = group.checked_add(size)?;
+            }
+            product = product.saturating_mul(group.max(1));
+            rest = &rest[close + 1..];
         }
-        total = total.saturating_mul(group.max(1));
-        rest = &rest[close + 1..];
+        total = total.saturating_add(product);
     }
     Some(total)
 }
 
-/// Expands names and hostranges (not globs) in order, without duplicates.
+/// `spec` split at the commas outside brackets; `None` if brackets do not pair up.
+fn top_level_parts(spec: &str) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0u32, 0);
+    for (i, ch) in spec.char_indices() {
+        match ch {
+            '[' if depth == 0 => depth = 1,
+            ']' if depth == 1 => depth = 0,
+            '[' | ']' => return None,
+            ',' if depth == 0 => {
+                parts.push(&spec[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return None;
+    }
+    parts.push(&spec[start..]);
+    Some(parts)
+}
+
+/// Expands names and hostranges (not globs) in order, without duplicates. Refuses more
+/// than `MAX_GLOBS` globs, and hostranges naming more than `MAX_EXPANDED` names in all.
 pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
+    let globs = specs.iter().filter(|s| is_glob(s)).count();
+    if globs > MAX_GLOBS {
+        return Err(ApiError::BadRequest(format!(
+            "{globs} globs given; at most {MAX_GLOBS} globs per call (each is matched against every machine)"
+        )));
+    }
     let mut names: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut expanded_total: u128 = 0;
     for spec in specs {
         let spec = spec.trim();
         if spec.is_empty() {
@@ -266,6 +311,12 @@ pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
             if size > MAX_MACHINES as u128 {
                 return Err(ApiError::BadRequest(format!(
                     "hostrange '{spec}' names {size} machines; at most {MAX_MACHINES} per call"
+                )));
+            }
+            expanded_total += size;
+            if expanded_total > MAX_EXPANDED {
+                return Err(ApiError::BadRequest(format!(
+                    "the hostranges of this call name more than {MAX_EXPANDED} machines before duplicates are removed"
                 )));
             }
             hostlist_parser::parse(spec)
@@ -290,12 +341,29 @@ pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
 /// The machines of `specs` the caller may act on with `need`, and an error for each it may
 /// not. A name the caller cannot see reads the same whether or not it exists.
 pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Target>, ApiError> {
-    let names = expand(specs)?;
+    let specs = specs.to_vec();
     let admin = ctx.caller.is_admin();
     let uid = (!admin).then_some(ctx.caller.id);
-    let visible = ctx
-        .db(move |c| models::machines_with_role(c, uid).map_err(ApiError::from))
-        .await?;
+    // Expanding hostranges and matching globs against every machine is CPU work that grows
+    // with the call: it runs with the query on the blocking pool, never on an async worker,
+    // where it would stall every other request on that worker (ping included).
+    ctx.db(move |c| {
+        let names = expand(&specs)?;
+        let visible = models::machines_with_role(c, uid)?;
+        Ok(select(names, &visible, admin, need))
+    })
+    .await
+}
+
+/// `names` (expanded; globs left as they are) against the machines the caller may see.
+fn select(
+    names: Vec<String>,
+    visible: &[(Machine, Option<String>)],
+    admin: bool,
+    need: Access,
+) -> Vec<Target> {
+    let by_name: std::collections::HashMap<&str, &(Machine, Option<String>)> =
+        visible.iter().map(|v| (v.0.name.as_str(), v)).collect();
     let mut out: Vec<Target> = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for name in names {
@@ -318,7 +386,7 @@ pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Ta
             }
             continue;
         }
-        match visible.iter().find(|(m, _)| m.name == name) {
+        match by_name.get(name.as_str()) {
             Some((m, role)) => {
                 if taken.insert(m.id) {
                     out.push(check(m, role.as_deref(), admin, need));
@@ -331,7 +399,7 @@ pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Ta
             ))),
         }
     }
-    Ok(out)
+    out
 }
 
 fn check(m: &Machine, role: Option<&str>, admin: bool, need: Access) -> Target {
@@ -352,6 +420,40 @@ fn check(m: &Machine, role: Option<&str>, admin: bool, need: Access) -> Target {
 mod tests {
     use super::*;
 
+    /// The bound must be at least what hostlist-parser expands (so the cap holds) and,
+    /// without duplicates, exactly it (so no honest call is refused).
+    #[test]
+    fn range_sizes() {
+        let check = |spec: &str, want: Option<u128>| {
+            assert_eq!(range_size(spec), want, "{spec}");
+            if let Some(n) = want.filter(|n| *n <= 1000) {
+                let names = hostlist_parser::parse(spec).unwrap();
+                assert_eq!(names.len() as u128, n, "hostlist-parser on {spec}");
+            }
+        };
+        check("a[1-101],b[1-100]", Some(201));
+        check("a[1-3]b[1-2]", Some(6));
+        check("a,b,c", Some(3));
+        check("a", Some(1));
+        check("node[01-40]", Some(40));
+        check("n[1-2,5]", Some(3));
+        check("n[1-2,5],m[7]", Some(4));
+        check("rack[1-2]-n[1-3]", Some(6));
+        check("rack[1-2]-n[1-3],spare[1-4]", Some(10));
+        check("a[1-3]b[1-2],c[1-2]d[1-2],e", Some(11));
+        check("a[1-10], b[1-10]", Some(20));
+        check("x[0-0]", Some(1));
+        check("node[001-100]", Some(100));
+        check("a[1-5000],b[1-5000],c[1]", Some(10_001));
+        check("n[1-100]m[1-100]", Some(10_000));
+        check("n[1-1000]m[1-1000]k[1-1000]", Some(1_000_000_000));
+        check("node[3-1]", None);
+        check("node[1-", None);
+        check("node1-]", None);
+        check("node[[1-2]]", None);
+        check("node[x-2]", None);
+    }
+
     #[test]
     fn expansion() {
         let check = |specs: &[&str], want: Result<Vec<&str>, &str>| {
@@ -370,6 +472,15 @@ mod tests {
         );
         check(&["web-*"], Ok(vec!["web-*"]));
         check(&["node[1-99999999]"], Err("at most 10000"));
+        let a_and_b: Vec<String> = (1..=101)
+            .map(|i| format!("a{i}"))
+            .chain((1..=100).map(|i| format!("b{i}")))
+            .collect();
+        check(
+            &["a[1-101],b[1-100]"],
+            Ok(a_and_b.iter().map(String::as_str).collect()),
+        );
+        check(&["a[1-5000],b[1-5001]"], Err("names 10001 machines"));
         let huge = format!("node[0-{}]", u128::MAX);
         check(&[huge.as_str()], Err("invalid hostrange"));
         let two = format!("node[1-{m},1-{m}]", m = u128::MAX - 1);
@@ -377,5 +488,26 @@ mod tests {
         check(&["node[3-1]"], Err("invalid hostrange"));
         check(&["node[1-"], Err("invalid hostrange"));
         check(&[" "], Err("empty machine name"));
+        let globs = |n: usize| (0..n).map(|i| format!("g{i}-*")).collect::<Vec<_>>();
+        let at_cap = globs(MAX_GLOBS);
+        check(
+            &at_cap.iter().map(String::as_str).collect::<Vec<_>>(),
+            Ok(at_cap.iter().map(String::as_str).collect()),
+        );
+        let over = globs(MAX_GLOBS + 1);
+        check(
+            &over.iter().map(String::as_str).collect::<Vec<_>>(),
+            Err("1001 globs given; at most 1000 globs per call"),
+        );
+        // Ten times the same range: 100,000 names before duplicates, 10,000 after.
+        let n10000: Vec<String> = (1..=10_000).map(|i| format!("n{i}")).collect();
+        check(
+            &["n[1-10000]"; 10],
+            Ok(n10000.iter().map(String::as_str).collect()),
+        );
+        check(
+            &["n[1-10000]"; 11],
+            Err("more than 100000 machines before duplicates are removed"),
+        );
     }
 }

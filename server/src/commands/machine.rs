@@ -1,5 +1,7 @@
 //! Machines: `machine-add`, `machine-show`, `machine-find`, `machine-mod`, `machine-del`.
 //! The BMC password is write-only: encrypted before it reaches the database, never returned.
+//! Level 1.4 adds `machine-add/2`, `machine-mod/2` and `machine-find/2`, whose schemas
+//! publish what the server refuses in every version (control characters, overlong text).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -122,6 +124,108 @@ pub struct MachineMod {
     pub description: Option<String>,
 }
 
+/// A machine name, as `machine-add` allows it (so no other name can exist).
+const NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineAdd2 {
+    /// Machine name: letters, digits, '.', '_' and '-'.
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub name: String,
+    /// BMC host name or IP address: letters, digits, '.', '_', '-', ':' and '%'.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[A-Za-z0-9._:%-]+$"))]
+    pub bmc_host: String,
+    /// BMC UDP port.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1))]
+    pub bmc_port: u16,
+    /// BMC user name: printable ASCII.
+    #[schemars(length(min = 1, max = 16), regex(pattern = r"^[\u0020-\u007e]+$"))]
+    pub bmc_user: String,
+    /// BMC password (stored encrypted, never shown).
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-igor-sensitive" = true))]
+    pub bmc_password: String,
+    /// RMCP+ cipher suite; 3 (HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128) is the one supported.
+    #[serde(default = "default_cipher_suite")]
+    #[schemars(range(min = 3, max = 3))]
+    pub cipher_suite: u8,
+    /// Free text; tabs and newlines are the only control characters allowed.
+    #[serde(default)]
+    #[schemars(length(max = 1024), regex(pattern = DESCRIPTION_PATTERN))]
+    pub description: String,
+}
+
+/// Free text: no control character but tab and newline.
+const DESCRIPTION_PATTERN: &str = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$";
+
+impl From<MachineAdd2> for MachineAdd {
+    fn from(p: MachineAdd2) -> Self {
+        MachineAdd {
+            name: p.name,
+            bmc_host: p.bmc_host,
+            bmc_port: p.bmc_port,
+            bmc_user: p.bmc_user,
+            bmc_password: p.bmc_password,
+            cipher_suite: p.cipher_suite,
+            description: p.description,
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineMod2 {
+    /// Machine name.
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub name: String,
+    /// New BMC host name or IP address: letters, digits, '.', '_', '-', ':' and '%'.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[A-Za-z0-9._:%-]+$"))]
+    pub bmc_host: Option<String>,
+    /// New BMC UDP port.
+    #[schemars(range(min = 1))]
+    pub bmc_port: Option<u16>,
+    /// New BMC user name: printable ASCII.
+    #[schemars(length(min = 1, max = 16), regex(pattern = r"^[\u0020-\u007e]+$"))]
+    pub bmc_user: Option<String>,
+    /// New BMC password (stored encrypted, never shown).
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-igor-sensitive" = true))]
+    pub bmc_password: Option<String>,
+    /// New RMCP+ cipher suite.
+    #[schemars(range(min = 3, max = 3))]
+    pub cipher_suite: Option<u8>,
+    /// New description; tabs and newlines are the only control characters allowed.
+    #[schemars(length(max = 1024), regex(pattern = DESCRIPTION_PATTERN))]
+    pub description: Option<String>,
+}
+
+impl From<MachineMod2> for MachineMod {
+    fn from(p: MachineMod2) -> Self {
+        MachineMod {
+            name: p.name,
+            bmc_host: p.bmc_host,
+            bmc_port: p.bmc_port,
+            bmc_user: p.bmc_user,
+            bmc_password: p.bmc_password,
+            cipher_suite: p.cipher_suite,
+            description: p.description,
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineFind2 {
+    /// Only machines whose name contains this text (a name has at most 63 characters).
+    #[schemars(length(max = 63))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub criteria: Option<String>,
+}
+
 pub fn specs() -> Vec<CommandSpec> {
     vec![
         command(
@@ -176,6 +280,45 @@ pub fn specs() -> Vec<CommandSpec> {
             del,
         )
         .object("machine", "del")
+        .audited(),
+        command(
+            "machine-add",
+            2,
+            "1.4",
+            "machine",
+            Access::Admin,
+            "Add a machine and the credentials of its BMC\nAs version 1, with the limits published: the BMC host and user hold no control characters, the description none but tabs and newlines.",
+            |ctx, p: MachineAdd2| add(ctx, p.into()),
+        )
+        .object("machine", "add")
+        .audited(),
+        command(
+            "machine-find",
+            2,
+            "1.4",
+            "machine",
+            Access::User,
+            "List the machines you may see\nAdmins see every machine; users see those they hold a permission on. As version 1, with the length of the search text bounded.",
+            |ctx, p: MachineFind2| {
+                find(
+                    ctx,
+                    MachineFind {
+                        criteria: p.criteria,
+                    },
+                )
+            },
+        )
+        .object("machine", "find"),
+        command(
+            "machine-mod",
+            2,
+            "1.4",
+            "machine",
+            Access::Admin,
+            "Change a machine's BMC address, credentials or description\nAs version 1, with the limits of machine-add/2 published.",
+            |ctx, p: MachineMod2| modify(ctx, p.into()),
+        )
+        .object("machine", "mod")
         .audited(),
     ]
 }
@@ -267,4 +410,67 @@ async fn del(ctx: Ctx, p: MachineName) -> Result<Out<Deleted>, ApiError> {
         },
         summary,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::registry::Registry;
+
+    /// What the published patterns of the 1.4 versions let through, and what the server
+    /// refuses in the released versions whose schemas do not say it: the same values.
+    #[test]
+    fn control_characters_in_machine_fields() {
+        let level = crate::registry::newest_level(&crate::commands::all());
+        let registry = Registry::at_level(
+            crate::commands::all(),
+            crate::commands::classes(),
+            crate::commands::TOPICS,
+            level,
+        )
+        .unwrap();
+        let base = json!({"name": "node01", "bmc_host": "10.0.0.1", "bmc_user": "ADMIN",
+            "bmc_password": "pw"});
+        let check = |field: &str, value: &str, refused: bool| {
+            for version in [1, 2] {
+                let mut p = base.clone();
+                p[field] = Value::String(value.to_owned());
+                let got = registry.validate("machine-add", version, &p);
+                assert_eq!(
+                    got.is_err(),
+                    refused,
+                    "machine-add/{version} {field}={value:?}: {got:?}"
+                );
+                if let Err(e) = got {
+                    let message = e.to_string();
+                    assert!(message.contains(field), "{message}");
+                    assert!(!message.chars().any(char::is_control), "{message:?}");
+                }
+                let mut m = json!({"name": "node01"});
+                m[field] = Value::String(value.to_owned());
+                assert_eq!(
+                    registry.validate("machine-mod", version, &m).is_err(),
+                    refused,
+                    "machine-mod/{version} {field}={value:?}"
+                );
+            }
+        };
+        check("bmc_host", "bmc01.example.com", false);
+        check("bmc_host", "fe80::1%eth0", false);
+        check("bmc_host", "evil\u{1b}[2J", true);
+        check("bmc_host", "host\0", true);
+        check("bmc_host", "host\n", true);
+        check("bmc_user", "ADMIN", false);
+        check("bmc_user", "root user", false);
+        check("bmc_user", "ad\u{1b}]0;x\u{7}", true);
+        check("bmc_user", "ad\u{9b}m", true);
+        check("bmc_user", "\t", true);
+        check("description", "rack 4\nslot 2\tleft", false);
+        check("description", "caf\u{e9} \u{2603}", false);
+        check("description", "red\u{1b}[31m", true);
+        check("description", "over\rwrite", true);
+        check("description", "nul\0", true);
+        check("description", "del\u{7f}", true);
+    }
 }

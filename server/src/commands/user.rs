@@ -1,4 +1,5 @@
 //! Users: `user-add`, `user-show`, `user-find`, `user-mod`, `user-del`, `passwd`.
+//! Level 1.4 adds `user-find/2`, whose search text is bounded in its schema.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,15 @@ pub struct UserFind {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct UserFind2 {
+    /// Only users whose name contains this text (a user name has at most 64 characters).
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub criteria: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserMod {
     /// Login name.
     #[schemars(extend("x-igor-positional" = 0))]
@@ -144,6 +154,23 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::User,
             "List users\nUsers who are not admins see only themselves.",
             find,
+        )
+        .object("user", "find"),
+        command(
+            "user-find",
+            2,
+            "1.4",
+            "user",
+            Access::User,
+            "List users\nUsers who are not admins see only themselves. As version 1, with the length of the search text bounded.",
+            |ctx, p: UserFind2| {
+                find(
+                    ctx,
+                    UserFind {
+                        criteria: p.criteria,
+                    },
+                )
+            },
         )
         .object("user", "find"),
         command(
