@@ -163,7 +163,7 @@ pub fn is_cleartext_remote(url: &str) -> bool {
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+            .is_ok_and(|ip: std::net::IpAddr| ip.to_canonical().is_loopback());
     !loopback
 }
 
@@ -240,6 +240,7 @@ mod tests {
             ("http://localhost:1", false),
             ("http://[::1]:8623", false),
             ("http://[fe80::1]:8623", true),
+            ("http://[::ffff:127.0.0.1]:8623", false),
             ("https://10.0.0.1:8623", false),
         ] {
             assert_eq!(is_cleartext_remote(url), clear, "{url}");

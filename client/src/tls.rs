@@ -355,7 +355,7 @@ impl ServerCertVerifier for Verifier {
             Some(v) => v
                 .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
                 .map(drop)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| in_words(&e)),
             None => Err("no trusted roots".to_owned()),
         };
         let trust = lock(&self.shared.trust).clone();
@@ -410,6 +410,27 @@ impl ServerCertVerifier for Verifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// Why webpki refused a chain, in words rather than rustls' Debug spelling.
+fn in_words(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = e else {
+        return e.to_string();
+    };
+    match c {
+        C::UnknownIssuer => "it is not signed by a trusted authority".to_owned(),
+        C::Expired | C::ExpiredContext { .. } => "it has expired".to_owned(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".to_owned(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it is not issued for this host name".to_owned()
+        }
+        C::Revoked => "it is revoked".to_owned(),
+        C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+            "it is a CA certificate, not a server's (self-signed?)".to_owned()
+        }
+        other => format!("{other:?}"),
     }
 }
 
