@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use clap::{ArgMatches, Command};
 use schema::SchemaDocument;
 
-use crate::auth::TokenStore;
+use crate::auth::{Loaded, TokenState, TokenStore};
 use crate::cache::Cache;
 use crate::call::{ApiError, rpc, rpc_lines};
 use crate::cmd;
@@ -57,13 +57,57 @@ impl App<'_> {
         Config::load(&self.paths.config_file)
     }
 
+    /// The server, identity and trust of this run. Every path that talks to a server comes
+    /// through here: it hands the trust to the HTTP layer and warns about cleartext.
     pub fn target(&self) -> Result<Target> {
-        resolve_target(
+        let mut t = resolve_target(
             &self.config()?,
             self.scan.server.as_deref(),
             self.scan.context.as_deref(),
             &self.env,
-        )
+        )?;
+        if let Some(ca) = &self.scan.certificate_authority {
+            t.certificate_authority = Some(std::path::PathBuf::from(ca));
+        }
+        if crate::config::is_cleartext_remote(&t.server) {
+            self.diag.warn(format_args!(
+                "{} is plain http to another host: passwords and tokens travel in clear; use https",
+                t.server
+            ));
+        }
+        if let Some(tls) = self.http.tls() {
+            let known = crate::tls::KnownServers::load(&self.paths.known_servers)?;
+            tls.set_trust(crate::tls::trust_for(
+                &t.server,
+                t.certificate_authority.clone(),
+                self.scan.trust_fingerprint.as_deref(),
+                &known,
+            )?);
+        }
+        Ok(t)
+    }
+
+    /// After a run: a certificate accepted through an explicit trust (`--trust-fingerprint`,
+    /// or the question of `igor login`) becomes the server's pin; `-v` notes of the TLS layer.
+    fn finish_tls(&self) -> Result<()> {
+        let Some(tls) = self.http.tls() else {
+            return Ok(());
+        };
+        for note in tls.take_notes() {
+            self.diag.info(note);
+        }
+        if let (Some(crate::tls::Accepted::Pinned(fp)), true) =
+            (tls.accepted(), tls.trust().pin_from_flag)
+        {
+            let server = self.target()?.server;
+            let known = crate::tls::KnownServers::load(&self.paths.known_servers)?;
+            if known.servers.get(&server) != Some(&fp) {
+                crate::tls::KnownServers::pin(&self.paths.known_servers, &server, &fp)?;
+                self.diag
+                    .info(format_args!("tls: pinned {fp} for {server}"));
+            }
+        }
+        Ok(())
     }
 
     pub fn cache(&self) -> Cache {
@@ -74,12 +118,55 @@ impl App<'_> {
         TokenStore::new(self.paths.token_dir.clone())
     }
 
-    /// `IGOR_TOKEN` first (CI), then the stored token of this server.
-    pub fn token(&self, server: &str) -> Option<String> {
-        self.env
-            .token
-            .clone()
-            .or_else(|| self.tokens().load(server).map(|t| t.token))
+    /// The stored login of the target's identity (context, or bare URL).
+    pub fn stored_login(&self, t: &Target) -> Option<Loaded> {
+        let loaded = self
+            .tokens()
+            .load(&t.identity, &t.server, t.user.as_deref())?;
+        if let Some(from) = &loaded.adopted_from {
+            self.diag.info(format_args!(
+                "moved the login of {} from the per-server file {} to {}",
+                loaded.token.user,
+                from.display(),
+                t.identity
+            ));
+        }
+        Some(loaded)
+    }
+
+    /// `IGOR_TOKEN` first (CI), then the stored token of the target's identity. Says under
+    /// `-v` who the call runs as.
+    pub fn token(&self, t: &Target) -> (Option<String>, TokenState) {
+        if let Some(tok) = &self.env.token {
+            self.diag.info("as: the user of the token in IGOR_TOKEN");
+            return (Some(tok.clone()), TokenState::None);
+        }
+        let loaded = self.stored_login(t);
+        let state = TokenState::of(loaded.as_ref().map(|l| &l.token), self.now);
+        self.diag.info(format_args!(
+            "as: {} ({})",
+            match &state {
+                TokenState::Valid { user, .. } | TokenState::Expired { user, .. } => user.as_str(),
+                TokenState::None => "nobody",
+            },
+            match &state {
+                TokenState::None => format!("{}: not logged in", t.identity),
+                other => format!("{}: {other}", t.identity),
+            }
+        ));
+        (loaded.map(|l| l.token.token), state)
+    }
+
+    /// A refusal of the server, with a 401 of an expired token said as such.
+    fn refused(&self, e: ApiError, state: &TokenState, t: &Target) -> anyhow::Error {
+        match state {
+            TokenState::Expired { user, at } if e.status == 401 => ApiError {
+                message: format!("the token of {user} for {} expired at {at}", t.identity),
+                ..e
+            }
+            .into(),
+            _ => e.into(),
+        }
     }
 
     pub fn force_schema_check(&self) -> bool {
@@ -123,13 +210,18 @@ impl App<'_> {
     }
 
     pub fn run(&mut self, argv: &[String]) -> i32 {
-        match self.dispatch(argv) {
+        let code = match self.dispatch(argv) {
             Ok(code) => code,
             Err(e) => {
                 print_error(&e);
                 EXIT_FAILED
             }
+        };
+        if let Err(e) = self.finish_tls() {
+            print_error(&e);
+            return EXIT_FAILED;
         }
+        code
     }
 
     fn dispatch(&mut self, argv: &[String]) -> Result<i32> {
@@ -243,7 +335,7 @@ impl App<'_> {
             return Err(anyhow!("{reason}"));
         }
         let rerun = may_rerun.then_some((argv, token));
-        self.call(&server, &def, params, resolved, format, rerun)
+        self.call(&target, &def, params, resolved, format, rerun)
     }
 
     /// A well-formed name the schema lacks: the same words the server uses, exit 1.
@@ -271,7 +363,7 @@ impl App<'_> {
 
     fn call(
         &mut self,
-        server: &str,
+        target: &Target,
         def: &schema::CommandDef,
         params: serde_json::Value,
         resolved: Resolved,
@@ -279,9 +371,10 @@ impl App<'_> {
         rerun: Option<(&[String], &str)>,
     ) -> Result<i32> {
         if def.stream {
-            return self.call_stream(server, def, params, resolved, format, rerun);
+            return self.call_stream(target, def, params, resolved, format, rerun);
         }
-        let token = self.token(server);
+        let server = target.server.as_str();
+        let (token, state) = self.token(target);
         self.diag
             .info(format_args!("forwarding '{}' to {server}", def.full_name));
         let mut outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
@@ -322,7 +415,9 @@ impl App<'_> {
                 .info("the server's schema changed; refreshing the cache");
             self.refresh_schema(server);
         }
-        let resp = outcome.result?;
+        let resp = outcome
+            .result
+            .map_err(|e| self.refused(e, &state, target))?;
         let text = render(format, &resp.result, &resp.summary, &def.output);
         self.out.write_all(text.as_bytes())?;
         Ok(EXIT_OK)
@@ -371,7 +466,7 @@ impl App<'_> {
     /// under a progress bar when stderr is a terminal. Exit 1 if any machine failed.
     fn call_stream(
         &mut self,
-        server: &str,
+        target: &Target,
         def: &schema::CommandDef,
         params: serde_json::Value,
         resolved: Resolved,
@@ -379,7 +474,8 @@ impl App<'_> {
         rerun: Option<(&[String], &str)>,
     ) -> Result<i32> {
         use std::io::IsTerminal;
-        let token = self.token(server);
+        let server = target.server.as_str();
+        let (token, state) = self.token(target);
         self.diag.info(format_args!(
             "forwarding '{}' to {server} (streamed)",
             def.full_name
@@ -453,7 +549,9 @@ impl App<'_> {
                 return self.run_again(def, argv, typed);
             }
         }
-        outcome.result?;
+        outcome
+            .result
+            .map_err(|e| self.refused(e, &state, target))?;
         if format == Format::Table
             && let Some(summary) = &printer.summary
         {

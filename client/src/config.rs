@@ -1,5 +1,6 @@
 //! The configuration file (`config.toml`: named server contexts and the current one, like
-//! kubectl's), the paths of config, tokens and cache, and which server a run talks to.
+//! kubectl's), the paths of config, tokens, pins and cache, and which server a run talks to
+//! as whom.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Identity;
 use crate::cache::write_atomic;
 
 /// The environment variables igor reads, captured once so that nothing deeper reads the
@@ -45,6 +47,8 @@ impl EnvVars {
 pub struct Paths {
     pub config_file: PathBuf,
     pub token_dir: PathBuf,
+    /// Pinned certificate fingerprints of servers (see `tls.rs`), beside the config file.
+    pub known_servers: PathBuf,
     pub cache_dir: PathBuf,
 }
 
@@ -61,13 +65,13 @@ impl Paths {
             (None, Some(d)) => d.cache_dir().to_owned(),
             (None, None) => bail!("cannot find a home directory: set IGOR_CACHE_DIR"),
         };
-        let token_dir = config_file
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("tokens");
+        let dir = config_file.parent().unwrap_or(Path::new("."));
+        let token_dir = dir.join("tokens");
+        let known_servers = dir.join("known_servers.toml");
         Ok(Paths {
             config_file,
             token_dir,
+            known_servers,
             cache_dir,
         })
     }
@@ -88,6 +92,9 @@ pub struct ContextConfig {
     pub server: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// A PEM file of CA certificates trusted for this server, besides the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority: Option<String>,
 }
 
 impl Config {
@@ -111,12 +118,15 @@ impl Config {
     }
 }
 
-/// The server a run talks to, and where that choice came from.
+/// The server a run talks to, as whom, and where that choice came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub server: String,
     pub user: Option<String>,
     pub context: Option<String>,
+    /// Whose stored login the run uses: the context's, or the bare URL's.
+    pub identity: Identity,
+    pub certificate_authority: Option<PathBuf>,
 }
 
 /// Server URLs are compared and used as folder names, so one server has one spelling:
@@ -126,10 +136,35 @@ pub fn normalize_server(url: &str) -> Result<String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("invalid server URL '{url}': expected http://HOST[:PORT] or https://...");
     }
-    if url.starts_with("https://") {
-        bail!("this igor build speaks plain http only; use an http:// URL for '{url}'");
+    if host_of(url).is_empty() {
+        bail!("invalid server URL '{url}': no host");
     }
     Ok(url.to_owned())
+}
+
+/// The host of a normalized server URL, without brackets, port or user info.
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    authority.split(':').next().unwrap_or_default()
+}
+
+/// Whether passwords and tokens sent to `url` travel in clear over a network: plain
+/// `http://` to anything but a loopback address.
+pub fn is_cleartext_remote(url: &str) -> bool {
+    if !url.starts_with("http://") {
+        return false;
+    }
+    let host = host_of(url);
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip: std::net::IpAddr| ip.to_canonical().is_loopback());
+    !loopback
 }
 
 /// Precedence: `--server`, then `--context`, then `IGOR_SERVER`, then `IGOR_CONTEXT`, then
@@ -148,20 +183,26 @@ pub fn resolve_target(
             server: normalize_server(&c.server)?,
             user: c.user.clone(),
             context: Some(name.to_owned()),
+            identity: Identity::Context(name.to_owned()),
+            certificate_authority: c.certificate_authority.as_ref().map(PathBuf::from),
         })
     };
     let by_url = |url: &str| -> Result<Target> {
         let server = normalize_server(url)?;
-        // A context for the same server still lends its user name to `igor login`.
-        let user = cfg
+        // A context for the same server still lends its user name to `igor login` and its
+        // CA file; its login stays its own.
+        let same = cfg
             .contexts
             .values()
-            .find(|c| normalize_server(&c.server).ok().as_deref() == Some(server.as_str()))
-            .and_then(|c| c.user.clone());
+            .find(|c| normalize_server(&c.server).ok().as_deref() == Some(server.as_str()));
         Ok(Target {
+            identity: Identity::Server(server.clone()),
             server,
-            user,
+            user: same.and_then(|c| c.user.clone()),
             context: None,
+            certificate_authority: same
+                .and_then(|c| c.certificate_authority.as_ref())
+                .map(PathBuf::from),
         })
     };
     if let Some(url) = server_flag {
@@ -187,6 +228,26 @@ pub fn resolve_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleartext_is_loopback_only() {
+        for (url, clear) in [
+            ("http://10.0.0.1:8623", true),
+            ("http://igord.example:8623", true),
+            ("http://user@igord/x", true),
+            ("http://127.0.0.1:8623", false),
+            ("http://127.8.0.1", false),
+            ("http://localhost:1", false),
+            ("http://[::1]:8623", false),
+            ("http://[fe80::1]:8623", true),
+            ("http://[::ffff:127.0.0.1]:8623", false),
+            ("https://10.0.0.1:8623", false),
+        ] {
+            assert_eq!(is_cleartext_remote(url), clear, "{url}");
+        }
+        assert!(normalize_server("https://h:1/").is_ok());
+        assert!(normalize_server("http://").is_err());
+    }
 
     #[test]
     fn config_round_trip_and_unknown_fields() {
@@ -230,6 +291,9 @@ mod tests {
         );
         let t = resolve_target(&cfg, Some("http://a:1"), None, &env).unwrap();
         assert_eq!(t.user.as_deref(), Some("ua"));
+        assert_eq!(t.identity, Identity::Server("http://a:1".into()));
+        let t = resolve_target(&cfg, None, None, &env).unwrap();
+        assert_eq!(t.identity, Identity::Context("a".into()));
         let empty = Config::default();
         assert!(resolve_target(&empty, None, None, &env).is_err());
     }

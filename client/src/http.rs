@@ -1,5 +1,6 @@
 //! The HTTP seam: a tiny request/response model and the `Http` trait, so schema resolution
-//! and calls can be tested against a fake server; `UreqHttp` is the real one.
+//! and calls can be tested against a fake server; `UreqHttp` is the real one, speaking https
+//! through `tls.rs`.
 
 use std::time::Duration;
 
@@ -81,6 +82,12 @@ impl std::fmt::Display for Unreachable {
 pub trait Http {
     fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable>;
 
+    /// The TLS state of a real connection: the trust to apply, and what the handshakes
+    /// decided. Test doubles speak no TLS.
+    fn tls(&self) -> Option<&crate::tls::Shared> {
+        None
+    }
+
     /// Like `send`, but a 200 body is handed to `line` one line at a time as it arrives
     /// (streamed commands answer NDJSON) and comes back empty; other answers come whole.
     /// The default reads the whole body first, which is all a test double needs.
@@ -103,19 +110,37 @@ pub trait Http {
 /// ureq with status codes as data (we read error bodies) and a global deadline. BMC calls
 /// are bounded on the server; a bulk `power-on --wait` may legitimately stream for up to
 /// its 600 s wait limit, hence the quarter hour.
+/// Building it loads nothing: TLS is set up on the first https connection (`tls.rs`).
 pub struct UreqHttp {
     agent: ureq::Agent,
+    tls: std::sync::Arc<crate::tls::Shared>,
 }
 
 impl UreqHttp {
     pub fn new() -> Self {
+        use ureq::unversioned::resolver::DefaultResolver;
+        use ureq::unversioned::transport::{Connector, TcpConnector};
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(900)))
             .timeout_connect(Some(Duration::from_secs(10)))
             .build();
+        let tls = std::sync::Arc::new(crate::tls::Shared::default());
+        let connector = TcpConnector::default().chain(crate::tls::TlsConnector {
+            shared: tls.clone(),
+        });
         UreqHttp {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
+            tls,
+        }
+    }
+
+    /// A failed request's message: a refused certificate says why in full (and stays
+    /// recorded for the caller), anything else as ureq words it.
+    fn unreachable(&self, e: ureq::Error) -> Unreachable {
+        match &*self.tls.peek_refusal() {
+            Some(r) => Unreachable(r.to_string()),
+            None => Unreachable(e.to_string()),
         }
     }
 }
@@ -151,8 +176,12 @@ impl UreqHttp {
 }
 
 impl Http for UreqHttp {
+    fn tls(&self) -> Option<&crate::tls::Shared> {
+        Some(&self.tls)
+    }
+
     fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {
-        let unreachable = |e: ureq::Error| Unreachable(e.to_string());
+        let unreachable = |e: ureq::Error| self.unreachable(e);
         let mut resp = self.call(req).map_err(unreachable)?;
         let headers = headers_of(&resp);
         let status = resp.status().as_u16();
@@ -170,7 +199,7 @@ impl Http for UreqHttp {
         line: &mut dyn FnMut(&str),
     ) -> Result<HttpResponse, Unreachable> {
         use std::io::BufRead;
-        let unreachable = |e: ureq::Error| Unreachable(e.to_string());
+        let unreachable = |e: ureq::Error| self.unreachable(e);
         let mut resp = self.call(req).map_err(unreachable)?;
         let headers = headers_of(&resp);
         let status = resp.status().as_u16();

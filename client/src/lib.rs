@@ -13,6 +13,7 @@ pub mod prompt;
 pub mod render;
 pub mod resolve;
 pub mod scan;
+pub mod tls;
 pub mod tree;
 pub mod version;
 

@@ -8,6 +8,8 @@ pub trait Prompter {
     /// One line from stdin, newline removed (`--password-stdin`, `--FLAG-stdin`).
     fn stdin_line(&mut self) -> std::io::Result<String>;
     fn stdin_is_terminal(&self) -> bool;
+    /// The first line of a file, newline removed (`--FLAG-file PATH`).
+    fn file_line(&mut self, path: &str) -> std::io::Result<String>;
     /// A visible question (a user name).
     fn line(&mut self, prompt: &str) -> std::io::Result<String>;
 }
@@ -28,6 +30,11 @@ impl Prompter for TermPrompter {
 
     fn stdin_is_terminal(&self) -> bool {
         std::io::stdin().is_terminal()
+    }
+
+    fn file_line(&mut self, path: &str) -> std::io::Result<String> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(text.lines().next().unwrap_or_default().to_owned())
     }
 
     fn line(&mut self, prompt: &str) -> std::io::Result<String> {
@@ -72,6 +79,10 @@ impl Prompter for ScriptedPrompter {
 
     fn stdin_is_terminal(&self) -> bool {
         self.terminal
+    }
+
+    fn file_line(&mut self, path: &str) -> std::io::Result<String> {
+        self.next(format!("file:{path}"))
     }
 
     fn line(&mut self, prompt: &str) -> std::io::Result<String> {

@@ -1,6 +1,10 @@
 //! Rendering a result: a table for people (object → key/value rows, array of objects → one
 //! row per item with columns in the output schema's property order), JSON or YAML for
 //! programs. JSON and YAML carry the result alone; the summary line is for people.
+//!
+//! Text in tables comes from other users (a machine's description, a user name) and goes
+//! to a terminal: control characters are shown as `\x1b`, never sent raw, so that nobody
+//! can retitle, clear or rewrite a viewer's terminal through a field.
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
@@ -45,10 +49,27 @@ pub fn render(format: Format, result: &Value, summary: &str, output_schema: &Val
     }
 }
 
+/// `s` with every control character (C0, DEL, C1) written as `\xHH`, and a backslash that
+/// would read as such an escape doubled, so what is shown is unambiguous.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else if c == '\\' && chars.peek() == Some(&'x') {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => visible(s),
         Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
             items.iter().map(cell).collect::<Vec<_>>().join(", ")
         }
@@ -126,10 +147,10 @@ fn table(result: &Value, schema: &Value) -> String {
                     Some(v @ Value::Array(items))
                         if !items.is_empty() && items.iter().all(Value::is_object) =>
                     {
-                        nested.push_str(&format!("{k}:\n{}", table(v, &Value::Null)));
+                        nested.push_str(&format!("{}:\n{}", visible(&k), table(v, &Value::Null)));
                     }
                     Some(v) => {
-                        t.add_row(vec![k.clone(), cell(v)]);
+                        t.add_row(vec![visible(&k), cell(v)]);
                     }
                     None => {}
                 }
@@ -142,7 +163,7 @@ fn table(result: &Value, schema: &Value) -> String {
             let objects = items.iter().filter_map(Value::as_object);
             let cols = columns(properties(schema, item_schema), objects.clone());
             let mut t = new_table();
-            t.set_header(cols.clone());
+            t.set_header(cols.iter().map(|c| visible(c)));
             for o in objects {
                 t.add_row(cols.iter().map(|c| o.get(c).map(cell).unwrap_or_default()));
             }
@@ -203,13 +224,13 @@ impl StreamPrinter {
                 serde_yaml_ng::to_string(item).unwrap_or_default()
             ),
             Format::Table => {
-                let machine = item.get("machine").and_then(Value::as_str).unwrap_or("?");
+                let machine = visible(item.get("machine").and_then(Value::as_str).unwrap_or("?"));
                 let detail = if ok {
                     match item.get("result") {
                         Some(Value::Object(m)) => m
                             .iter()
                             .filter(|(k, _)| k.as_str() != "machine")
-                            .map(|(k, v)| format!("{k}={}", cell(v)))
+                            .map(|(k, v)| format!("{}={}", visible(k), cell(v)))
                             .collect::<Vec<_>>()
                             .join(" "),
                         Some(other) => cell(other),
@@ -219,8 +240,8 @@ impl StreamPrinter {
                     let e = item.get("error").cloned().unwrap_or(Value::Null);
                     format!(
                         "{}: {}",
-                        e.get("code").and_then(Value::as_str).unwrap_or("error"),
-                        e.get("message").and_then(Value::as_str).unwrap_or("")
+                        visible(e.get("code").and_then(Value::as_str).unwrap_or("error")),
+                        visible(e.get("message").and_then(Value::as_str).unwrap_or(""))
                     )
                 };
                 let word = if ok { "ok" } else { "failed" };
@@ -234,6 +255,34 @@ impl StreamPrinter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        let evil = "rack 4\x1b]0;owned\x07\x1b[2J\u{9b}31m\tend";
+        let shown = "rack 4\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\x09end";
+        assert_eq!(visible(evil), shown);
+        // A literal backslash-x in the text cannot pass for an escape.
+        assert_eq!(visible("a\\x1b"), "a\\\\x1b");
+        let record = render(Format::Table, &json!({"description": evil}), "", &json!({}));
+        let list = render(
+            Format::Table,
+            &json!([{"name": "m1", "description": evil}]),
+            "",
+            &json!({}),
+        );
+        let mut stream = StreamPrinter::new(Format::Table);
+        let line = stream.line(
+            &json!({"item": {"machine": evil, "ok": false, "error": {"code": "x", "message": evil}}})
+                .to_string(),
+        );
+        for out in [record, list, line] {
+            assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+            assert!(out.contains("\\x1b]0;owned\\x07"), "{out}");
+        }
+        // JSON for programs keeps the value exact (escaped as JSON does).
+        let j = render(Format::Json, &json!({"d": evil}), "", &json!({}));
+        assert!(j.contains("\\u001b]0;owned\\u0007"), "{j}");
+    }
 
     #[test]
     fn nested_records_get_their_own_table() {

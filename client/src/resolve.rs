@@ -248,6 +248,11 @@ impl Resolver<'_> {
 
     /// Step 4: whatever we have, with one warning; the call itself will be refused.
     fn fallback(&self, cached: Option<&Cached>, why: Unreachable) -> Result<Resolved> {
+        // A refused certificate is no outage: working on from a cache would only bury the
+        // refusal under a warning.
+        if self.http.tls().is_some_and(|t| t.peek_refusal().is_some()) {
+            return Err(anyhow!("refusing {}: {why}", self.server));
+        }
         let reason = format!("cannot reach the server at {}: {why}", self.server);
         if let Some(c) = cached
             && let Some(doc) = self.doc_of(c)

@@ -10,6 +10,8 @@ pub struct Scan {
     pub output: Option<String>,
     pub verbose: u8,
     pub force_schema_check: bool,
+    pub certificate_authority: Option<String>,
+    pub trust_fingerprint: Option<String>,
     pub help: bool,
     pub version: bool,
     /// The first free token: the subcommand.
@@ -19,7 +21,14 @@ pub struct Scan {
 }
 
 /// Global flags taking a value.
-const VALUED: &[&str] = &["--server", "--context", "--output", "-o"];
+const VALUED: &[&str] = &[
+    "--server",
+    "--context",
+    "--output",
+    "-o",
+    "--certificate-authority",
+    "--trust-fingerprint",
+];
 
 /// `args` excludes the program name.
 pub fn scan(args: &[String]) -> Scan {
@@ -75,6 +84,8 @@ impl Scan {
         match flag {
             "--server" => self.server = Some(v),
             "--context" => self.context = Some(v),
+            "--certificate-authority" => self.certificate_authority = Some(v),
+            "--trust-fingerprint" => self.trust_fingerprint = Some(v),
             _ => self.output = Some(v),
         }
     }
@@ -113,6 +124,10 @@ mod tests {
         assert_eq!(x.context.as_deref(), Some("lab"));
         assert_eq!(x.command.as_deref(), Some("sel-delete/2"));
         assert!(x.force_schema_check);
+        let x = s("--trust-fingerprint sha256:ab ping --certificate-authority=ca.pem");
+        assert_eq!(x.trust_fingerprint.as_deref(), Some("sha256:ab"));
+        assert_eq!(x.certificate_authority.as_deref(), Some("ca.pem"));
+        assert_eq!(x.command.as_deref(), Some("ping"));
         let x = s("help power-on");
         assert_eq!(x.target(), Some("power-on"));
         let x = s("--version");

@@ -29,6 +29,8 @@ enum Expect {
     Help(&'static str),
     /// A usage error (exit 2) containing this.
     Usage(&'static str),
+    /// A secret that could not be had (exit 1) containing this.
+    Refused(&'static str),
     Unknown,
 }
 use Expect::*;
@@ -73,6 +75,9 @@ fn check_with(schema: &str, known: Option<&str>, answers: &[&str], argv: &str, e
             assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}");
         }
         (Invocation::Usage(text), Usage(want)) => {
+            assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}")
+        }
+        (Invocation::Prompt(text), Refused(want)) => {
             assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}")
         }
         (Invocation::Unknown, Unknown) => {}
@@ -241,10 +246,44 @@ fn cli_mapping() {
         "user-add bob",
         Call("user-add/1", json!({"name": "bob", "password": "s3cret"})),
     );
+    // F9: a secret in argv is refused (it would be in `ps`), with the safe forms named;
+    // a file works; an empty secret from stdin or a file is refused.
     check(
         S,
         "user-add bob --password given",
-        Call("user-add/1", json!({"name": "bob", "password": "given"})),
+        Usage(
+            "--password VALUE would show the secret to every user of this machine (ps, /proc); use --password-stdin, --password-file PATH",
+        ),
+    );
+    check(S, "user-add bob --password", Usage("--password-stdin"));
+    check_with(
+        S,
+        None,
+        &["from-file"],
+        "user-add bob --password-file /run/pw",
+        Call(
+            "user-add/1",
+            json!({"name": "bob", "password": "from-file"}),
+        ),
+    );
+    check_with(
+        S,
+        None,
+        &[""],
+        "user-add bob --password-file /run/pw",
+        Refused("the secret from the file is empty"),
+    );
+    check_with(
+        S,
+        None,
+        &[""],
+        "user-add bob --password-stdin",
+        Refused("empty"),
+    );
+    check(
+        S,
+        "user-add bob --password-file a --password-stdin",
+        Usage("cannot be used with"),
     );
     check_with(
         S,

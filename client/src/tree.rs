@@ -9,8 +9,10 @@
 //!   of `*-mod` commands) or one defaulting to `true` takes a value: `--enabled true|false`.
 //! - arrays accept repeated flags and comma-separated values (`--ids 3,4 --ids 5`); the last
 //!   positional, when it is an array, takes the rest of the arguments.
-//! - a sensitive parameter gets `--NAME VALUE` and `--NAME-stdin` (one line from stdin, or a
-//!   prompt without echo when stdin is a terminal); a required one not given is prompted.
+//! - a sensitive parameter gets `--NAME-stdin` (one line from stdin, or a prompt without echo
+//!   when stdin is a terminal) and `--NAME-file PATH`; a required one not given is prompted.
+//!   `--NAME VALUE` would show the secret to every user of the machine (`ps`): it is parsed
+//!   only to be refused with a pointer to the safe forms. An empty secret is refused.
 //! - a parameter whose flag would shadow a global flag (`--server`, `--output`...) is
 //!   spelled `--param-NAME`.
 //! - defaults are shown in help but never sent: the server applies its own.
@@ -41,6 +43,8 @@ const RESERVED: &[&str] = &[
     "verbose",
     "force-schema-check",
     "version",
+    "certificate-authority",
+    "trust-fingerprint",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +87,10 @@ impl ParamSpec {
 
     fn stdin_id(&self) -> String {
         format!("{}@stdin", self.key)
+    }
+
+    fn file_id(&self) -> String {
+        format!("{}@file", self.key)
     }
 }
 
@@ -286,12 +294,14 @@ pub fn param_specs(def: &CommandDef) -> Result<Vec<ParamSpec>, SchemaDefect> {
         });
     }
     for s in specs.iter().filter(|s| s.sensitive) {
-        let stdin_flag = format!("{}-stdin", s.flag);
-        if flags.contains(&stdin_flag) {
-            return Err(SchemaDefect(format!(
-                "command {} has a parameter spelled --{stdin_flag}, which --{} needs",
-                def.full_name, s.flag
-            )));
+        for suffix in ["stdin", "file"] {
+            let extra = format!("{}-{suffix}", s.flag);
+            if flags.contains(&extra) {
+                return Err(SchemaDefect(format!(
+                    "command {} has a parameter spelled --{extra}, which --{} needs",
+                    def.full_name, s.flag
+                )));
+            }
         }
     }
     specs.sort_by_key(|s| s.positional.map_or((1, 0), |p| (0, p)));
@@ -363,9 +373,12 @@ fn arg_for(
         help = format!("{help} [default: {d}]").trim().to_owned();
     }
     if spec.sensitive {
-        help = format!("{help} (secret; prompted without echo when required and not given)")
-            .trim()
-            .to_owned();
+        // Parsed only to be refused (see `refuse_secret_value`), so it is not offered.
+        return Arg::new(spec.key.clone())
+            .long(spec.flag.clone())
+            .num_args(0..=1)
+            .value_name(spec.flag.to_uppercase().replace('-', "_"))
+            .hide(true);
     }
     let mut arg = Arg::new(spec.key.clone()).help(help);
     if spec.is_switch() {
@@ -430,16 +443,30 @@ pub fn command_for(
         let clap_required = spec.required && !spec.sensitive;
         cmd = cmd.arg(arg_for(spec, None, false, clap_required));
         if spec.sensitive {
-            cmd = cmd.arg(
-                Arg::new(spec.stdin_id())
-                    .long(format!("{}-stdin", spec.flag))
-                    .action(ArgAction::SetTrue)
-                    .conflicts_with(spec.key.clone())
-                    .help(format!(
-                        "read --{} from stdin (prompted without echo on a terminal)",
-                        spec.flag
-                    )),
-            );
+            let what = spec.help.clone().unwrap_or_else(|| spec.flag.clone());
+            let when = if spec.required {
+                "; prompted without echo when neither is given"
+            } else {
+                ""
+            };
+            cmd = cmd
+                .arg(
+                    Arg::new(spec.stdin_id())
+                        .long(format!("{}-stdin", spec.flag))
+                        .action(ArgAction::SetTrue)
+                        .conflicts_with(spec.key.clone())
+                        .help(format!(
+                            "{what}: read it from stdin (prompted without echo on a terminal){when}"
+                        )),
+                )
+                .arg(
+                    Arg::new(spec.file_id())
+                        .long(format!("{}-file", spec.flag))
+                        .value_name("PATH")
+                        .action(ArgAction::Set)
+                        .conflicts_with_all([spec.key.clone(), spec.stdin_id()])
+                        .help(format!("{what}: read it from the first line of PATH")),
+                );
         }
     }
     Ok(cmd)
@@ -465,6 +492,9 @@ pub fn params_from_matches(
     let mut params = Map::new();
     for spec in &specs {
         let given = m.value_source(&spec.key) == Some(ValueSource::CommandLine);
+        if given && spec.sensitive {
+            return Err(ParamError::Usage(refuse_secret_value(&spec.flag)));
+        }
         let value = if spec.is_switch() {
             (given && m.get_flag(&spec.key)).then_some(Value::Bool(true))
         } else if !given {
@@ -501,31 +531,69 @@ pub fn params_from_matches(
     Ok(Value::Object(params))
 }
 
+/// The refusal of `--FLAG VALUE` for a secret (also `igor login --password`).
+pub fn refuse_secret_value(flag: &str) -> String {
+    format!(
+        "--{flag} VALUE would show the secret to every user of this machine (ps, /proc); \
+         use --{flag}-stdin, --{flag}-file PATH, or leave it out to be asked without echo"
+    )
+}
+
+/// Where a secret comes from, as the user chose on the command line.
+pub enum SecretSource<'a> {
+    Stdin,
+    File(&'a str),
+    Prompt,
+}
+
+/// Reads a secret; an empty one is refused (a closed or empty stdin, an empty file), so
+/// that a mistake in a script does not set an empty password.
+pub fn read_secret(
+    flag: &str,
+    source: SecretSource<'_>,
+    prompter: &mut dyn Prompter,
+) -> Result<String, ParamError> {
+    let prompt = format!("{flag}: ");
+    let fail = |e: std::io::Error| {
+        ParamError::Prompt(format!(
+            "cannot ask for --{flag} ({e}): pass --{flag}-stdin or --{flag}-file PATH"
+        ))
+    };
+    let (text, from) = match source {
+        SecretSource::Stdin if prompter.stdin_is_terminal() => {
+            (prompter.secret(&prompt).map_err(fail)?, "the prompt")
+        }
+        SecretSource::Stdin => (prompter.stdin_line().map_err(fail)?, "stdin"),
+        SecretSource::File(path) => (
+            prompter.file_line(path).map_err(|e| {
+                ParamError::Prompt(format!("cannot read --{flag}-file {path}: {e}"))
+            })?,
+            "the file",
+        ),
+        SecretSource::Prompt => (prompter.secret(&prompt).map_err(fail)?, "the prompt"),
+    };
+    if text.is_empty() {
+        return Err(ParamError::Prompt(format!(
+            "--{flag}: the secret from {from} is empty; refusing to send an empty secret"
+        )));
+    }
+    Ok(text)
+}
+
 fn secret(
     spec: &ParamSpec,
     m: &ArgMatches,
     prompter: &mut dyn Prompter,
 ) -> Result<Option<Value>, ParamError> {
     let from_stdin = m.try_get_one::<bool>(&spec.stdin_id()).ok().flatten() == Some(&true);
-    let prompt = format!("{}: ", spec.flag);
-    let fail = |e: std::io::Error| {
-        ParamError::Prompt(format!(
-            "cannot ask for --{} ({e}): pass --{}-stdin and write it to stdin",
-            spec.flag, spec.flag
-        ))
+    let file = m.try_get_one::<String>(&spec.file_id()).ok().flatten();
+    let source = match (from_stdin, file) {
+        (true, _) => SecretSource::Stdin,
+        (false, Some(path)) => SecretSource::File(path),
+        (false, None) if spec.required => SecretSource::Prompt,
+        (false, None) => return Ok(None),
     };
-    let text = if from_stdin {
-        if prompter.stdin_is_terminal() {
-            prompter.secret(&prompt).map_err(fail)?
-        } else {
-            prompter.stdin_line().map_err(fail)?
-        }
-    } else if spec.required {
-        prompter.secret(&prompt).map_err(fail)?
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Value::String(text)))
+    read_secret(&spec.flag, source, prompter).map(|t| Some(Value::String(t)))
 }
 
 /// One top-level entry: `power-on` (the default version) or `power-on/2`.
@@ -621,6 +689,16 @@ pub fn global_args() -> Vec<Arg> {
             .global(true)
             .action(ArgAction::SetTrue)
             .help("revalidate the cached schema now (also IGOR_FORCE_SCHEMA_CHECK=1)"),
+        Arg::new("certificate-authority")
+            .long("certificate-authority")
+            .global(true)
+            .value_name("FILE")
+            .help("also trust the CA certificates of this PEM file (overrides the context's)"),
+        Arg::new("trust-fingerprint")
+            .long("trust-fingerprint")
+            .global(true)
+            .value_name("sha256:HEX")
+            .help("trust the server's certificate if it has this fingerprint, and pin it"),
     ]
 }
 

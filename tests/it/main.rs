@@ -19,6 +19,7 @@ mod bmc_api;
 mod bmc_layer;
 mod bulk;
 mod cli;
+mod client;
 mod compat;
 mod input;
 mod matrix;

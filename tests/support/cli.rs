@@ -139,8 +139,15 @@ impl Igor {
     /// Runs `igor --server URL ARGS` with `stdin` as its standard input. Every run is
     /// checked for panics and Debug dumps on stderr, whatever its exit code.
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut argv = vec!["--server".to_owned(), self.server.clone()];
-        argv.extend(args.iter().map(|a| a.to_string()));
+        let mut argv = vec!["--server", self.server.as_str()];
+        argv.extend_from_slice(args);
+        self.run_bare(&argv, stdin)
+    }
+
+    /// Runs `igor ARGS` without the `--server` flag (contexts choose the server), with
+    /// `stdin` as its standard input, checked like `run_stdin`.
+    pub fn run_bare(&self, args: &[&str], stdin: &str) -> Run {
+        let argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let mut cmd = Command::new(crate::bin("igor"));
         for k in IGOR_ENV {
             cmd.env_remove(k);

@@ -1,11 +1,30 @@
-//! `igor config`: show the configuration and manage named contexts (kubectl-style).
+//! `igor config`: show the configuration and manage named contexts (kubectl-style): each
+//! context has its server, its login, and optionally a CA file; `--trust-fingerprint` pins
+//! the server's certificate.
 
 use anyhow::{Result, bail};
 use clap::{Arg, ArgMatches, Command};
 use comfy_table::{Table, presets};
 
 use crate::app::{App, EXIT_OK, EXIT_USAGE};
+use crate::auth::TokenState;
 use crate::config::{ContextConfig, normalize_server};
+use crate::tls::{Fingerprint, KnownServers};
+
+/// A CA file as the context keeps it: an absolute path to a PEM file with a certificate.
+fn ca_file(file: &str) -> Result<String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let path = std::fs::canonicalize(file)
+        .map_err(|e| anyhow::anyhow!("--certificate-authority {file}: {e}"))?;
+    let certs = CertificateDer::pem_file_iter(&path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("--certificate-authority {file}: {e}"))?;
+    if certs.is_empty() {
+        bail!("--certificate-authority {file}: no PEM certificate in it");
+    }
+    Ok(path.to_string_lossy().into_owned())
+}
 
 pub fn cli() -> Command {
     Command::new("config")
@@ -22,7 +41,7 @@ pub fn cli() -> Command {
                 .about("create or change a context")
                 .arg(Arg::new("name").required(true))
                 .after_help(
-                    "The context's server is the global --server flag: igor config set-context lab --server http://igord:8623",
+                    "The context's server is the global --server flag, its CA file the global --certificate-authority flag, and --trust-fingerprint pins the server's certificate:\n  igor config set-context lab --server https://igord:8623 --trust-fingerprint sha256:...",
                 )
                 .arg(
                     Arg::new("user")
@@ -43,12 +62,36 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
             write!(app.out, "{}", toml::to_string_pretty(&cfg)?)?;
             match app.target() {
                 Ok(t) => {
-                    let login = match app.tokens().load(&t.server) {
-                        Some(s) => format!("logged in as {} until {}", s.user, s.expires_at),
-                        None if app.env.token.is_some() => "token from IGOR_TOKEN".to_owned(),
-                        None => "not logged in".to_owned(),
+                    let stored = app.stored_login(&t).map(|l| l.token);
+                    let state = TokenState::of(stored.as_ref(), app.now);
+                    let (user, token) = match (&app.env.token, &state) {
+                        (Some(_), _) => (
+                            "(the user of IGOR_TOKEN)".to_owned(),
+                            "from IGOR_TOKEN".to_owned(),
+                        ),
+                        (None, TokenState::Valid { user, until }) => {
+                            (user.clone(), format!("valid until {until}"))
+                        }
+                        (None, TokenState::Expired { user, at }) => {
+                            (user.clone(), format!("expired at {at}; run 'igor login'"))
+                        }
+                        (None, TokenState::None) => (
+                            t.user.clone().unwrap_or_else(|| "none".to_owned()),
+                            "none; run 'igor login'".to_owned(),
+                        ),
                     };
-                    writeln!(app.out, "# server in use: {} ({login})", t.server)?;
+                    let context = t.context.as_deref().unwrap_or("none (a bare server URL)");
+                    writeln!(app.out, "# context: {context}")?;
+                    writeln!(app.out, "# server:  {}", t.server)?;
+                    writeln!(app.out, "# user:    {user}")?;
+                    writeln!(app.out, "# token:   {token}")?;
+                    if let Some(ca) = &t.certificate_authority {
+                        writeln!(app.out, "# certificate authority: {}", ca.display())?;
+                    }
+                    let known = KnownServers::load(&app.paths.known_servers)?;
+                    if let Some(fp) = known.servers.get(&t.server) {
+                        writeln!(app.out, "# pinned certificate: {fp}")?;
+                    }
                 }
                 Err(e) => writeln!(app.out, "# {e:#}")?,
             }
@@ -70,9 +113,26 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
             };
             let server = normalize_server(url)?;
             let user = s.get_one::<String>("user").cloned();
+            let certificate_authority = match s.get_one::<String>("certificate-authority") {
+                Some(file) => Some(ca_file(file)?),
+                None => None,
+            };
+            if let Some(text) = s.get_one::<String>("trust-fingerprint") {
+                let fp: Fingerprint = text
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--trust-fingerprint: {e}"))?;
+                KnownServers::pin(&app.paths.known_servers, &server, &fp)?;
+                writeln!(app.out, "pinned {fp} for {server}")?;
+            }
             let first = cfg.contexts.is_empty();
-            cfg.contexts
-                .insert(name.clone(), ContextConfig { server, user });
+            cfg.contexts.insert(
+                name.clone(),
+                ContextConfig {
+                    server,
+                    user,
+                    certificate_authority,
+                },
+            );
             // The first context is the only sensible current one.
             if first || cfg.current.is_none() {
                 cfg.current = Some(name.clone());

@@ -1,6 +1,9 @@
 //! `igor login`: trade a user name and password for a bearer token and keep the token in a
-//! private file. The password comes from a prompt without echo, or from stdin for scripts;
-//! neither it nor the token is ever printed.
+//! private file of the run's identity (its context, or the bare `--server` URL). The password
+//! comes from a prompt without echo, from stdin or from a file, never from argv; neither it
+//! nor the token is ever printed. Against an https server whose certificate is neither valid
+//! nor pinned, login shows the certificate's fingerprint and asks, on a terminal only,
+//! before anything else: the password is typed only to a trusted server.
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -10,6 +13,8 @@ use crate::app::{App, EXIT_OK};
 use crate::auth::StoredToken;
 use crate::call::ApiError;
 use crate::http::HttpRequest;
+use crate::tls::Refusal;
+use crate::tree::{ParamError, SecretSource, read_secret, refuse_secret_value};
 
 pub fn cli() -> Command {
     Command::new("login")
@@ -27,6 +32,61 @@ pub fn cli() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("read the password from stdin (implied when stdin is not a terminal)"),
         )
+        .arg(
+            Arg::new("password-file")
+                .long("password-file")
+                .value_name("PATH")
+                .conflicts_with("password-stdin")
+                .help("read the password from the first line of PATH"),
+        )
+        .arg(
+            // Parsed only to be refused: a password in argv is in `ps` for everyone.
+            Arg::new("password")
+                .long("password")
+                .num_args(0..=1)
+                .hide(true),
+        )
+}
+
+/// Makes sure the server's certificate is trusted before a password is typed: a request
+/// that fails on an unknown certificate is answered by asking on a terminal (never
+/// otherwise), and a yes pins it (`App::finish_tls` writes the pin once it was used).
+fn ensure_trusted(app: &mut App<'_>, server: &str) -> Result<()> {
+    let Some(tls) = app.http.tls() else {
+        return Ok(());
+    };
+    if !server.starts_with("https://") {
+        return Ok(());
+    }
+    let ping = || HttpRequest::get(format!("{server}/api/ping"));
+    let Err(e) = app.http.send(ping()) else {
+        return Ok(());
+    };
+    let presented = match tls.take_refusal() {
+        Some(Refusal::Unknown { presented, reason }) if app.prompter.stdin_is_terminal() => {
+            eprintln!(
+                "The certificate of {server} is not trusted ({reason}).\nIts fingerprint is {presented}\nCompare it with what 'igord tls-fingerprint' prints on the server."
+            );
+            presented
+        }
+        Some(r) => bail!("{r}"),
+        None => bail!("cannot reach the server at {server}: {e}"),
+    };
+    let answer = app
+        .prompter
+        .line("Trust this certificate and pin it? [y/N] ")
+        .context("cannot read the answer")?;
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        bail!("the certificate of {server} was not trusted; nothing was sent");
+    }
+    let mut trust = tls.trust();
+    trust.pin = Some(presented);
+    trust.pin_from_flag = true;
+    tls.set_trust(trust);
+    app.http
+        .send(ping())
+        .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+    Ok(())
 }
 
 pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
@@ -45,15 +105,20 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
     if user.is_empty() {
         bail!("no user name given");
     }
-    let from_stdin = m.get_flag("password-stdin") || !app.prompter.stdin_is_terminal();
-    let password = if from_stdin {
-        app.prompter
-            .stdin_line()
-            .context("cannot read the password from stdin")?
-    } else {
-        app.prompter
-            .secret(&format!("password for {user} at {server}: "))
-            .context("cannot read the password")?
+    if m.value_source("password") == Some(clap::parser::ValueSource::CommandLine) {
+        bail!("{}", refuse_secret_value("password"));
+    }
+    ensure_trusted(app, &server)?;
+    let source = match m.get_one::<String>("password-file") {
+        Some(path) => SecretSource::File(path),
+        None if m.get_flag("password-stdin") || !app.prompter.stdin_is_terminal() => {
+            SecretSource::Stdin
+        }
+        None => SecretSource::Prompt,
+    };
+    let password = match read_secret("password", source, app.prompter) {
+        Ok(p) => p,
+        Err(ParamError::Usage(m) | ParamError::Prompt(m)) => bail!("{m}"),
     };
     let body = serde_json::to_string(&LoginRequest {
         user: user.clone(),
@@ -70,18 +135,24 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
     }
     let login: LoginResponse =
         serde_json::from_str(&resp.body).context("the server's login answer is malformed")?;
-    let path = app.tokens().save(&StoredToken {
-        server: server.clone(),
-        user: login.user.clone(),
-        expires_at: login.expires_at.clone(),
-        token: login.token,
-    })?;
+    let path = app.tokens().save(
+        &target.identity,
+        &StoredToken {
+            server: server.clone(),
+            user: login.user.clone(),
+            expires_at: login.expires_at.clone(),
+            token: login.token,
+        },
+    )?;
     app.diag
         .info(format_args!("token kept in {}", path.display()));
     writeln!(
         app.out,
-        "logged in to {server} as {} ({}); the token expires at {}",
-        login.user, login.role, login.expires_at
+        "logged in to {server} as {} ({}){}; the token expires at {}",
+        login.user,
+        login.role,
+        target.identity.suffix(),
+        login.expires_at
     )?;
     Ok(EXIT_OK)
 }

@@ -14,9 +14,14 @@ pub fn cli() -> Command {
 }
 
 pub fn exec(app: &mut App<'_>, _m: &ArgMatches) -> Result<i32> {
-    let server = app.target()?.server;
-    let Some(stored) = app.tokens().load(&server) else {
-        writeln!(app.out, "not logged in to {server}")?;
+    let target = app.target()?;
+    let server = target.server.clone();
+    let Some(stored) = app.stored_login(&target).map(|l| l.token) else {
+        writeln!(
+            app.out,
+            "not logged in to {server}{}",
+            target.identity.suffix()
+        )?;
         return Ok(EXIT_OK);
     };
     let resp = app
@@ -29,7 +34,11 @@ pub fn exec(app: &mut App<'_>, _m: &ArgMatches) -> Result<i32> {
     if !matches!(resp.status, 200 | 204 | 401) {
         return Err(ApiError::from_response(&resp).into());
     }
-    app.tokens().delete(&server)?;
-    writeln!(app.out, "logged out of {server}")?;
+    app.tokens().delete(&target.identity)?;
+    writeln!(
+        app.out,
+        "logged out of {server}{}",
+        target.identity.suffix()
+    )?;
     Ok(EXIT_OK)
 }
