@@ -36,7 +36,7 @@ pub struct App<'a> {
     pub out: &'a mut dyn Write,
 }
 
-/// Exit codes (DESIGN §5).
+/// Exit codes.
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;

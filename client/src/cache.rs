@@ -1,4 +1,4 @@
-//! The on-disk schema cache (DESIGN §5): one folder per server, schema files named by their
+//! The on-disk schema cache: one folder per server, schema files named by their
 //! fingerprint (which doubles as the checksum), a small metadata file, atomic writes and
 //! pruning. Every failure here degrades to a cache miss or a skipped write with one warning:
 //! the cache may make a command faster, never make it fail.

@@ -1,4 +1,4 @@
-//! Where the command tree comes from (DESIGN §5, in that order): a fresh cache, a
+//! Where the command tree comes from, in this order: a fresh cache, a
 //! conditional refresh, a bundled schema for a server that publishes none, and a stale
 //! cache or bundle when the server cannot be reached. The clock and the HTTP client are
 //! parameters, so every branch is testable without a server.
@@ -13,7 +13,7 @@ use crate::cache::{Cache, Cached, Meta, Origin, parse_verified};
 use crate::diag::Diag;
 use crate::http::{Http, HttpRequest, HttpResponse, Unreachable};
 
-/// The TTL when the server sends no `Cache-Control: max-age` (DESIGN §3's default).
+/// The TTL when the server sends no `Cache-Control: max-age`.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
 
 /// How the document of this run was obtained, as `-v` reports it.

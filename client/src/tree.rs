@@ -1,9 +1,9 @@
-//! The command tree as a pure function of the schema (DESIGN §5; no I/O here): JSON Schema
+//! The command tree as a pure function of the schema (no I/O here): JSON Schema
 //! parameters become clap arguments, clap matches become the `params` object, and the top
 //! level lists every command by name and summary. Only the invoked command gets arguments
 //! built, which is what keeps start-up flat as the schema grows.
 //!
-//! Mapping decisions (where DESIGN is silent):
+//! Mapping decisions (where the schema leaves room):
 //! - a non-nullable boolean without a `true` default is a presence flag (`--force`): given
 //!   means `true`, absent means not sent. A nullable boolean (`Option<bool>`, the tri-state
 //!   of `*-mod` commands) or one defaulting to `true` takes a value: `--enabled true|false`.

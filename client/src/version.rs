@@ -1,4 +1,4 @@
-//! Which version `igor NAME` means (DESIGN §5), and which level this client "knows".
+//! Which version `igor NAME` means, and which level this client "knows".
 //! Pure functions: the bundles and the override are parameters.
 
 use anyhow::{Result, bail};
@@ -7,7 +7,7 @@ use schema::{ApiLevel, SchemaDocument};
 /// The default version of `name`: the highest version this client knows (the commands of
 /// its newest known level) that the server also offers; for a command the client has
 /// never heard of, 1. When the client knows versions of `name` but the server offers none
-/// of them, 1 as well: that is what an unversioned call means on the wire (DESIGN §2), so
+/// of them, 1 as well: that is what an unversioned call means on the wire, so
 /// the answer is the server's own.
 pub fn default_version(
     name: &str,

@@ -1,4 +1,4 @@
-//! The schema document a server publishes (DESIGN §4), and the CLI hint keywords inside
+//! The schema document a server publishes and the CLI hint keywords inside
 //! its parameter schemas.
 
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@ pub struct CommandName {
 }
 
 impl CommandName {
-    /// The version the server runs: unversioned calls mean version 1 (DESIGN §2), so that old
+    /// The version the server runs: unversioned calls mean version 1, so that old
     /// and third-party clients keep working.
     pub fn server_version(&self) -> u32 {
         self.version.unwrap_or(1)

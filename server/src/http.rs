@@ -221,17 +221,26 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
 
 /// Reads a request body: at most `MAX_BODY` bytes (413 beyond, as the JSON error envelope),
 /// all of it within `BODY_DEADLINE` (408 otherwise).
-async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("request body larger than {MAX_BODY} bytes"));
+    // Refused from the head when it says so: nothing is read.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
     let read = async {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk =
                 chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
             if body.len() + chunk.len() > MAX_BODY {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "request body larger than {MAX_BODY} bytes"
-                )));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
@@ -284,7 +293,7 @@ async fn login(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload).await?;
+    let body = read_body(&req, payload).await?;
     let login: LoginRequest = parse_json(&body)?;
     let addr = peer(&req);
     // Locked out: refused before any hashing, so a flood costs next to nothing.
@@ -403,7 +412,7 @@ async fn rpc(
         .work
         .charge(caller.id, 1, Instant::now())
         .map_err(|wait| ApiError::rate_limited("too many calls", wait))?;
-    let body = read_body(payload).await?;
+    let body = read_body(&req, payload).await?;
     let call: RpcRequest = parse_json(&body)?;
     let name: CommandName = call
         .command

@@ -202,7 +202,7 @@ pub fn admin_reset(config: &Config, name: &str, password: Option<String>) -> any
     Ok(())
 }
 
-/// Creates the first admin when the user table is empty (DESIGN §7).
+/// Creates the first admin when the user table is empty.
 fn bootstrap_admin(state: &AppState, password_env: Option<String>) -> anyhow::Result<()> {
     let mut conn = state.pool.get().context("database pool")?;
     if db::models::user_count(&mut conn)? > 0 {

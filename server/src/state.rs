@@ -311,7 +311,7 @@ impl Ctx {
     }
 }
 
-/// Maps a BMC failure on machine `name` to its HTTP answer (DESIGN §3): the BMC's error is
+/// Maps a BMC failure on machine `name` to its HTTP answer: the BMC's error is
 /// 502 with the completion code named, silence is 504, a missing record 404.
 pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
     let message = format!("machine '{name}': {e}");

@@ -105,9 +105,12 @@ fn an_expired_token_is_called_expired() {
         }
         assert!(Instant::now() < deadline, "the token never expired: {r}");
     };
+    // Either igor saw its stored expiry pass, or igord answered token_expired: both say
+    // when, and what to do.
     assert!(
-        refused.stderr.starts_with("error: the token of admin for ")
-            && refused.stderr.contains(" expired at ")
+        (refused.stderr.starts_with("error: the token of admin for ")
+            || refused.stderr.starts_with("error: your token expired at "))
+            && refused.stderr.contains("expired at ")
             && refused.stderr.contains("hint: run 'igor login'"),
         "{refused}"
     );
@@ -198,10 +201,12 @@ fn secrets_never_come_from_argv_and_never_empty() {
 /// `\x1b` text, never as raw control characters.
 #[test]
 fn escapes_in_fields_are_shown_not_obeyed() {
-    let (_db, s) = sqlite_server(ServerOptions::default());
+    let (db, s) = sqlite_server(ServerOptions::default());
     let igor = Igor::new(&s.url);
     igor.login("admin", ADMIN_PASSWORD);
     let evil = "rack 4\x1b]0;owned\x07\x1b[2J";
+    // igord refuses control characters in descriptions now, but rows written by an older
+    // release (or another program) may hold them: put one there behind igord's back.
     igor.ok_stdin(
         &[
             "machine-add",
@@ -210,12 +215,14 @@ fn escapes_in_fields_are_shown_not_obeyed() {
             "10.0.0.1",
             "--bmc-user",
             "u",
-            "--description",
-            evil,
             "--bmc-password-stdin",
         ],
         "bmc-secret\n",
     );
+    db.execute(&format!(
+        "UPDATE machines SET description = '{}' WHERE name = 'm1'",
+        evil.replace('\'', "''")
+    ));
     let table = igor.ok(&["machine-show", "m1"]);
     assert!(
         table.stdout.contains("rack 4\\x1b]0;owned\\x07\\x1b[2J"),

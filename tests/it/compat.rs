@@ -94,7 +94,7 @@ fn levels_grow_and_command_versions_never_change() {
             );
         }
     }
-    // Planned history (DESIGN §2): 1.0 has no introspection; 1.1 adds it; 1.2 adds the
+    // Planned history: 1.0 has no introspection; 1.1 adds it; 1.2 adds the
     // second versions and identify, boot device, audit.
     let at = |l: &str| docs.iter().find(|d| d.api_level.to_string() == l).unwrap();
     assert!(at("1.0").command("command-find", 1).is_none());

@@ -21,6 +21,7 @@ mod bulk;
 mod cli;
 mod client;
 mod compat;
+mod deploy;
 mod input;
 mod matrix;
 mod migrations;

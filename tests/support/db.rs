@@ -86,6 +86,32 @@ impl TestDb {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Runs SQL on the database behind igord's back: rows as an older release left them,
+    /// or a trigger that makes a write fail.
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        let done = match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.strip_prefix("sqlite://").expect("a sqlite URL");
+                diesel::sqlite::SqliteConnection::establish(path)
+                    .expect("open the test database")
+                    .batch_execute(sql)
+            }
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .expect("open the test database")
+                .batch_execute(sql),
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The SQLite file (panics for PostgreSQL).
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.url
+            .strip_prefix("sqlite://")
+            .expect("a sqlite URL")
+            .into()
+    }
 }
 
 impl Drop for TestDb {

@@ -270,6 +270,23 @@ impl Server {
         }
     }
 
+    /// The igord process id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("igord is running")
+    }
+
+    /// The port igord listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the server URL")
+    }
+
     /// Everything igord wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         read_from(&self.log_path, 0)

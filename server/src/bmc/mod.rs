@@ -1,4 +1,4 @@
-//! BMC access: the async face of igord's IPMI layer (DESIGN §8).
+//! BMC access: the async face of igord's IPMI layer.
 //!
 //! [`BmcPool`] owns one worker thread per machine key; the worker owns that BMC's RMCP+
 //! session (`worker.rs`), speaks raw IPMI through `session.rs`, and builds/parses each

@@ -63,6 +63,24 @@ pub struct AuditOut {
     pub duration_ms: i64,
 }
 
+/// `audit-find/2`'s record: version 1's, plus what the outcome alone cannot say.
+#[derive(Serialize, JsonSchema)]
+pub struct AuditOut2 {
+    pub id: i64,
+    /// When the call finished (RFC 3339, milliseconds).
+    pub at: String,
+    pub user: String,
+    /// Full command name, e.g. power-off/1.
+    pub command: String,
+    /// The machine acted on; none for a bulk call's own record and for logins.
+    pub machine: Option<String>,
+    /// `ok` or the error code; a bulk call's own record says `ok`, `partial` or `failed`.
+    pub outcome: String,
+    pub duration_ms: i64,
+    /// A bulk call's selector and counts; a failed login's source address.
+    pub detail: Option<String>,
+}
+
 pub fn specs() -> Vec<CommandSpec> {
     vec![
         command(
@@ -80,23 +98,13 @@ pub fn specs() -> Vec<CommandSpec> {
             "1.4",
             "audit",
             Access::Admin,
-            "List audit records, newest first: every BMC command and every change to users, machines and permissions\nAs version 1, with the length of each filter bounded.",
-            |ctx, p: AuditFind2| {
-                find(
-                    ctx,
-                    AuditFind {
-                        user: p.user,
-                        machine: p.machine,
-                        command: p.command,
-                        limit: p.limit,
-                    },
-                )
-            },
+            "List audit records, newest first: every BMC command and every change to users, machines and permissions\nAs version 1, with the length of each filter bounded, and each record's detail: a bulk call is one record with its selector and counts, plus one per machine acted on; failed logins carry their source address.",
+            find_2,
         ),
     ]
 }
 
-async fn find(ctx: Ctx, p: AuditFind) -> Result<Out<Vec<AuditOut>>, ApiError> {
+async fn rows(ctx: &Ctx, p: AuditFind) -> Result<Vec<models::AuditRow>, ApiError> {
     let filter = AuditFilter {
         user: p.user,
         machine: p.machine,
@@ -104,21 +112,53 @@ async fn find(ctx: Ctx, p: AuditFind) -> Result<Out<Vec<AuditOut>>, ApiError> {
         since_ms: None,
         limit: i64::from(p.limit),
     };
-    let rows = ctx
-        .db(move |c| models::audit_find(c, &filter).map_err(ApiError::from))
-        .await?;
-    let out: Vec<AuditOut> = rows
+    ctx.db(move |c| models::audit_find(c, &filter).map_err(ApiError::from))
+        .await
+}
+
+fn at(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+async fn find(ctx: Ctx, p: AuditFind) -> Result<Out<Vec<AuditOut>>, ApiError> {
+    let out: Vec<AuditOut> = rows(&ctx, p)
+        .await?
         .into_iter()
         .map(|r| AuditOut {
             id: r.id,
-            at: chrono::DateTime::from_timestamp_millis(r.at_ms)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_default(),
+            at: at(r.at_ms),
             user: r.user_name,
             command: r.command,
             machine: r.machine,
             outcome: r.outcome,
             duration_ms: r.duration_ms,
+        })
+        .collect();
+    let summary = format!("{} audit record(s)", out.len());
+    Ok(Out::new(out, summary))
+}
+
+async fn find_2(ctx: Ctx, p: AuditFind2) -> Result<Out<Vec<AuditOut2>>, ApiError> {
+    let p = AuditFind {
+        user: p.user,
+        machine: p.machine,
+        command: p.command,
+        limit: p.limit,
+    };
+    let out: Vec<AuditOut2> = rows(&ctx, p)
+        .await?
+        .into_iter()
+        .map(|r| AuditOut2 {
+            id: r.id,
+            at: at(r.at_ms),
+            user: r.user_name,
+            command: r.command,
+            machine: r.machine,
+            outcome: r.outcome,
+            duration_ms: r.duration_ms,
+            detail: r.detail,
         })
         .collect();
     let summary = format!("{} audit record(s)", out.len());

@@ -1,6 +1,6 @@
 //! Power: `power-status`, `power-on`, `power-off`, `power-cycle`, `power-reset`, `power-soft`
 //! (one machine, level 1.0), `power-on/2` (optional wait, 1.2), and the bulk versions over a
-//! set of machines (1.3). Actions are sent once and never retried (DESIGN §8).
+//! set of machines (1.3). Actions are sent once and never retried.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
