@@ -28,36 +28,39 @@ struct Cli {
     serve: ServeArgs,
 }
 
+/// Global, so a subcommand takes them after its name too (`igord tls-fingerprint
+/// --data-dir DIR`), not only before it.
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on (IP:PORT)
-    #[arg(long, env = "IGOR_LISTEN", value_name = "ADDR")]
+    #[arg(long, global = true, env = "IGOR_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://DATA_DIR/igor.db]
     #[arg(
         long,
+        global = true,
         env = "IGOR_DATABASE_URL",
         value_name = "URL",
         hide_env_values = true
     )]
     database: Option<String>,
     /// Folder for the SQLite database and the key file [default: ./igor-data]
-    #[arg(long, env = "IGOR_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "IGOR_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// TOML configuration file (unknown keys are refused)
-    #[arg(long, env = "IGOR_CONFIG_FILE", value_name = "FILE")]
+    #[arg(long, global = true, env = "IGOR_CONFIG_FILE", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Serve exactly this older API level (rolling upgrades)
-    #[arg(long, env = "IGOR_PIN_API_LEVEL", value_name = "X.Y")]
+    #[arg(long, global = true, env = "IGOR_PIN_API_LEVEL", value_name = "X.Y")]
     pin_api_level: Option<String>,
     /// TLS certificate chain, PEM (leaf first) [default: a self-signed one in the data folder]
-    #[arg(long, env = "IGOR_TLS_CERT", value_name = "PATH")]
+    #[arg(long, global = true, env = "IGOR_TLS_CERT", value_name = "PATH")]
     tls_cert: Option<PathBuf>,
     /// TLS private key, PEM (PKCS#8, RSA or EC)
-    #[arg(long, env = "IGOR_TLS_KEY", value_name = "PATH")]
+    #[arg(long, global = true, env = "IGOR_TLS_KEY", value_name = "PATH")]
     tls_key: Option<PathBuf>,
     /// Serve plain HTTP instead of HTTPS; refused unless the listen address is loopback
-    #[arg(long)]
+    #[arg(long, global = true)]
     insecure_http: bool,
 }
 

@@ -26,3 +26,4 @@ mod matrix;
 mod migrations;
 mod rolling;
 mod schema_doc;
+mod tls;
