@@ -28,6 +28,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+/// Global, so a subcommand takes them after its name too (`igord tls-fingerprint
+/// --data-dir DIR`), not only before it.
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on (IP:PORT)

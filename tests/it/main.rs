@@ -27,3 +27,4 @@ mod matrix;
 mod migrations;
 mod rolling;
 mod schema_doc;
+mod tls;

@@ -22,6 +22,9 @@ pub struct ServerOptions {
     pub tls: bool,
     /// More igord flags.
     pub args: Vec<String>,
+    /// The address to listen on [default: `127.0.0.1:0`, a free port]; a restart on the
+    /// same address keeps the server's URL.
+    pub listen: Option<String>,
     /// The PEM file the test's HTTP client trusts over TLS [default: the generated
     /// self-signed certificate in the data folder].
     pub trust: Option<PathBuf>,
@@ -193,7 +196,7 @@ impl Server {
             .unwrap_or(0);
         let mut cmd = Command::new(crate::bin("igord"));
         cmd.arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&opts.args)
