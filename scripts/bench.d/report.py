@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Renders BENCHMARKS.md from what scripts/bench measured in one run.
 
-  report.py RESULTS_DIR > BENCHMARKS.md
+  report.py RESULTS_DIR [OLD_BENCHMARKS.md] > BENCHMARKS.md
+
+The section scripts/load writes (between its begin and end comments) is taken over from
+OLD_BENCHMARKS.md as it is: this run did not measure it.
 
 RESULTS_DIR holds, as scripts/bench writes them:
   info.tsv         KEY<TAB>VALUE: the machine, versions, and facts of the run (bulk=yes...)
@@ -147,6 +150,26 @@ def section_startup():
            "the static binary's median.", "",
            table(["command", "schema", "program", "median", "min", "max", "ratio",
                   "peak RSS", "target"], rows), ""]
+    http, https = hf("startup-https-help", "igor"), hf("startup-https-help", "igor-https")
+    r = ratio(https and https[0], http and http[0])
+    ok = None if r is None else r <= 1.1
+    verdicts.append(ok)
+    rows2 = []
+    for label, t, name, rr, v in (
+            ("`igor --help`, http server (`IGOR_SERVER`)", http, "igor",
+             1.0 if http else None, ""),
+            ("`igor --context tls --help`, https context with a pinned certificate", https,
+             "igor-https", r, verdict(ok, "≤ 1.1×: no certificate store read at start-up"))):
+        peak = mem("startup-https-help", name)
+        rows2.append([label, ms(t and t[0]), ms(t and t[1]), ms(t and t[2]), rtxt(rr),
+                      "n/a" if peak is None else f"{peak:.1f} MiB", v])
+    out += ["Against https: the same start with the context of an https igord (its "
+            "self-signed certificate pinned with `--trust-fingerprint`, a login, a warm "
+            "cache). igor reads the system certificate store on its first https connection "
+            "only; a start that makes no request must cost what the http one does. Same "
+            "hyperfine settings; ratio over the http row.", "",
+            table(["command", "median", "min", "max", "ratio vs http", "peak RSS", "target"],
+                  rows2), ""]
     return out, verdicts
 
 
@@ -265,6 +288,15 @@ def section_throughput():
             row, ok = wrk_row(label, backend, key, hello_med)
             rows.append(row)
             verdicts.append(ok)
+    hello_tls = wrk("hello-tls")
+    hello_tls_med = statistics.median([r[0] for r in hello_tls]) if hello_tls else None
+    rows.append(wrk_row("actix-web hello-world `GET /` over TLS", "none", "hello-tls",
+                        hello_tls_med, False)[0])
+    if INFO.get("tls_server") == "yes":
+        row, ok = wrk_row("`POST /api/rpc` machine-show over TLS", "SQLite", "tls-rpc",
+                          hello_tls_med)
+        rows.append(row)
+        verdicts.append(ok)
     out = ["## 4. Server throughput", "",
            "Target: authenticated `machine-show` and `ping` at least half of the hello-world "
            "ceiling of actix-web (same version and features, built in the same run). "
@@ -272,7 +304,10 @@ def section_throughput():
            f"connections, {INFO.get('wrk_secs', '?')} s per round, "
            f"{INFO.get('wrk_rounds', '?')} rounds interleaved across all rows (median, min "
            "and max are over rounds; p50 is wrk's median latency). wrk runs on the same "
-           "2 cores as the server, for every row alike.", "",
+           "2 cores as the server, for every row alike. The TLS rows (rustls on ring, TLS 1.3, "
+           "igord's generated self-signed certificate also served by the hello-world) are "
+           "over wrk's kept-alive connections, so they show the cost of encryption, not of "
+           "handshakes; their ratio is over the hello-world over TLS.", "",
            table(["request", "database", "req/s median", "min", "max", "p50 latency",
                   "ratio vs hello", "target"], rows), ""]
     return out, verdicts
@@ -331,7 +366,7 @@ def main():
                    f"{INFO.get('bmc_deadline_ms', '?')} ms"]]
     lines += ["## Machine", "", table(["", ""], m), ""]
     summary = []
-    for name, fn in (("1. start-up ≤ 1.5× static clap", section_startup),
+    for name, fn in (("1. start-up ≤ 1.5× static clap; https ≤ 1.1× http", section_startup),
                      ("2. one call ≤ 0.5× ipmitool", section_call),
                      ("3. fan-out ≤ 1× ipmi-power at every N", section_fanout),
                      ("4. throughput ≥ 0.5× hello-world", section_throughput),
@@ -364,6 +399,12 @@ def main():
             "(`IGOR_BENCH_OUT` writes elsewhere). PostgreSQL comes from `IGOR_BENCH_PG_URL` "
             "(default `postgres://postgres@127.0.0.1:5432/postgres`; a throwaway database is "
             "created there and dropped)."]
+    if len(sys.argv) > 2 and os.path.exists(sys.argv[2]):
+        kept = re.search(r"<!-- scripts/load: begin.*?<!-- scripts/load: end -->",
+                         open(sys.argv[2]).read(), re.S)
+        if kept:
+            i = out.index("## Reproduce")
+            out[i:i] = [kept.group(0), ""]
     print("\n".join(out))
 
 
