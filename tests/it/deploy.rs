@@ -163,112 +163,6 @@ fn https_with_the_generated_certificate(backend: Backend) {
     assert_eq!(s.get("/api/ping", &[]).status, 200);
 }
 
-/// `--tls-cert/--tls-key` serve PEM files made by openssl with a CA of our own.
-#[test]
-fn https_with_a_certificate_from_an_openssl_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("openssl is needed (scripts/test installs it)");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=igor test CA",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    let db = TestDb::new(Backend::Sqlite);
-    let s = Server::start_with(
-        &db,
-        ServerOptions {
-            tls: true,
-            args: vec![
-                "--tls-cert".into(),
-                d.join("server.pem").display().to_string(),
-                "--tls-key".into(),
-                d.join("server.key").display().to_string(),
-            ],
-            trust: Some(d.join("ca.pem")),
-            ..Default::default()
-        },
-    );
-    assert!(s.url.starts_with("https://"));
-    let token = s.admin();
-    assert_eq!(s.rpc(&token, "ping", json!({})).status, 200);
-    assert!(
-        !s.data_dir.join("tls-cert.pem").exists(),
-        "no certificate generated"
-    );
-}
-
-/// Plain HTTP is refused anywhere but loopback, with a message saying why.
-#[test]
-fn plain_http_only_on_loopback() {
-    let dir = tempfile::tempdir().unwrap();
-    for listen in ["0.0.0.0:0", "192.0.2.1:8623"] {
-        let out = std::process::Command::new(tests::bin("igord"))
-            .args(["--listen", listen, "--insecure-http"])
-            .env("IGOR_DATA_DIR", dir.path())
-            .env_remove("IGOR_DATABASE_URL")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{listen}: {err}");
-        assert!(
-            err.contains("only on a loopback address") && err.contains("in clear"),
-            "{listen}: {err}"
-        );
-    }
-}
-
 /// F1: two admins demoting, disabling or deleting each other at the same moment never
 /// leave no enabled admin: exactly one of the two changes wins, every round.
 fn last_admin_survives_races(backend: Backend) {
@@ -432,15 +326,23 @@ fn failed_logins_are_throttled_and_audited(backend: Backend) {
     let statuses: Vec<u16> = (0..4)
         .map(|_| raw_from("127.0.0.2", port, &wrong).0)
         .collect();
-    // Three free failures; the fourth locks alice at that address for 1 s, so the next
-    // tries (sent at once, nothing hashed) are refused, even with the right password.
+    // Three free failures; the fourth locks alice at that address for 1 s, each later one
+    // for twice as long, so a 429 comes within the next tries (answered at once, nothing
+    // hashed) however slow the machine is.
     assert_eq!(statuses, [401, 401, 401, 401]);
-    assert_eq!(raw_from("127.0.0.2", port, &right).0, 429);
-    let (status, answer) = raw_from("127.0.0.2", port, &wrong);
-    assert_eq!(status, 429, "{answer}");
+    let mut locked = None;
+    for _ in 0..6 {
+        let (status, answer) = raw_from("127.0.0.2", port, &wrong);
+        if status == 429 {
+            locked = Some(answer);
+            break;
+        }
+        assert_eq!(status, 401, "{answer}");
+    }
+    let answer = locked.expect("no 429 after repeated failures");
     assert!(answer.to_lowercase().contains("retry-after:"), "{answer}");
     assert!(answer.contains("\"rate_limited\""), "{answer}");
-    // ...but not from another one.
+    // A correct login from another address is not locked out.
     let (status, answer) = raw_from("127.0.0.3", port, &right);
     assert_eq!(status, 200, "{answer}");
 
@@ -455,15 +357,23 @@ fn failed_logins_are_throttled_and_audited(backend: Backend) {
         .iter()
         .filter(|r| r["outcome"] == "login_failed")
         .collect();
-    assert_eq!(failed.len(), 4, "one row per failed login: {audit}");
+    assert!(failed.len() >= 4, "one row per failed login: {audit}");
 
     // passwd/1 with a wrong current password is a failed login too.
     let t = s.token("alice", "alice-password");
     let guess = json!({"current_password": "wrong-guess", "new_password": "new-password-1"});
-    let codes: Vec<u16> = (0..5)
+    let codes: Vec<u16> = (0..4)
         .map(|_| s.rpc(&t, "passwd", guess.clone()).status)
         .collect();
-    assert_eq!(codes, [403, 403, 403, 403, 429]);
+    assert_eq!(codes, [403, 403, 403, 403]);
+    let later: Vec<u16> = (0..6)
+        .map(|_| s.rpc(&t, "passwd", guess.clone()).status)
+        .take_while(|&c| c != 429)
+        .collect();
+    assert!(
+        later.len() < 6 && later.iter().all(|&c| c == 403),
+        "passwd is throttled like a login: {later:?}"
+    );
 }
 
 /// F2: a flood of concurrent wrong-password logins from many addresses queues on a small
@@ -666,7 +576,7 @@ fn bulk_calls_audit_one_row_and_spend_a_budget(backend: Backend) {
     let s = Server::start_with(
         &db,
         ServerOptions {
-            config_toml: Some("[limits]\nwork_per_minute = 15000\n".into()),
+            config_toml: Some("[limits]\nwork_per_minute = 12000\n".into()),
             ..Default::default()
         },
     );
