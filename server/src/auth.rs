@@ -59,6 +59,9 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// be refused when the queue is full, instead of taking memory and every core.
 pub struct Hasher {
     queue: std::sync::mpsc::SyncSender<Job>,
+    /// One permit per job running or queued: taken before the caller does any other work
+    /// for the hash (a login's database read), so a flood is refused before it costs that.
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -67,11 +70,19 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Debug)]
 pub struct HasherBusy;
 
+/// A place on the hashing pool, held from [`Hasher::reserve`] until its job is done.
+pub struct HashSlot {
+    queue: std::sync::mpsc::SyncSender<Job>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 impl Hasher {
     pub fn new(threads: usize, queue: usize) -> std::io::Result<Hasher> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue);
+        let threads = threads.max(1);
+        // The channel holds every permitted job, so a send with a permit never fails.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(threads + queue);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        for i in 0..threads.max(1) {
+        for i in 0..threads {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("igord-hash-{i}"))
@@ -89,7 +100,23 @@ impl Hasher {
                     }
                 })?;
         }
-        Ok(Hasher { queue: tx })
+        Ok(Hasher {
+            queue: tx,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(threads + queue)),
+        })
+    }
+
+    /// A place for one job, or `HasherBusy` at once when every place is taken.
+    pub fn reserve(&self) -> Result<HashSlot, HasherBusy> {
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HasherBusy)?;
+        Ok(HashSlot {
+            queue: self.queue.clone(),
+            permit,
+        })
     }
 
     /// Runs `f` on the pool, or refuses at once when the queue is full.
@@ -98,10 +125,23 @@ impl Hasher {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        self.reserve()?.run(f).await
+    }
+}
+
+impl HashSlot {
+    /// Runs `f` in the reserved place; the place is free again once `f` has returned.
+    pub async fn run<T, F>(self, f: F) -> Result<T, HasherBusy>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let permit = self.permit;
         self.queue
             .try_send(Box::new(move || {
                 let _ = tx.send(f());
+                drop(permit);
             }))
             .map_err(|_| HasherBusy)?;
         rx.await.map_err(|_| HasherBusy)
@@ -160,5 +200,23 @@ mod tests {
         let p = generate_password().unwrap();
         assert_eq!(p.len(), 20);
         assert_ne!(p, generate_password().unwrap());
+    }
+
+    /// Places are counted from the reservation, not from the send: with every place
+    /// reserved the next caller is refused before it does anything, and a finished job
+    /// frees its place.
+    #[tokio::test]
+    async fn hashing_places_are_taken_at_reservation() {
+        let hasher = Hasher::new(1, 2).unwrap();
+        let held: Vec<HashSlot> = (0..3).map(|_| hasher.reserve().unwrap()).collect();
+        assert!(
+            hasher.reserve().is_err(),
+            "a fourth place beyond 1 thread + 2 queued"
+        );
+        let mut held = held.into_iter();
+        let first = held.next().unwrap();
+        assert_eq!(first.run(|| 7).await.unwrap(), 7);
+        let again = hasher.reserve().expect("the finished job's place is free");
+        assert_eq!(again.run(|| 8).await.unwrap(), 8);
     }
 }

@@ -303,6 +303,8 @@ async fn login(
             .check(&login.user, addr, Instant::now())
             .map_err(|wait| ApiError::rate_limited("too many failed logins", wait))?;
     }
+    // A place on the hashing pool first: when it is full, the login costs no database read.
+    let slot = state.hash_slot()?;
     let name = login.user.clone();
     let user = state
         .db(move |c| match models::user_by_name(c, &name) {
@@ -313,12 +315,13 @@ async fn login(
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = login.password;
-    let ok = state
-        .hash(move || {
+    let ok = slot
+        .run(move || {
             let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
             auth::verify_password(&password, &hash)
         })
-        .await?;
+        .await
+        .map_err(|_| crate::state::hasher_busy())?;
     let user = match user {
         Some(u) if ok => u,
         known => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::auth::{Caller, Hasher};
+use crate::auth::{Caller, HashSlot, Hasher};
 use crate::bmc::{BmcError, BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
@@ -130,10 +130,13 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        self.hasher
-            .run(f)
-            .await
-            .map_err(|_| ApiError::Busy("too many password checks at once; try again".into()))
+        self.hash_slot()?.run(f).await.map_err(|_| hasher_busy())
+    }
+
+    /// A place on the hashing pool, taken before the work that leads to the hash (a
+    /// login's database read), so a flood beyond the pool is refused before it costs that.
+    pub fn hash_slot(&self) -> Result<HashSlot, ApiError> {
+        self.hasher.reserve().map_err(|_| hasher_busy())
     }
 
     /// Runs blocking diesel code on actix's blocking pool, never on an async worker.
@@ -356,4 +359,9 @@ pub fn rfc3339(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
+}
+
+/// The answer when the hashing pool has no place left: 503 `busy` with `Retry-After`.
+pub fn hasher_busy() -> ApiError {
+    ApiError::Busy("too many password checks at once; try again".into())
 }

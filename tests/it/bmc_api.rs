@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::db::{Backend, TestDb};
+use tests::relay::CutRelay;
 use tests::server::{Server, ServerOptions};
 use tests::sim::SimBmc;
 
@@ -16,6 +17,77 @@ on_both_backends!(
     roles_are_enforced_and_everything_is_audited,
     faults_cost_one_deadline_and_stay_contained,
 );
+
+/// `sel-delete/2` over a link that breaks after two records: the answer still reports the
+/// two deleted records, the one in flight as unknown and the last as not attempted, and
+/// `sel-delete/1` says the outcome of its record is unknown.
+#[test]
+fn sel_delete_reports_partial_outcomes_when_the_link_breaks() {
+    let sim = SimBmc::start_new();
+    let (_db, s) = server(Backend::Sqlite, 3000);
+    let admin = s.admin();
+    let via = |name: &str, relay: &CutRelay| {
+        s.ok(
+            &admin,
+            "machine-add",
+            json!({"name": name, "bmc_host": sim.host, "bmc_port": relay.port,
+                   "bmc_user": sim.user, "bmc_password": sim.password}),
+        );
+    };
+    // Learn what opening a session and one request cost, on a machine of its own.
+    let calibrate = CutRelay::start(sim.port);
+    via("probe", &calibrate);
+    s.ok(&admin, "bmc-info", json!({"machine": "probe"}));
+    let setup = calibrate.forwarded() - 1;
+
+    let ids = sim.sel_ids::<u64>();
+    assert!(
+        ids.len() >= 4,
+        "the simulator starts with 4 SEL records: {ids:?}"
+    );
+    let relay = CutRelay::start(sim.port);
+    via("m1", &relay);
+    relay.cut_after(setup + 1 + 2);
+    let out = s.ok(
+        &admin,
+        "sel-delete/2",
+        json!({"machine": "m1", "ids": ids[..4]}),
+    );
+    let items = out.as_array().expect("an array of outcomes");
+    let outcomes: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["outcome"].as_str().unwrap_or_default(),
+                i["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes[0], ("deleted", ""), "{out}");
+    assert_eq!(outcomes[1], ("deleted", ""), "{out}");
+    assert_eq!(outcomes[2].0, "bmc_timeout", "{out}");
+    assert!(
+        outcomes[2].1.contains("unknown whether it was deleted"),
+        "{out}"
+    );
+    assert_eq!(outcomes[3].0, "bmc_timeout", "{out}");
+    assert!(outcomes[3].1.contains("not attempted"), "{out}");
+    assert_eq!(sim.sel_ids::<u64>(), ids[2..]);
+
+    // The single-record version over a link that breaks on its only request.
+    let relay = CutRelay::start(sim.port);
+    via("m2", &relay);
+    relay.cut_after(setup + 1);
+    let r = s.rpc(&admin, "sel-delete", json!({"machine": "m2", "id": ids[2]}));
+    assert_eq!((r.status, r.code()), (504, "bmc_timeout"), "{r:?}");
+    assert!(
+        r.message().contains(&format!(
+            "unknown whether SEL record {} was deleted",
+            ids[2]
+        )),
+        "{r:?}"
+    );
+}
 
 fn server(backend: Backend, deadline_ms: u64) -> (TestDb, Server) {
     let db = TestDb::new(backend);

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use server::bmc::{
     BmcConfig, BmcError, BmcPool, BmcTarget, BootDevice, ChassisAction, Identify, PowerState,
+    SelDeletion,
 };
+use tests::relay::CutRelay;
 use tests::sim::SimBmc;
 
 fn target(sim: &SimBmc) -> BmcTarget {
@@ -151,13 +153,80 @@ async fn sel_add_list_delete_clear_agree_with_ipmitool() {
         .sel_delete(1, &t, vec![ids[1], 0x7777, ids[2]])
         .await
         .unwrap();
-    assert_eq!(outcome, vec![Ok(()), Err(BmcError::NotFound), Ok(())]);
+    assert_eq!(
+        outcome,
+        vec![
+            SelDeletion::Deleted,
+            SelDeletion::NotFound,
+            SelDeletion::Deleted
+        ]
+    );
     let remaining = sim.sel_ids::<u16>();
     assert_eq!(remaining, vec![ids[0], ids[3], ids[4]]);
 
     pool.sel_clear(1, &t).await.unwrap();
     assert!(pool.sel_list(1, &t).await.unwrap().is_empty());
     assert!(sim.sel_ids::<u16>().is_empty());
+    pool.shutdown().await;
+}
+
+/// Datagrams igord sends to open a session and make one request, learned through a relay
+/// rather than assumed, so the cut tests follow the session setup wherever it goes.
+async fn datagrams_for_session_and_one_request(pool: &BmcPool, sim: &SimBmc) -> usize {
+    let relay = CutRelay::start(sim.port);
+    let t = BmcTarget {
+        port: relay.port,
+        ..target(sim)
+    };
+    // A key no other call uses, so the session is opened here.
+    pool.device_id(9_999, &t)
+        .await
+        .expect("device id through the relay");
+    relay.forwarded()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sel_delete_reports_what_was_deleted_when_the_link_breaks() {
+    let sim = SimBmc::start_new();
+    let pool = pool(3000);
+    let ids = sim.sel_ids::<u16>();
+    assert!(
+        ids.len() >= 4,
+        "the simulator starts with 4 SEL records: {ids:?}"
+    );
+    let setup = datagrams_for_session_and_one_request(&pool, &sim).await - 1;
+
+    let relay = CutRelay::start(sim.port);
+    let t = BmcTarget {
+        port: relay.port,
+        ..target(&sim)
+    };
+    // Session setup, Reserve SEL, then two deletes get through; the third is lost.
+    relay.cut_after(setup + 1 + 2);
+    let outcome = pool.sel_delete(1, &t, ids[..4].to_vec()).await.unwrap();
+    assert_eq!(outcome.len(), 4, "{outcome:?}");
+    assert_eq!(outcome[..2], [SelDeletion::Deleted, SelDeletion::Deleted]);
+    assert!(
+        matches!(outcome[2], SelDeletion::Unknown(BmcError::Timeout(_))),
+        "the record in flight: {outcome:?}"
+    );
+    assert!(
+        matches!(outcome[3], SelDeletion::NotAttempted(_)),
+        "the record after it: {outcome:?}"
+    );
+    // What the BMC holds agrees: the first two are gone, the others are still there.
+    assert_eq!(sim.sel_ids::<u16>(), ids[2..]);
+
+    // The broken session was thrown away: once the link is back, a fresh one answers.
+    relay.cut_after(usize::MAX / 2);
+    let remaining: Vec<u16> = pool
+        .sel_list(1, &t)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(remaining, ids[2..]);
     pool.shutdown().await;
 }
 

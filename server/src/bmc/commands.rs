@@ -12,8 +12,8 @@ use ipmi_rs::storage::sdr::{Record, record::WithSensorRecordCommon};
 use super::decode::{le16, le32, sensor_type_name, threshold_event, unit_name};
 use super::session::{Fail, Session};
 use super::{
-    BmcError, BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState, SelInfo,
-    SelRecord, SensorReading,
+    BmcError, BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState,
+    SelDeletion, SelInfo, SelRecord, SensorReading,
 };
 
 const APP: u8 = 0x06;
@@ -63,7 +63,7 @@ pub enum Output {
     Device(DeviceInfo),
     SelInfo(SelInfo),
     SelList(Vec<SelRecord>),
-    SelDelete(Vec<Result<(), BmcError>>),
+    SelDelete(Vec<SelDeletion>),
     Sensors(Vec<SensorReading>),
 }
 
@@ -73,6 +73,9 @@ pub struct Ctx<'a> {
     pub session: &'a mut Session,
     pub deadline: Instant,
     pub timeout_label: Duration,
+    /// Set by an operation that answers with partial outcomes although the link failed
+    /// under it; the worker then throws the session away as after any link failure.
+    pub broken: Option<Fail>,
 }
 
 impl Ctx<'_> {
@@ -316,31 +319,76 @@ fn reserve_sel(ctx: &mut Ctx<'_>) -> Result<[u8; 2], Fail> {
 /// than fight it until the deadline.
 const MAX_RESERVATION_RETRIES: usize = 5;
 
-fn sel_delete(ctx: &mut Ctx<'_>, ids: &[u16]) -> Result<Vec<Result<(), BmcError>>, Fail> {
+/// Deletes `ids` in order. A record the BMC refuses (a completion code) fails alone; a
+/// link that breaks part-way ends the loop but not the answer: the records before it keep
+/// their outcomes, the one in flight is `Unknown`, the rest `NotAttempted`, and the session
+/// is marked broken. Only a failure before the first request fails the whole call.
+fn sel_delete(ctx: &mut Ctx<'_>, ids: &[u16]) -> Result<Vec<SelDeletion>, Fail> {
     let mut out = Vec::with_capacity(ids.len());
     let mut reservation = reserve_sel(ctx)?;
-    for id in ids {
+    for (i, id) in ids.iter().enumerate() {
         let [lo, hi] = id.to_le_bytes();
         let mut attempts = 0;
         let outcome = loop {
-            match ctx.req(STORAGE, 0x46, &[reservation[0], reservation[1], lo, hi]) {
-                Ok(_) => break Ok(()),
-                Err(f) => match cc_of(&f) {
-                    Some(CC_NOT_PRESENT) => break Err(BmcError::NotFound),
-                    // The BMC refused before deleting anything, so asking again is safe.
-                    Some(CC_RESERVATION_CANCELLED) if attempts < MAX_RESERVATION_RETRIES => {
-                        attempts += 1;
-                        reservation = reserve_sel(ctx)?;
+            let fail = match ctx.req(STORAGE, 0x46, &[reservation[0], reservation[1], lo, hi]) {
+                Ok(_) => break SelDeletion::Deleted,
+                Err(f) => f,
+            };
+            match (cc_of(&fail), fail) {
+                (Some(CC_NOT_PRESENT), _) => break SelDeletion::NotFound,
+                // The BMC refused before deleting anything, so asking again is safe.
+                (Some(CC_RESERVATION_CANCELLED), _) if attempts < MAX_RESERVATION_RETRIES => {
+                    attempts += 1;
+                    match reserve_sel(ctx) {
+                        Ok(r) => reservation = r,
+                        // Nothing was deleted for this record: it and the rest were not tried.
+                        Err(f) => return Ok(stop_deleting(ctx, out, ids.len() - i, false, f)),
                     }
-                    Some(_) => break Err(f.error()),
-                    // A broken link ends the whole call: later ids were never attempted.
-                    None => return Err(f),
-                },
+                }
+                (_, Fail::Answer(e @ BmcError::Timeout(_))) => {
+                    // Our own deadline check: this request never went out.
+                    return Ok(stop_deleting(
+                        ctx,
+                        out,
+                        ids.len() - i,
+                        false,
+                        Fail::Answer(e),
+                    ));
+                }
+                (_, Fail::Answer(e)) => break SelDeletion::Failed(e),
+                (_, link @ Fail::Link(_)) => {
+                    return Ok(stop_deleting(ctx, out, ids.len() - i, true, link));
+                }
             }
         };
         out.push(outcome);
     }
     Ok(out)
+}
+
+/// Ends a SEL delete early: the first of the `left` records is `Unknown` when its request
+/// was out (`in_flight`), else `NotAttempted` like the others. A link failure marks the
+/// session broken.
+fn stop_deleting(
+    ctx: &mut Ctx<'_>,
+    mut out: Vec<SelDeletion>,
+    left: usize,
+    in_flight: bool,
+    fail: Fail,
+) -> Vec<SelDeletion> {
+    let err = match &fail {
+        Fail::Answer(e) | Fail::Link(e) => e.clone(),
+    };
+    let mut skipped = left;
+    if in_flight {
+        out.push(SelDeletion::Unknown(err.clone()));
+        skipped -= 1;
+    }
+    out.extend(std::iter::repeat_n(SelDeletion::NotAttempted(err), skipped));
+    if matches!(fail, Fail::Link(_)) {
+        ctx.broken = Some(fail);
+    }
+    out
 }
 
 fn sel_clear(ctx: &mut Ctx<'_>) -> Result<(), Fail> {

@@ -171,6 +171,20 @@ pub enum BootDevice {
     Bios,
 }
 
+/// What happened to one record of a SEL delete call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelDeletion {
+    Deleted,
+    NotFound,
+    /// The BMC refused this record (a completion code); later records were still tried.
+    Failed(BmcError),
+    /// The link broke while this record's request was out: the BMC may or may not have
+    /// deleted it.
+    Unknown(BmcError),
+    /// Never sent, because the link broke (or the deadline passed) at an earlier record.
+    NotAttempted(BmcError),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BmcError {
     #[error("the BMC did not answer within {0:?}")]

@@ -12,7 +12,7 @@ use super::commands::{Op, Output};
 use super::worker::{Job, Msg, Shared};
 use super::{
     BmcConfig, BmcError, BmcTarget, BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify,
-    PowerState, SelInfo, SelRecord, SensorReading,
+    PowerState, SelDeletion, SelInfo, SelRecord, SensorReading,
 };
 
 /// Cheap to clone (Arc inside). One worker per machine key owns that BMC's session.
@@ -137,14 +137,15 @@ impl BmcPool {
     }
 
     /// Deletes records one by one (Reserve SEL, then Delete SEL Entry with the reservation;
-    /// re-reserves when the reservation is cancelled). One outcome per id, in order; a
-    /// missing record is `Err(BmcError::NotFound)` for that id only.
+    /// re-reserves when the reservation is cancelled). One outcome per id, in order. A link
+    /// that breaks part-way still answers: the records before it keep their outcomes, the
+    /// one in flight is `Unknown`, the rest `NotAttempted`, and the session is thrown away.
     pub async fn sel_delete(
         &self,
         key: i64,
         target: &BmcTarget,
         ids: Vec<u16>,
-    ) -> Result<Vec<Result<(), BmcError>>, BmcError> {
+    ) -> Result<Vec<SelDeletion>, BmcError> {
         match self.call(key, target, Op::SelDelete(ids)).await? {
             Output::SelDelete(r) => Ok(r),
             _ => Err(unexpected("sel delete")),

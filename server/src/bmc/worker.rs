@@ -282,11 +282,20 @@ impl Worker {
         let Some(session) = self.session.as_mut() else {
             return Err(Fail::Answer(BmcError::Protocol("no session".into())));
         };
-        f(&mut Ctx {
+        let mut ctx = Ctx {
             session,
             deadline,
             timeout_label: label,
-        })
+            broken: None,
+        };
+        let result = f(&mut ctx);
+        // An operation may answer with partial outcomes over a link that failed under it;
+        // the session is then as unusable as after any other link failure.
+        if let Some(fail) = ctx.broken.take() {
+            tracing::debug!(key = self.key, error = %DisplayFail(&fail), "bmc link failed part-way");
+            self.discard(fail);
+        }
+        result
     }
 
     fn open(&mut self, target: &BmcTarget, deadline: Instant) -> Result<(), BmcError> {

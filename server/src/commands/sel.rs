@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::bulk::bulk;
 use super::power::{MachineParam, MachinesParam};
-use crate::bmc::{BmcError, SelRecord};
+use crate::bmc::{SelDeletion, SelRecord};
 use crate::db::models::Machine;
 use crate::error::ApiError;
 use crate::registry::{Access, CommandSpec, Out, command};
@@ -238,14 +238,20 @@ async fn delete_1(ctx: Ctx, p: SelDelete1) -> Result<Out<SelDeleteOut>, ApiError
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
     match outcomes.pop() {
-        Some(Ok(())) => {}
-        Some(Err(BmcError::NotFound)) => {
+        Some(SelDeletion::Deleted) => {}
+        Some(SelDeletion::NotFound) => {
             return Err(ApiError::NotFound(format!(
                 "SEL record {} not found on machine '{}'",
                 p.id, m.name
             )));
         }
-        Some(Err(e)) => return Err(bmc_error(&m.name, e)),
+        Some(SelDeletion::Failed(e) | SelDeletion::NotAttempted(e)) => {
+            return Err(bmc_error(&m.name, e));
+        }
+        Some(SelDeletion::Unknown(e)) => {
+            let note = format!("it is unknown whether SEL record {} was deleted", p.id);
+            return Err(noting(bmc_error(&m.name, e), &note));
+        }
         None => return Err(ApiError::internal("sel_delete returned no outcome")),
     }
     let summary = format!("deleted SEL record {} of machine '{}'", p.id, m.name);
@@ -272,24 +278,34 @@ async fn delete_2(ctx: Ctx, p: SelDelete2) -> Result<Out<Vec<SelDeleteItem>>, Ap
         .ids
         .iter()
         .zip(outcomes)
-        .map(|(&id, o)| match o {
-            Ok(()) => SelDeleteItem {
-                id,
-                outcome: "deleted".into(),
-                message: None,
-            },
-            Err(BmcError::NotFound) => SelDeleteItem {
-                id,
-                outcome: "not_found".into(),
-                message: Some(format!("SEL record {id} not found")),
-            },
-            Err(e) => {
-                let api = bmc_error(&m.name, e);
-                SelDeleteItem {
-                    id,
-                    outcome: api.code().to_owned(),
-                    message: Some(api.to_string()),
+        .map(|(&id, o)| {
+            let (e, why) = match o {
+                SelDeletion::Deleted => {
+                    return SelDeleteItem {
+                        id,
+                        outcome: "deleted".into(),
+                        message: None,
+                    };
                 }
+                SelDeletion::NotFound => {
+                    return SelDeleteItem {
+                        id,
+                        outcome: "not_found".into(),
+                        message: Some(format!("SEL record {id} not found")),
+                    };
+                }
+                SelDeletion::Failed(e) => (e, None),
+                SelDeletion::Unknown(e) => (e, Some("it is unknown whether it was deleted")),
+                SelDeletion::NotAttempted(e) => (e, Some("not attempted")),
+            };
+            let mut api = bmc_error(&m.name, e);
+            if let Some(why) = why {
+                api = noting(api, why);
+            }
+            SelDeleteItem {
+                id,
+                outcome: api.code().to_owned(),
+                message: Some(api.to_string()),
             }
         })
         .collect();
@@ -300,6 +316,23 @@ async fn delete_2(ctx: Ctx, p: SelDelete2) -> Result<Out<Vec<SelDeleteItem>>, Ap
         m.name
     );
     Ok(Out::new(items, summary))
+}
+
+/// `api` with `note` appended to its message (BMC errors only; others are returned as is).
+fn noting(api: ApiError, note: &str) -> ApiError {
+    match api {
+        ApiError::BmcTimeout(m) => ApiError::BmcTimeout(format!("{m}; {note}")),
+        ApiError::Bmc {
+            code,
+            message,
+            details,
+        } => ApiError::Bmc {
+            code,
+            message: format!("{message}; {note}"),
+            details,
+        },
+        other => other,
+    }
 }
 
 async fn clear(ctx: Ctx, p: MachineParam) -> Result<Out<SelClearOut>, ApiError> {
