@@ -24,7 +24,8 @@ use std::collections::BTreeSet;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser, ValueParser};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use schema::{CommandDef, CommandName, SchemaDocument, X_CLI_NAME, X_POSITIONAL, X_SENSITIVE};
+pub use schema::params::Kind;
+use schema::{CommandDef, CommandName, SchemaDocument};
 use serde_json::{Map, Value};
 
 use crate::prompt::Prompter;
@@ -46,21 +47,6 @@ const RESERVED: &[&str] = &[
     "certificate-authority",
     "trust-fingerprint",
 ];
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Kind {
-    Str,
-    Int {
-        min: i128,
-        max: i128,
-    },
-    Num,
-    Bool,
-    Enum(Vec<(String, Option<String>)>),
-    Array(Box<Kind>),
-    /// Objects and anything we cannot map: the value is parsed as JSON, else sent as text.
-    Json,
-}
 
 /// One parameter, as the CLI sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,193 +90,34 @@ impl std::fmt::Display for SchemaDefect {
     }
 }
 
-fn resolve_ref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
-    let mut cur = s;
-    // Bounded: a `$ref` cycle in a broken schema must not hang the client.
-    for _ in 0..16 {
-        let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
-            return cur;
-        };
-        let target = r
-            .strip_prefix("#/$defs/")
-            .map(|n| &root["$defs"][n])
-            .or_else(|| {
-                r.strip_prefix("#/definitions/")
-                    .map(|n| &root["definitions"][n])
-            });
-        match target {
-            Some(t) if !t.is_null() => cur = t,
-            _ => return cur,
-        }
-    }
-    cur
-}
-
-fn is_null_schema(s: &Value) -> bool {
-    s.get("type").and_then(Value::as_str) == Some("null")
-        || s.get("const").is_some_and(Value::is_null)
-}
-
-/// The CLI kind of a JSON Schema, and whether it admits null.
-pub fn classify(root: &Value, s: &Value) -> (Kind, bool) {
-    let s = resolve_ref(root, s);
-    for key in ["anyOf", "oneOf"] {
-        let Some(branches) = s.get(key).and_then(Value::as_array) else {
-            continue;
-        };
-        let non_null: Vec<&Value> = branches
-            .iter()
-            .map(|b| resolve_ref(root, b))
-            .filter(|b| !is_null_schema(b))
-            .collect();
-        let has_null = non_null.len() != branches.len();
-        let consts: Option<Vec<(String, Option<String>)>> = non_null
-            .iter()
-            .map(|b| {
-                let c = b.get("const").or_else(|| {
-                    b.get("enum")
-                        .and_then(Value::as_array)
-                        .filter(|e| e.len() == 1)
-                        .and_then(|e| e.first())
-                })?;
-                let desc = b
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                Some((c.as_str()?.to_owned(), desc))
-            })
-            .collect();
-        if let Some(values) = consts.filter(|v| !v.is_empty()) {
-            return (Kind::Enum(values), has_null);
-        }
-        if let [only] = non_null.as_slice() {
-            let (kind, nullable) = classify(root, only);
-            return (kind, nullable || has_null);
-        }
-        return (Kind::Json, has_null);
-    }
-    if let Some(values) = s.get("enum").and_then(Value::as_array) {
-        let has_null = values.iter().any(Value::is_null);
-        let strings: Option<Vec<(String, Option<String>)>> = values
-            .iter()
-            .filter(|v| !v.is_null())
-            .map(|v| v.as_str().map(|s| (s.to_owned(), None)))
-            .collect();
-        return match strings {
-            Some(v) if !v.is_empty() => (Kind::Enum(v), has_null),
-            _ => (Kind::Json, has_null),
-        };
-    }
-    if let Some(c) = s.get("const").and_then(Value::as_str) {
-        return (Kind::Enum(vec![(c.to_owned(), None)]), false);
-    }
-    let types: Vec<&str> = match s.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
-    let nullable = types.contains(&"null");
-    let main: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
-    let kind = match main.as_slice() {
-        ["string"] => Kind::Str,
-        ["integer"] => {
-            let (min, max) = int_bounds(s);
-            Kind::Int { min, max }
-        }
-        ["number"] => Kind::Num,
-        ["boolean"] => Kind::Bool,
-        ["array"] => {
-            let items = s.get("items").unwrap_or(&Value::Null);
-            Kind::Array(Box::new(classify(root, items).0))
-        }
-        _ => Kind::Json,
-    };
-    (kind, nullable)
-}
-
-/// The range of an integer: from schemars' `format` (`uint16`...), narrowed by
-/// `minimum`/`maximum` and their exclusive forms.
-fn int_bounds(s: &Value) -> (i128, i128) {
-    let (mut min, mut max) = match s.get("format").and_then(Value::as_str) {
-        Some("int8") => (i8::MIN as i128, i8::MAX as i128),
-        Some("int16") => (i16::MIN as i128, i16::MAX as i128),
-        Some("int32") => (i32::MIN as i128, i32::MAX as i128),
-        Some("uint8") => (0, u8::MAX as i128),
-        Some("uint16") => (0, u16::MAX as i128),
-        Some("uint32") => (0, u32::MAX as i128),
-        Some("uint64" | "uint") => (0, u64::MAX as i128),
-        _ => (i64::MIN as i128, i64::MAX as i128),
-    };
-    let num = |k: &str| s.get(k).and_then(Value::as_f64);
-    if let Some(m) = num("minimum") {
-        min = min.max(m.ceil() as i128);
-    }
-    if let Some(m) = num("exclusiveMinimum") {
-        min = min.max(m.floor() as i128 + 1);
-    }
-    if let Some(m) = num("maximum") {
-        max = max.min(m.floor() as i128);
-    }
-    if let Some(m) = num("exclusiveMaximum") {
-        max = max.min(m.ceil() as i128 - 1);
-    }
-    (min, max)
-}
-
 /// The parameters of a command in CLI terms, positionals first in their order, then flags
 /// in property order.
 pub fn param_specs(def: &CommandDef) -> Result<Vec<ParamSpec>, SchemaDefect> {
-    let root = &def.params;
-    let required: BTreeSet<&str> = root
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let empty = Map::new();
-    let props = root
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
     let mut specs = Vec::new();
     let mut flags = BTreeSet::new();
-    for (key, prop) in props {
-        let resolved = resolve_ref(root, prop);
-        let (kind, nullable) = classify(root, prop);
-        let sensitive = prop.get(X_SENSITIVE).and_then(Value::as_bool) == Some(true);
-        let mut flag = prop
-            .get(X_CLI_NAME)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| key.replace('_', "-"));
+    for p in schema::params::params(&def.params) {
+        let mut flag = p.cli_name;
         if RESERVED.contains(&flag.as_str()) {
             flag = format!("param-{flag}");
         }
-        let positional = if sensitive {
-            None
-        } else {
-            prop.get(X_POSITIONAL).and_then(Value::as_u64)
-        };
+        // A secret is never positional: it would end up in argv.
+        let positional = if p.sensitive { None } else { p.positional };
         if positional.is_none() && !flags.insert(flag.clone()) {
             return Err(SchemaDefect(format!(
                 "command {} has two parameters spelled --{flag}",
                 def.full_name
             )));
         }
-        let help = prop
-            .get("description")
-            .or_else(|| resolved.get("description"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
         specs.push(ParamSpec {
-            key: key.clone(),
+            key: p.key,
             flag,
-            kind,
-            nullable,
-            required: required.contains(key.as_str()),
+            kind: p.kind,
+            nullable: p.nullable,
+            required: p.required,
             positional,
-            sensitive,
-            help,
-            default: prop.get("default").cloned(),
+            sensitive: p.sensitive,
+            help: p.doc,
+            default: p.default,
         });
     }
     for s in specs.iter().filter(|s| s.sensitive) {

@@ -5,6 +5,7 @@ mod document;
 mod fingerprint;
 mod level;
 mod name;
+pub mod params;
 mod wire;
 
 pub use document::{

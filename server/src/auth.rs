@@ -148,6 +148,62 @@ impl HashSlot {
     }
 }
 
+/// Recently checked tokens (by hash), so a burst of calls costs one database lookup. An
+/// entry lives `TOKEN_CACHE_TTL` at most, never past the token's expiry; logout, and any
+/// change to users, empty it here at once. Another replica sharing the database may honour
+/// a revoked token for up to the TTL.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant, i64)>>,
+    /// Bumped by `clear`: a lookup that started before a clear must not put back what the
+    /// clear removed (a user disabled while its token was being checked).
+    generation: std::sync::atomic::AtomicU64,
+}
+
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Bounds the memory a flood of distinct tokens can take.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    pub fn get(&self, hash: &str, now_secs: i64) -> Option<Caller> {
+        let entries = self.entries.lock().ok()?;
+        let (caller, at, expires) = entries.get(hash)?;
+        (at.elapsed() < TOKEN_CACHE_TTL && *expires > now_secs).then(|| caller.clone())
+    }
+
+    /// Taken before a database lookup, and handed to `put` after it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn put(&self, hash: String, caller: Caller, expires_at: i64, generation: u64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            // Checked under the lock that `clear` takes, so no clear can slip in between.
+            if self.generation() != generation {
+                return;
+            }
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(hash, (caller, std::time::Instant::now(), expires_at));
+        }
+    }
+
+    pub fn forget(&self, hash: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(hash);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            entries.clear();
+        }
+    }
+}
+
 /// A new bearer token: 256 random bits, `igor_` + hex.
 pub fn new_token() -> Result<String, String> {
     let mut bytes = [0u8; 32];

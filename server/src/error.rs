@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use schema::{ErrorBody, ErrorInfo};
 use serde_json::Value;
 
+use crate::bmc::BmcError;
 use crate::db::{DatabaseErrorKind, DbError};
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +185,41 @@ impl ResponseError for ApiError {
                 details,
             },
         })
+    }
+}
+
+/// Maps a BMC failure on machine `name` to its HTTP answer: the BMC's error is
+/// 502 with the completion code named, silence is 504, a missing record 404.
+pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
+    let message = format!("machine '{name}': {e}");
+    match e {
+        BmcError::Timeout(_) => ApiError::BmcTimeout(message),
+        BmcError::AuthFailed => ApiError::Bmc {
+            code: "bmc_auth_failed",
+            message: format!(
+                "machine '{name}': the BMC refused the credentials; check the BMC user and password (machine-mod)"
+            ),
+            details: None,
+        },
+        BmcError::Completion { code, meaning } => ApiError::Bmc {
+            code: "bmc_completion_code",
+            message,
+            details: Some(serde_json::json!({
+                "completion_code": format!("{code:#04x}"),
+                "meaning": meaning,
+            })),
+        },
+        BmcError::NotFound => ApiError::NotFound(message),
+        BmcError::Unreachable(_) => ApiError::Bmc {
+            code: "bmc_unreachable",
+            message,
+            details: None,
+        },
+        BmcError::Protocol(_) => ApiError::Bmc {
+            code: "bmc_protocol_error",
+            message,
+            details: None,
+        },
     }
 }
 

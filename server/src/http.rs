@@ -15,10 +15,11 @@ use schema::{
 };
 use serde_json::{Value, json};
 
+use crate::access::Access;
 use crate::auth::{self, Caller};
 use crate::db::models;
 use crate::error::ApiError;
-use crate::registry::{Access, ItemStream, OLDEST_LEVEL, SCHEMA_LEVEL};
+use crate::registry::{ItemStream, OLDEST_LEVEL, Registry, SCHEMA_LEVEL};
 use crate::state::{AppState, AuditRow, CallAudit, Ctx, now, rfc3339};
 
 /// The largest request body accepted (an RPC call's parameters are small).
@@ -83,11 +84,15 @@ type State = web::Data<Arc<AppState>>;
 
 /// Registers the routes the served level has: a level without a schema endpoint answers
 /// 404 there, as a server of that level would.
-pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+pub fn configure(
+    state: Arc<AppState>,
+    registry: Arc<Registry>,
+) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state.clone()));
+        cfg.app_data(web::Data::from(registry.clone()));
         for r in ROUTES {
-            if r.kind == RouteKind::Schema && state.registry.level() < SCHEMA_LEVEL {
+            if r.kind == RouteKind::Schema && state.published.level() < SCHEMA_LEVEL {
                 continue;
             }
             let method = Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET);
@@ -111,12 +116,12 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
 
 /// The headers every response carries, errors included.
 pub fn default_headers(state: &AppState) -> DefaultHeaders {
-    let level = state.registry.level();
+    let level = state.published.level();
     let mut h = DefaultHeaders::new().add((HEADER_API_LEVEL, level.to_string()));
     if level >= SCHEMA_LEVEL {
         h = h.add((
             HEADER_FINGERPRINT,
-            state.registry.document().fingerprint.clone(),
+            state.published.document.fingerprint.clone(),
         ));
     }
     h
@@ -139,7 +144,7 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
 }
 
 async fn ping(state: State) -> HttpResponse {
-    let level = state.registry.level();
+    let level = state.published.level();
     HttpResponse::Ok().json(PingResponse {
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
         api_level: level,
@@ -157,7 +162,7 @@ fn none_match(header: &str, fingerprint: &str) -> bool {
 }
 
 async fn schema(state: State, req: HttpRequest) -> HttpResponse {
-    let fp = &state.registry.document().fingerprint;
+    let fp = &state.published.document.fingerprint;
     let etag = format!("\"{fp}\"");
     let cache = format!("max-age={}", state.config.schema_ttl.as_secs());
     let matched = req
@@ -176,7 +181,7 @@ async fn schema(state: State, req: HttpRequest) -> HttpResponse {
         resp.finish()
     } else {
         resp.content_type("application/json")
-            .body(state.registry.document_json().to_vec())
+            .body(state.published.document_json.clone())
     }
 }
 
@@ -393,19 +398,9 @@ async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The machine an audited call acts on: its `machine` parameter, or `name` for the
-/// machine object's own commands.
-fn audit_machine(object: Option<&str>, params: &Value) -> Option<String> {
-    let key = if object == Some("machine") {
-        "name"
-    } else {
-        "machine"
-    };
-    params.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
 async fn rpc(
     state: State,
+    registry: web::Data<Registry>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -421,10 +416,10 @@ async fn rpc(
         .command
         .parse()
         .map_err(|_| ApiError::UnknownCommand(call.command.clone()))?;
-    let spec = state
-        .registry
+    let entry = registry
         .get(&name.name, name.server_version())
         .ok_or_else(|| ApiError::UnknownCommand(call.command.clone()))?;
+    let spec = &entry.spec;
     let params = match call.params {
         Value::Null => Value::Object(Default::default()),
         p => p,
@@ -435,13 +430,16 @@ async fn rpc(
             spec.full_name()
         )));
     }
-    state.registry.validate(spec.name, spec.version, &params)?;
+    entry.validate(&params)?;
     // Streamed (bulk) commands write their own rows: one for the call, one per machine
     // acted on.
     let audit = (spec.audited && !spec.stream).then(|| {
         Arc::new(CallAudit::new(
             spec.full_name(),
-            audit_machine(spec.object.map(|(o, _)| o), &params),
+            spec.target
+                .and_then(|field| params.get(field))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         ))
     });
     let started = Instant::now();

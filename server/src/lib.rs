@@ -1,6 +1,7 @@
 //! igord as a library: the binary in `main.rs` is a thin shell over `serve` and
 //! `export_schema`, and the integration tests reach the database helpers through it.
 
+pub mod access;
 pub mod auth;
 pub mod bmc;
 pub mod commands;
@@ -282,12 +283,13 @@ pub async fn serve(
         deadline: config.bmc_deadline,
         idle_timeout: config.bmc_idle_timeout,
     });
+    let registry = Arc::new(registry);
     let state = Arc::new(AppState {
-        registry,
+        published: registry.published(),
         pool,
         key,
         bmc,
-        tokens: state::TokenCache::default(),
+        tokens: auth::TokenCache::default(),
         // Hashing gets at most half the cores (at least one), so that a login flood leaves
         // the other half to everyone else's calls; 64 waiting is enough for any real burst.
         hasher: auth::Hasher::new(hash_threads(), 64)?,
@@ -309,7 +311,7 @@ pub async fn serve(
                 .wrap(actix_web::middleware::from_fn(http::connection_cap))
                 .wrap(http::json_errors())
                 .wrap(http::default_headers(&state))
-                .configure(http::configure(state.clone()))
+                .configure(http::configure(state.clone(), registry.clone()))
         })
         .workers(workers)
         .on_connect(move |conn, ext| {
@@ -350,13 +352,13 @@ pub async fn serve(
         }
     };
     for addr in server.addrs() {
-        // The test harness reads this line to learn the port of `--listen 127.0.0.1:0`.
         tracing::info!(
             "igord {} listening on {scheme}://{addr} (API level {}, database {})",
             env!("CARGO_PKG_VERSION"),
-            state.registry.level(),
+            state.published.level(),
             url.display()
         );
+        // The test harness reads this line to learn the port of `--listen 127.0.0.1:0`.
         eprintln!("igord: listening on {scheme}://{addr}");
     }
     let served = server.run().await;

@@ -7,14 +7,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use schema::{ApiLevel, Class, CommandDef, CommandName, SchemaDocument, Topic, X_SENSITIVE};
+use schema::{ApiLevel, Class, CommandDef, CommandName, SchemaDocument, Topic};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::access::Access;
+use crate::db::models::Machine;
 use crate::error::{ApiError, escape_controls};
-use crate::state::Ctx;
+use crate::state::{Ctx, Published};
 
 /// The longest string any parameter may hold, whatever its published schema says: a safety
 /// net so that no input reaches the database (SQLite refuses LIKE patterns over 50,000
@@ -29,39 +31,6 @@ const FREE_TEXT: &[&str] = &["description"];
 pub const OLDEST_LEVEL: ApiLevel = ApiLevel::new(1, 0);
 /// The first level with `GET /api/schema` and the introspection commands.
 pub const SCHEMA_LEVEL: ApiLevel = ApiLevel::new(1, 1);
-
-/// Who may call a command. `Viewer`/`Operator` are checked by the handler against the
-/// machine it names (admins always pass); the registry checks the others before the handler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Any logged-in user.
-    User,
-    Admin,
-    /// Read access to the named machine.
-    Viewer,
-    /// Change access to the named machine.
-    Operator,
-}
-
-impl Access {
-    /// Whether a permission `role` on a machine (`viewer`, `operator`, or none) grants this
-    /// access. Admins are let through before this is asked.
-    pub fn allowed_by(self, role: Option<&str>) -> bool {
-        matches!(
-            (self, role),
-            (Access::Viewer, Some("viewer" | "operator")) | (Access::Operator, Some("operator"))
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::User => "user",
-            Access::Admin => "admin",
-            Access::Viewer => "viewer",
-            Access::Operator => "operator",
-        }
-    }
-}
 
 /// What a handler returns: its typed output and a one-line summary for humans.
 pub struct Out<O> {
@@ -107,6 +76,9 @@ pub struct CommandSpec {
     pub access: Access,
     /// Recorded in the audit log (changes and BMC commands).
     pub audited: bool,
+    /// The parameter naming the one machine the call acts on (`machine`, or `name` for the
+    /// machine object's own commands): where the audit row's machine comes from.
+    pub target: Option<&'static str>,
     pub params: Value,
     pub output: Value,
     /// Answers with a stream of items (NDJSON) instead of one result.
@@ -168,6 +140,52 @@ where
             })
         }
     })
+}
+
+/// Parameters of a command version that acts on one machine.
+pub trait OnMachine {
+    /// The parameter naming the machine: `machine`, or `name` for the machine object's own
+    /// commands.
+    const FIELD: &'static str;
+    fn machine(&self) -> &str;
+}
+
+/// Declares a command version on one machine: the access it needs (viewer or operator) is
+/// checked here, through `Ctx::machine`, before the handler runs, and the handler receives
+/// the machine. The audit row names that machine.
+pub fn on_machine<P, O, F, Fut>(
+    name: &'static str,
+    version: u32,
+    since: &str,
+    topic: &'static str,
+    access: Access,
+    doc: &'static str,
+    f: F,
+) -> CommandSpec
+where
+    P: OnMachine + DeserializeOwned + JsonSchema + Send + 'static,
+    O: Serialize + JsonSchema + 'static,
+    F: Fn(Ctx, Machine, P) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Out<O>, ApiError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let mut spec = command(
+        name,
+        version,
+        since,
+        topic,
+        access,
+        doc,
+        move |ctx: Ctx, p: P| {
+            let f = f.clone();
+            async move {
+                let m = ctx.machine(p.machine(), access).await?;
+                f(ctx, m, p).await
+            }
+        },
+    );
+    spec.target = Some(P::FIELD);
+    spec
 }
 
 /// Declares a streamed command version: the handler checks what it can up front (errors
@@ -240,6 +258,7 @@ where
         object: None,
         access: head.access,
         audited: false,
+        target: None,
         params: schema_of::<P>(),
         output,
         stream,
@@ -255,6 +274,13 @@ impl CommandSpec {
 
     pub fn audited(mut self) -> Self {
         self.audited = true;
+        self
+    }
+
+    /// Names the parameter that names the machine an admin command changes (what
+    /// `on_machine` declares for the others), so its audit row names the machine.
+    pub fn target(mut self, field: &'static str) -> Self {
+        self.target = Some(field);
         self
     }
 
@@ -295,16 +321,11 @@ impl CommandSpec {
 
     /// Top-level parameter names marked sensitive (their values are never echoed).
     pub fn sensitive_params(&self) -> Vec<String> {
-        self.params["properties"]
-            .as_object()
-            .map(|props| {
-                props
-                    .iter()
-                    .filter(|(_, s)| s.get(X_SENSITIVE) == Some(&Value::Bool(true)))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        schema::params::params(&self.params)
+            .into_iter()
+            .filter(|p| p.sensitive)
+            .map(|p| p.key)
+            .collect()
     }
 }
 
@@ -324,19 +345,18 @@ pub fn class<T: JsonSchema>(name: &'static str, doc: &'static str) -> ClassSpec 
     }
 }
 
-struct Entry {
-    spec: CommandSpec,
+/// One served command version: its declaration and its compiled parameter validator.
+pub struct Entry {
+    pub spec: CommandSpec,
     validator: jsonschema::Validator,
     sensitive: Vec<String>,
 }
 
 /// The commands alive at one level, with their compiled validators and the document.
 pub struct Registry {
-    level: ApiLevel,
     entries: BTreeMap<(String, u32), Entry>,
-    document: SchemaDocument,
-    /// `document` as JSON, serialized once: what `GET /api/schema` answers.
-    document_json: Vec<u8>,
+    /// The document and its JSON, serialized once: what `GET /api/schema` answers.
+    published: Arc<Published>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -404,46 +424,48 @@ impl Registry {
             .map(|c| Class {
                 name: c.name.to_owned(),
                 doc: c.doc.to_owned(),
-                attributes: crate::commands::introspect::attributes_of(&c.schema),
+                attributes: schema::params::attributes(&c.schema),
             })
             .collect();
         let document = SchemaDocument::new(level, used_topics, used_classes, defs);
         let document_json = serde_json::to_vec(&document).unwrap_or_default();
         Ok(Registry {
-            level,
             entries,
-            document,
-            document_json,
+            published: Arc::new(Published {
+                document,
+                document_json,
+            }),
         })
     }
 
     pub fn level(&self) -> ApiLevel {
-        self.level
+        self.published.level()
     }
 
     pub fn document(&self) -> &SchemaDocument {
-        &self.document
+        &self.published.document
     }
 
-    pub fn document_json(&self) -> &[u8] {
-        &self.document_json
+    /// What the served level publishes, shared with the command handlers through the state.
+    pub fn published(&self) -> Arc<Published> {
+        self.published.clone()
     }
 
-    pub fn get(&self, name: &str, version: u32) -> Option<&CommandSpec> {
-        self.entries
-            .get(&(name.to_owned(), version))
-            .map(|e| &e.spec)
+    /// The served command version `name/version`; validation goes through the entry, so
+    /// there is no way to validate against a command that is not served.
+    pub fn get(&self, name: &str, version: u32) -> Option<&Entry> {
+        self.entries.get(&(name.to_owned(), version))
     }
+}
 
+impl Entry {
     /// Every violation of `params` against the command's schema, at once, and then, for
     /// string values the schema let through, what every command refuses (`string_problem`):
     /// released versions whose schemas do not bound a string get the same protection as the
     /// newer versions that publish it. Values of sensitive parameters are masked in the
     /// messages, and no message echoes a control character.
-    pub fn validate(&self, name: &str, version: u32, params: &Value) -> Result<(), ApiError> {
-        let Some(entry) = self.entries.get(&(name.to_owned(), version)) else {
-            return Ok(());
-        };
+    pub fn validate(&self, params: &Value) -> Result<(), ApiError> {
+        let entry = self;
         let mut violations: Vec<Value> = entry
             .validator
             .iter_errors(params)
@@ -494,7 +516,7 @@ impl Registry {
         Err(ApiError::InvalidParams {
             message: format!(
                 "invalid parameters for '{}': {}",
-                CommandName::full(name, version),
+                CommandName::full(entry.spec.name, entry.spec.version),
                 list.join("; ")
             ),
             details: Some(json!({ "violations": violations })),
@@ -559,6 +581,44 @@ fn control_problem(s: &str, free_text: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command version that acts on one machine declares which parameter names it:
+    /// per-machine access comes with `on_machine`, and every audited single-machine call
+    /// (admin commands on the machine object and permissions included) names its target,
+    /// which is a parameter of its schema.
+    #[test]
+    fn machine_commands_declare_their_target() {
+        let mut wrong = vec![];
+        for spec in crate::commands::all() {
+            let props = &spec.params["properties"];
+            let names_one = ["machine", "name"]
+                .into_iter()
+                .find(|k| props.get(*k).is_some_and(|p| p["type"] == "string"));
+            let expected = match (spec.access.is_per_machine(), spec.stream, spec.object) {
+                // Bulk versions resolve their own machine set; their rows name each machine.
+                (_, true, _) => None,
+                (true, false, _) => names_one,
+                (false, false, Some(("machine" | "permission", _))) if spec.audited => names_one,
+                _ => None,
+            };
+            if spec.target != expected {
+                wrong.push(format!(
+                    "{}: target {:?}, expected {expected:?}",
+                    spec.full_name(),
+                    spec.target
+                ));
+            }
+            if let Some(t) = spec.target
+                && props.get(t).is_none()
+            {
+                wrong.push(format!(
+                    "{}: target '{t}' is not a parameter",
+                    spec.full_name()
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 
     #[test]
     fn string_problems() {

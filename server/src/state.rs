@@ -6,20 +6,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::auth::{Caller, HashSlot, Hasher};
-use crate::bmc::{BmcError, BmcPool, BmcTarget};
+use crate::access::{self, Access, Who};
+use crate::auth::{Caller, HashSlot, Hasher, TokenCache};
+use crate::bmc::{BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::db::models::{self, Machine};
 use crate::db::{DbConn, DbError, Pool};
 use crate::error::ApiError;
 use crate::limits::{LoginThrottle, WorkBudget};
-use crate::registry::{Access, Registry};
 
 pub struct AppState {
     pub config: Config,
-    /// The commands of the served level (the pin, or the newest).
-    pub registry: Registry,
+    /// What the served level (the pin, or the newest) publishes. The commands themselves
+    /// (`registry::Registry`) live at the HTTP edge, which dispatches to them.
+    pub published: Arc<Published>,
     pub pool: Pool,
     pub key: SecretKey,
     pub bmc: BmcPool,
@@ -30,59 +31,15 @@ pub struct AppState {
     pub work: WorkBudget,
 }
 
-/// Recently checked tokens (by hash), so a burst of calls costs one database lookup. An
-/// entry lives `TOKEN_CACHE_TTL` at most, never past the token's expiry; logout, and any
-/// change to users, empty it here at once. Another replica sharing the database may honour
-/// a revoked token for up to the TTL.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant, i64)>>,
-    /// Bumped by `clear`: a lookup that started before a clear must not put back what the
-    /// clear removed (a user disabled while its token was being checked).
-    generation: std::sync::atomic::AtomicU64,
+/// The served level's schema document, and its JSON as `GET /api/schema` answers it.
+pub struct Published {
+    pub document: schema::SchemaDocument,
+    pub document_json: Vec<u8>,
 }
 
-pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-/// Bounds the memory a flood of distinct tokens can take.
-const TOKEN_CACHE_MAX: usize = 10_000;
-
-impl TokenCache {
-    pub fn get(&self, hash: &str, now_secs: i64) -> Option<Caller> {
-        let entries = self.entries.lock().ok()?;
-        let (caller, at, expires) = entries.get(hash)?;
-        (at.elapsed() < TOKEN_CACHE_TTL && *expires > now_secs).then(|| caller.clone())
-    }
-
-    /// Taken before a database lookup, and handed to `put` after it.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub fn put(&self, hash: String, caller: Caller, expires_at: i64, generation: u64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            // Checked under the lock that `clear` takes, so no clear can slip in between.
-            if self.generation() != generation {
-                return;
-            }
-            if entries.len() >= TOKEN_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(hash, (caller, std::time::Instant::now(), expires_at));
-        }
-    }
-
-    pub fn forget(&self, hash: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(hash);
-        }
-    }
-
-    pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            entries.clear();
-        }
+impl Published {
+    pub fn level(&self) -> schema::ApiLevel {
+        self.document.api_level
     }
 }
 
@@ -265,34 +222,37 @@ impl Ctx {
         }
     }
 
-    /// The machine `name` if the caller may act on it with `need` (viewer or operator).
-    /// A user without permission learns nothing: the answer is the same 403 whether or not
-    /// the machine exists. Admins pass, and get 404 for a machine that does not exist.
+    /// The machine `name` if the caller may act on it with `need` (viewer or operator),
+    /// decided by `access::on_machine` like every other machine access.
     pub async fn machine(&self, name: &str, need: Access) -> Result<Machine, ApiError> {
-        let caller = self.caller.clone();
+        let who = self.who();
+        let uid = self.caller.id;
         let name = name.to_owned();
         self.db(move |c| {
-            let denied = || ApiError::Forbidden(format!("not permitted on machine '{name}'"));
             let machine = match models::machine_by_name(c, &name) {
-                Ok(m) => m,
-                Err(DbError::NotFound) if !caller.is_admin() => return Err(denied()),
+                Ok(m) => Some(m),
+                Err(DbError::NotFound) => None,
                 Err(e) => return Err(ApiError::db(e, "machine", &name)),
             };
-            if caller.is_admin() {
-                return Ok(machine);
-            }
-            let role = models::permission_role(c, caller.id, machine.id)?;
-            if need.allowed_by(role.as_deref()) {
-                Ok(machine)
-            } else if role.is_some() {
-                Err(ApiError::Forbidden(format!(
-                    "not permitted on machine '{name}': this needs the operator role"
-                )))
-            } else {
-                Err(denied())
-            }
+            let role = match &machine {
+                Some(m) if !who.admin => models::permission_role(c, uid, m.id)?,
+                _ => None,
+            };
+            access::on_machine(
+                who,
+                &name,
+                machine.as_ref().map(|m| (m, role.as_deref())),
+                need,
+            )
         })
         .await
+    }
+
+    /// The caller, as machine access sees it.
+    pub fn who(&self) -> Who {
+        Who {
+            admin: self.caller.is_admin(),
+        }
     }
 }
 
@@ -311,41 +271,6 @@ impl Ctx {
             password,
             cipher_suite: u8::try_from(m.cipher_suite).unwrap_or(3),
         })
-    }
-}
-
-/// Maps a BMC failure on machine `name` to its HTTP answer: the BMC's error is
-/// 502 with the completion code named, silence is 504, a missing record 404.
-pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
-    let message = format!("machine '{name}': {e}");
-    match e {
-        BmcError::Timeout(_) => ApiError::BmcTimeout(message),
-        BmcError::AuthFailed => ApiError::Bmc {
-            code: "bmc_auth_failed",
-            message: format!(
-                "machine '{name}': the BMC refused the credentials; check the BMC user and password (machine-mod)"
-            ),
-            details: None,
-        },
-        BmcError::Completion { code, meaning } => ApiError::Bmc {
-            code: "bmc_completion_code",
-            message,
-            details: Some(serde_json::json!({
-                "completion_code": format!("{code:#04x}"),
-                "meaning": meaning,
-            })),
-        },
-        BmcError::NotFound => ApiError::NotFound(message),
-        BmcError::Unreachable(_) => ApiError::Bmc {
-            code: "bmc_unreachable",
-            message,
-            details: None,
-        },
-        BmcError::Protocol(_) => ApiError::Bmc {
-            code: "bmc_protocol_error",
-            message,
-            details: None,
-        },
     }
 }
 

@@ -5,9 +5,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::db::models::{self, AuditFilter};
 use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
+use crate::registry::{CommandSpec, Out, command};
 use crate::state::Ctx;
 
 fn default_limit() -> u32 {

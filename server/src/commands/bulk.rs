@@ -14,9 +14,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::access::{self, Access, Who};
 use crate::db::models::{self, Machine};
 use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, ItemStream, streaming};
+use crate::registry::{CommandSpec, ItemStream, streaming};
 use crate::state::{AuditRow, Ctx};
 
 /// The most machines one call may name after expanding hostranges.
@@ -342,28 +343,30 @@ pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
 /// not. A name the caller cannot see reads the same whether or not it exists.
 pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Target>, ApiError> {
     let specs = specs.to_vec();
-    let admin = ctx.caller.is_admin();
-    let uid = (!admin).then_some(ctx.caller.id);
-    // Expanding hostranges and matching globs against every machine is CPU work that grows
-    // with the call: it runs with the query on the blocking pool, never on an async worker,
-    // where it would stall every other request on that worker (ping included).
+    let who = ctx.who();
+    let uid = (!who.admin).then_some(ctx.caller.id);
     ctx.db(move |c| {
         let names = expand(&specs)?;
         let visible = models::machines_with_role(c, uid)?;
-        Ok(select(names, &visible, admin, need))
+        Ok(select(names, &visible, who, need))
     })
     .await
 }
 
-/// `names` (expanded; globs left as they are) against the machines the caller may see.
+/// The machines `names` select among those the caller can see (`visible`, with the
+/// caller's role on each), each decided by the one machine access rule.
 fn select(
     names: Vec<String>,
     visible: &[(Machine, Option<String>)],
-    admin: bool,
+    who: Who,
     need: Access,
 ) -> Vec<Target> {
     let by_name: std::collections::HashMap<&str, &(Machine, Option<String>)> =
         visible.iter().map(|v| (v.0.name.as_str(), v)).collect();
+    let decide = |name: &str, found: Option<&(Machine, Option<String>)>| -> Target {
+        access::on_machine(who, name, found.map(|(m, r)| (m, r.as_deref())), need)
+            .map_err(|e| (name.to_owned(), e))
+    };
     let mut out: Vec<Target> = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for name in names {
@@ -379,41 +382,23 @@ fn select(
                     ApiError::NotFound(format!("no machine you may see matches '{name}'")),
                 )));
             }
-            for (m, role) in matched {
-                if taken.insert(m.id) {
-                    out.push(check(m, role.as_deref(), admin, need));
+            for found in matched {
+                if taken.insert(found.0.id) {
+                    out.push(decide(&found.0.name, Some(found)));
                 }
             }
             continue;
         }
         match by_name.get(name.as_str()) {
-            Some((m, role)) => {
-                if taken.insert(m.id) {
-                    out.push(check(m, role.as_deref(), admin, need));
+            Some(found) => {
+                if taken.insert(found.0.id) {
+                    out.push(decide(&name, Some(found)));
                 }
             }
-            None if admin => out.push(Err((name.clone(), ApiError::not_found("machine", &name)))),
-            None => out.push(Err((
-                name.clone(),
-                ApiError::Forbidden(format!("not permitted on machine '{name}'")),
-            ))),
+            None => out.push(decide(&name, None)),
         }
     }
     out
-}
-
-fn check(m: &Machine, role: Option<&str>, admin: bool, need: Access) -> Target {
-    if admin || need.allowed_by(role) {
-        Ok(m.clone())
-    } else {
-        Err((
-            m.name.clone(),
-            ApiError::Forbidden(format!(
-                "not permitted on machine '{}': this needs the operator role",
-                m.name
-            )),
-        ))
-    }
 }
 
 #[cfg(test)]

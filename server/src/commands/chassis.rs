@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use super::bulk::{MachineSet, bulk};
 use super::power::{MachineParam, MachinesParam};
+use crate::access::Access;
 use crate::bmc::{BootDevice, Identify};
 use crate::db::models::Machine;
-use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
-use crate::state::{Ctx, bmc_error};
+use crate::error::{ApiError, bmc_error};
+use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
+use crate::state::Ctx;
 
 #[derive(Serialize, JsonSchema)]
 pub struct ChassisStatusOut {
@@ -76,6 +77,13 @@ pub struct IdentifyParams {
     pub seconds: Option<u8>,
 }
 
+impl OnMachine for IdentifyParams {
+    const FIELD: &'static str = "machine";
+    fn machine(&self) -> &str {
+        &self.machine
+    }
+}
+
 fn default_identify() -> IdentifyAction {
     IdentifyAction::Blink
 }
@@ -115,6 +123,13 @@ pub struct BootdevParams {
     /// Keep it for every boot (default: next boot only).
     #[serde(default)]
     pub persistent: bool,
+}
+
+impl OnMachine for BootdevParams {
+    const FIELD: &'static str = "machine";
+    fn machine(&self) -> &str {
+        &self.machine
+    }
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -168,7 +183,7 @@ impl MachineSet for BootdevBulk {
 
 pub fn specs() -> Vec<CommandSpec> {
     vec![
-        command(
+        on_machine(
             "chassis-status",
             1,
             "1.0",
@@ -178,7 +193,7 @@ pub fn specs() -> Vec<CommandSpec> {
             status,
         )
         .audited(),
-        command(
+        on_machine(
             "bmc-info",
             1,
             "1.0",
@@ -188,7 +203,7 @@ pub fn specs() -> Vec<CommandSpec> {
             info,
         )
         .audited(),
-        command(
+        on_machine(
             "chassis-identify",
             1,
             "1.2",
@@ -198,7 +213,7 @@ pub fn specs() -> Vec<CommandSpec> {
             identify,
         )
         .audited(),
-        command(
+        on_machine(
             "bootdev-set",
             1,
             "1.2",
@@ -242,8 +257,7 @@ pub fn specs() -> Vec<CommandSpec> {
     ]
 }
 
-async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<ChassisStatusOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn status(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<ChassisStatusOut>, ApiError> {
     let out = status_of(&ctx, m).await?;
     let summary = format!("machine '{}': power {}", out.machine, out.power);
     Ok(Out::new(out, summary))
@@ -275,8 +289,7 @@ async fn status_of(ctx: &Ctx, m: Machine) -> Result<ChassisStatusOut, ApiError> 
     })
 }
 
-async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn info(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
     let t = ctx.target(&m)?;
     let d = ctx
         .state
@@ -303,9 +316,8 @@ async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
     ))
 }
 
-async fn identify(ctx: Ctx, p: IdentifyParams) -> Result<Out<IdentifyOut>, ApiError> {
+async fn identify(ctx: Ctx, m: Machine, p: IdentifyParams) -> Result<Out<IdentifyOut>, ApiError> {
     identify_mode(p.action, p.seconds)?;
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
     let out = identify_on(&ctx, m, p.action, p.seconds).await?;
     let summary = match out.seconds {
         Some(s) => format!(
@@ -355,8 +367,7 @@ async fn identify_on(
     })
 }
 
-async fn bootdev(ctx: Ctx, p: BootdevParams) -> Result<Out<BootdevOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
+async fn bootdev(ctx: Ctx, m: Machine, p: BootdevParams) -> Result<Out<BootdevOut>, ApiError> {
     let out = bootdev_on(&ctx, m, p.device, p.persistent).await?;
     let when = if out.persistent {
         "every boot"

@@ -2,93 +2,15 @@
 //! `output-find`, `topic-find`, `topic-show`, `class-find`, `class-show`. They read the
 //! schema document of the served level, so a pinned server describes exactly what it serves.
 
-use schema::{CommandDef, CommandName, SchemaDocument, X_CLI_NAME, X_POSITIONAL, X_SENSITIVE};
+use schema::{CommandDef, CommandName, SchemaDocument};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::access::Access;
 use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
+use crate::registry::{CommandSpec, Out, command};
 use crate::state::Ctx;
-
-/// Follows a local `$ref` (`#/$defs/Name`) against the root schema.
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => r
-            .strip_prefix("#/$defs/")
-            .and_then(|name| root.get("$defs").and_then(|d| d.get(name)))
-            .unwrap_or(schema),
-        None => schema,
-    }
-}
-
-/// A short human type name for a property schema: `string`, `integer (1-65535)`,
-/// `viewer|operator`, `array of integer`. Nullable wrappers are unwrapped.
-pub fn type_name(root: &Value, schema: &Value) -> String {
-    let s = resolve(root, schema);
-    if let Some(any) = s.get("anyOf").and_then(Value::as_array) {
-        let non_null: Vec<&Value> = any
-            .iter()
-            .filter(|v| v.get("type").and_then(Value::as_str) != Some("null"))
-            .collect();
-        if let [one] = non_null.as_slice() {
-            return type_name(root, one);
-        }
-    }
-    if let Some(values) = s.get("enum").and_then(Value::as_array) {
-        return values
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join("|");
-    }
-    if let Some(one_of) = s.get("oneOf").and_then(Value::as_array) {
-        let consts: Vec<&str> = one_of
-            .iter()
-            .filter_map(|v| v.get("const").and_then(Value::as_str))
-            .collect();
-        if consts.len() == one_of.len() {
-            return consts.join("|");
-        }
-    }
-    let ty = match s.get("type") {
-        Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("any")
-            .to_owned(),
-        _ => "any".to_owned(),
-    };
-    match ty.as_str() {
-        "array" => format!(
-            "array of {}",
-            s.get("items")
-                .map(|i| type_name(root, i))
-                .unwrap_or_else(|| "any".into())
-        ),
-        "integer" | "number" => match (s.get("minimum"), s.get("maximum")) {
-            (Some(lo), Some(hi)) => format!("{ty} ({lo}-{hi})"),
-            _ => ty,
-        },
-        _ => ty,
-    }
-}
-
-/// The properties of an object schema, or of the items of an array schema.
-fn properties(root: &Value) -> Vec<(&String, &Value)> {
-    let mut s = root;
-    if s.get("type").and_then(Value::as_str) == Some("array")
-        && let Some(items) = s.get("items")
-    {
-        s = resolve(root, items);
-    }
-    s.get("properties")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().collect())
-        .unwrap_or_default()
-}
 
 /// One attribute of a class or field of an output (the wire twin of `schema::Attribute`,
 /// which stays free of schemars).
@@ -110,21 +32,6 @@ impl From<&schema::Attribute> for AttributeOut {
     }
 }
 
-pub fn attributes_of(schema: &Value) -> Vec<schema::Attribute> {
-    properties(schema)
-        .into_iter()
-        .map(|(name, prop)| schema::Attribute {
-            name: name.clone(),
-            ty: type_name(schema, prop),
-            doc: prop
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        })
-        .collect()
-}
-
 #[derive(Serialize, JsonSchema)]
 pub struct ParamInfo {
     /// Name in `params`.
@@ -144,31 +51,17 @@ pub struct ParamInfo {
 }
 
 pub fn params_of(def: &CommandDef) -> Vec<ParamInfo> {
-    let root = &def.params;
-    let required: Vec<&str> = root
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let mut list: Vec<ParamInfo> = properties(root)
+    let mut list: Vec<ParamInfo> = schema::params::params(&def.params)
         .into_iter()
-        .map(|(name, prop)| ParamInfo {
-            name: name.clone(),
-            cli_name: prop
-                .get(X_CLI_NAME)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| name.replace('_', "-")),
-            ty: type_name(root, prop),
-            required: required.contains(&name.as_str()),
-            positional: prop.get(X_POSITIONAL).and_then(Value::as_u64),
-            sensitive: prop.get(X_SENSITIVE) == Some(&Value::Bool(true)),
-            default: prop.get("default").cloned(),
-            doc: prop
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+        .map(|p| ParamInfo {
+            name: p.key,
+            cli_name: p.cli_name,
+            ty: p.type_name,
+            required: p.required,
+            positional: p.positional,
+            sensitive: p.sensitive,
+            default: p.default,
+            doc: p.doc.unwrap_or_default(),
         })
         .collect();
     // Positionals first in their order, then flags by name: the order a user reads them.
@@ -360,7 +253,7 @@ fn lookup<'a>(doc: &'a SchemaDocument, text: &str) -> Result<&'a CommandDef, Api
 }
 
 async fn command_find(ctx: Ctx, p: CommandFind) -> Result<Out<Vec<CommandSummary>>, ApiError> {
-    let doc = ctx.state.registry.document();
+    let doc = &ctx.state.published.document;
     let list: Vec<CommandSummary> = doc
         .commands
         .iter()
@@ -380,7 +273,7 @@ async fn command_find(ctx: Ctx, p: CommandFind) -> Result<Out<Vec<CommandSummary
 }
 
 async fn command_show(ctx: Ctx, p: CommandRef) -> Result<Out<CommandShow>, ApiError> {
-    let doc = ctx.state.registry.document();
+    let doc = &ctx.state.published.document;
     let def = lookup(doc, &p.command)?;
     let versions = doc
         .commands
@@ -401,7 +294,7 @@ async fn command_show(ctx: Ctx, p: CommandRef) -> Result<Out<CommandShow>, ApiEr
         access: def.access.clone(),
         doc: def.doc.clone(),
         params: params_of(def),
-        output: attributes_of(&def.output)
+        output: schema::params::attributes(&def.output)
             .iter()
             .map(AttributeOut::from)
             .collect(),
@@ -411,15 +304,15 @@ async fn command_show(ctx: Ctx, p: CommandRef) -> Result<Out<CommandShow>, ApiEr
 }
 
 async fn param_find(ctx: Ctx, p: CommandRef) -> Result<Out<Vec<ParamInfo>>, ApiError> {
-    let def = lookup(ctx.state.registry.document(), &p.command)?;
+    let def = lookup(&ctx.state.published.document, &p.command)?;
     let list = params_of(def);
     let summary = format!("{} parameter(s) of {}", list.len(), def.full_name);
     Ok(Out::new(list, summary))
 }
 
 async fn output_find(ctx: Ctx, p: CommandRef) -> Result<Out<Vec<AttributeOut>>, ApiError> {
-    let def = lookup(ctx.state.registry.document(), &p.command)?;
-    let list: Vec<AttributeOut> = attributes_of(&def.output)
+    let def = lookup(&ctx.state.published.document, &p.command)?;
+    let list: Vec<AttributeOut> = schema::params::attributes(&def.output)
         .iter()
         .map(AttributeOut::from)
         .collect();
@@ -441,7 +334,7 @@ fn topic_out(doc: &SchemaDocument, t: &schema::Topic) -> TopicOut {
 }
 
 async fn topic_find(ctx: Ctx, p: Criteria) -> Result<Out<Vec<TopicOut>>, ApiError> {
-    let doc = ctx.state.registry.document();
+    let doc = &ctx.state.published.document;
     let list: Vec<TopicOut> = doc
         .topics
         .iter()
@@ -453,7 +346,7 @@ async fn topic_find(ctx: Ctx, p: Criteria) -> Result<Out<Vec<TopicOut>>, ApiErro
 }
 
 async fn topic_show(ctx: Ctx, p: NameRef) -> Result<Out<TopicOut>, ApiError> {
-    let doc = ctx.state.registry.document();
+    let doc = &ctx.state.published.document;
     let t = doc
         .topics
         .iter()
@@ -477,7 +370,7 @@ fn class_out(doc: &SchemaDocument, c: &schema::Class) -> ClassOut {
 }
 
 async fn class_find(ctx: Ctx, p: Criteria) -> Result<Out<Vec<ClassOut>>, ApiError> {
-    let doc = ctx.state.registry.document();
+    let doc = &ctx.state.published.document;
     let list: Vec<ClassOut> = doc
         .classes
         .iter()
@@ -489,7 +382,7 @@ async fn class_find(ctx: Ctx, p: Criteria) -> Result<Out<Vec<ClassOut>>, ApiErro
 }
 
 async fn class_show(ctx: Ctx, p: NameRef) -> Result<Out<ClassOut>, ApiError> {
-    let doc = ctx.state.registry.document();
+    let doc = &ctx.state.published.document;
     let c = doc
         .classes
         .iter()

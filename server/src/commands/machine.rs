@@ -7,9 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Deleted;
+use crate::access::Access;
 use crate::db::models::{self, Machine, MachineChanges, NewMachine};
 use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
+use crate::registry::{CommandSpec, OnMachine, Out, command, on_machine};
 use crate::state::{Ctx, now, rfc3339};
 
 #[derive(Serialize, JsonSchema)]
@@ -87,6 +88,13 @@ pub struct MachineName {
     /// Machine name.
     #[schemars(extend("x-igor-positional" = 0))]
     pub name: String,
+}
+
+impl OnMachine for MachineName {
+    const FIELD: &'static str = "name";
+    fn machine(&self) -> &str {
+        &self.name
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -238,8 +246,9 @@ pub fn specs() -> Vec<CommandSpec> {
             add,
         )
         .object("machine", "add")
-        .audited(),
-        command(
+        .audited()
+        .target("name"),
+        on_machine(
             "machine-show",
             1,
             "1.0",
@@ -269,7 +278,8 @@ pub fn specs() -> Vec<CommandSpec> {
             modify,
         )
         .object("machine", "mod")
-        .audited(),
+        .audited()
+        .target("name"),
         command(
             "machine-del",
             1,
@@ -280,7 +290,8 @@ pub fn specs() -> Vec<CommandSpec> {
             del,
         )
         .object("machine", "del")
-        .audited(),
+        .audited()
+        .target("name"),
         command(
             "machine-add",
             2,
@@ -291,7 +302,8 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx, p: MachineAdd2| add(ctx, p.into()),
         )
         .object("machine", "add")
-        .audited(),
+        .audited()
+        .target("name"),
         command(
             "machine-find",
             2,
@@ -319,7 +331,8 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx, p: MachineMod2| modify(ctx, p.into()),
         )
         .object("machine", "mod")
-        .audited(),
+        .audited()
+        .target("name"),
     ]
 }
 
@@ -345,8 +358,7 @@ async fn add(ctx: Ctx, p: MachineAdd) -> Result<Out<MachineOut>, ApiError> {
     Ok(Out::new(out(&m), summary))
 }
 
-async fn show(ctx: Ctx, p: MachineName) -> Result<Out<MachineOut>, ApiError> {
-    let m = ctx.machine(&p.name, Access::Viewer).await?;
+async fn show(_: Ctx, m: Machine, _: MachineName) -> Result<Out<MachineOut>, ApiError> {
     Ok(Out::new(out(&m), format!("machine '{}'", m.name)))
 }
 
@@ -436,7 +448,7 @@ mod tests {
             for version in [1, 2] {
                 let mut p = base.clone();
                 p[field] = Value::String(value.to_owned());
-                let got = registry.validate("machine-add", version, &p);
+                let got = registry.get("machine-add", version).unwrap().validate(&p);
                 assert_eq!(
                     got.is_err(),
                     refused,
@@ -450,7 +462,11 @@ mod tests {
                 let mut m = json!({"name": "node01"});
                 m[field] = Value::String(value.to_owned());
                 assert_eq!(
-                    registry.validate("machine-mod", version, &m).is_err(),
+                    registry
+                        .get("machine-mod", version)
+                        .unwrap()
+                        .validate(&m)
+                        .is_err(),
                     refused,
                     "machine-mod/{version} {field}={value:?}"
                 );

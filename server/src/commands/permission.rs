@@ -3,9 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::db::models::{self, PermissionRow};
 use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
+use crate::registry::{CommandSpec, Out, command};
 use crate::state::Ctx;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -90,7 +91,8 @@ pub fn specs() -> Vec<CommandSpec> {
             grant,
         )
         .object("permission", "grant")
-        .audited(),
+        .audited()
+        .target("machine"),
         command(
             "permission-revoke",
             1,
@@ -101,7 +103,8 @@ pub fn specs() -> Vec<CommandSpec> {
             revoke,
         )
         .object("permission", "revoke")
-        .audited(),
+        .audited()
+        .target("machine"),
         command(
             "permission-find",
             1,

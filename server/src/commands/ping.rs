@@ -3,8 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
+use crate::registry::{CommandSpec, Out, command};
 use crate::state::Ctx;
 
 #[derive(Deserialize, JsonSchema)]
@@ -34,7 +35,7 @@ pub fn specs() -> Vec<CommandSpec> {
 }
 
 async fn ping(ctx: Ctx, _: Ping) -> Result<Out<PingOut>, ApiError> {
-    let level = ctx.state.registry.level().to_string();
+    let level = ctx.state.published.level().to_string();
     Ok(Out::new(
         PingOut {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -9,11 +9,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::bulk::{MachineSet, bulk};
+use crate::access::Access;
 use crate::bmc::{ChassisAction, PowerState};
 use crate::db::models::Machine;
-use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
-use crate::state::{Ctx, bmc_error};
+use crate::error::{ApiError, bmc_error};
+use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
+use crate::state::Ctx;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,13 @@ pub struct MachineParam {
     /// Machine name.
     #[schemars(extend("x-igor-positional" = 0))]
     pub machine: String,
+}
+
+impl OnMachine for MachineParam {
+    const FIELD: &'static str = "machine";
+    fn machine(&self) -> &str {
+        &self.machine
+    }
 }
 
 /// A set of machines (bulk command versions, level 1.3).
@@ -68,14 +76,14 @@ fn action_spec(
     action: ChassisAction,
     word: &'static str,
 ) -> CommandSpec {
-    command(
+    on_machine(
         name,
         1,
         "1.0",
         "power",
         Access::Operator,
         doc,
-        move |ctx: Ctx, p: MachineParam| power_action(ctx, p, action, word),
+        move |ctx: Ctx, m: Machine, _: MachineParam| power_action(ctx, m, action, word),
     )
     .audited()
 }
@@ -103,7 +111,7 @@ fn bulk_action_spec(
 
 pub fn specs() -> Vec<CommandSpec> {
     vec![
-        command(
+        on_machine(
             "power-status",
             1,
             "1.0",
@@ -143,7 +151,7 @@ pub fn specs() -> Vec<CommandSpec> {
             ChassisAction::SoftShutdown,
             "soft",
         ),
-        command(
+        on_machine(
             "power-on",
             2,
             "1.2",
@@ -225,8 +233,7 @@ async fn status_of(ctx: &Ctx, m: Machine) -> Result<PowerOut, ApiError> {
     })
 }
 
-async fn status(ctx: Ctx, p: MachineParam) -> Result<Out<PowerOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn status(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<PowerOut>, ApiError> {
     let out = status_of(&ctx, m).await?;
     let summary = format!("machine '{}' is powered {}", out.machine, out.power);
     Ok(Out::new(out, summary))
@@ -252,11 +259,10 @@ async fn act_on(
 
 async fn power_action(
     ctx: Ctx,
-    p: MachineParam,
+    m: Machine,
     action: ChassisAction,
     word: &'static str,
 ) -> Result<Out<PowerActionOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
     let out = act_on(&ctx, m, action, word).await?;
     let summary = format!("power {word} sent to machine '{}'", out.machine);
     Ok(Out::new(out, summary))
@@ -279,6 +285,13 @@ pub struct PowerOn2 {
     #[serde(default = "default_wait_secs")]
     #[schemars(range(min = 1, max = 600))]
     pub timeout_secs: u32,
+}
+
+impl OnMachine for PowerOn2 {
+    const FIELD: &'static str = "machine";
+    fn machine(&self) -> &str {
+        &self.machine
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -315,8 +328,7 @@ pub struct PowerOn2Out {
     pub waited_ms: u64,
 }
 
-async fn power_on_2(ctx: Ctx, p: PowerOn2) -> Result<Out<PowerOn2Out>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
+async fn power_on_2(ctx: Ctx, m: Machine, p: PowerOn2) -> Result<Out<PowerOn2Out>, ApiError> {
     let out = power_on_wait(&ctx, m, p.wait, p.timeout_secs).await?;
     let summary = if out.waited {
         format!(

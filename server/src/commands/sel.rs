@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use super::bulk::bulk;
 use super::power::{MachineParam, MachinesParam};
+use crate::access::Access;
 use crate::bmc::{SelDeletion, SelRecord};
 use crate::db::models::Machine;
-use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
-use crate::state::{Ctx, bmc_error, rfc3339};
+use crate::error::{ApiError, bmc_error};
+use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
+use crate::state::{Ctx, rfc3339};
 
 #[derive(Serialize, JsonSchema)]
 pub struct SelInfoOut {
@@ -83,6 +84,13 @@ pub struct SelDelete1 {
     pub id: u16,
 }
 
+impl OnMachine for SelDelete1 {
+    const FIELD: &'static str = "machine";
+    fn machine(&self) -> &str {
+        &self.machine
+    }
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct SelDeleteOut {
     /// Machine name.
@@ -103,6 +111,13 @@ pub struct SelDelete2 {
     pub ids: Vec<u16>,
 }
 
+impl OnMachine for SelDelete2 {
+    const FIELD: &'static str = "machine";
+    fn machine(&self) -> &str {
+        &self.machine
+    }
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct SelDeleteItem {
     pub id: u16,
@@ -121,7 +136,7 @@ pub struct SelClearOut {
 
 pub fn specs() -> Vec<CommandSpec> {
     vec![
-        command(
+        on_machine(
             "sel-info",
             1,
             "1.0",
@@ -131,7 +146,7 @@ pub fn specs() -> Vec<CommandSpec> {
             info,
         )
         .audited(),
-        command(
+        on_machine(
             "sel-list",
             1,
             "1.0",
@@ -141,7 +156,7 @@ pub fn specs() -> Vec<CommandSpec> {
             list,
         )
         .audited(),
-        command(
+        on_machine(
             "sel-delete",
             1,
             "1.0",
@@ -151,7 +166,7 @@ pub fn specs() -> Vec<CommandSpec> {
             delete_1,
         )
         .audited(),
-        command(
+        on_machine(
             "sel-delete",
             2,
             "1.2",
@@ -163,7 +178,7 @@ pub fn specs() -> Vec<CommandSpec> {
             delete_2,
         )
         .audited(),
-        command(
+        on_machine(
             "sel-clear",
             1,
             "1.0",
@@ -185,8 +200,7 @@ pub fn specs() -> Vec<CommandSpec> {
     ]
 }
 
-async fn info(ctx: Ctx, p: MachineParam) -> Result<Out<SelInfoOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn info(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<SelInfoOut>, ApiError> {
     let out = info_of(&ctx, m).await?;
     let summary = format!(
         "{} record(s) in the SEL of machine '{}'",
@@ -214,8 +228,7 @@ async fn info_of(ctx: &Ctx, m: Machine) -> Result<SelInfoOut, ApiError> {
     })
 }
 
-async fn list(ctx: Ctx, p: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn list(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiError> {
     let t = ctx.target(&m)?;
     let records = ctx
         .state
@@ -228,8 +241,7 @@ async fn list(ctx: Ctx, p: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiEr
     Ok(Out::new(out, summary))
 }
 
-async fn delete_1(ctx: Ctx, p: SelDelete1) -> Result<Out<SelDeleteOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
+async fn delete_1(ctx: Ctx, m: Machine, p: SelDelete1) -> Result<Out<SelDeleteOut>, ApiError> {
     let t = ctx.target(&m)?;
     let mut outcomes = ctx
         .state
@@ -265,8 +277,11 @@ async fn delete_1(ctx: Ctx, p: SelDelete1) -> Result<Out<SelDeleteOut>, ApiError
     ))
 }
 
-async fn delete_2(ctx: Ctx, p: SelDelete2) -> Result<Out<Vec<SelDeleteItem>>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
+async fn delete_2(
+    ctx: Ctx,
+    m: Machine,
+    p: SelDelete2,
+) -> Result<Out<Vec<SelDeleteItem>>, ApiError> {
     let t = ctx.target(&m)?;
     let outcomes = ctx
         .state
@@ -335,8 +350,7 @@ fn noting(api: ApiError, note: &str) -> ApiError {
     }
 }
 
-async fn clear(ctx: Ctx, p: MachineParam) -> Result<Out<SelClearOut>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Operator).await?;
+async fn clear(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<SelClearOut>, ApiError> {
     let t = ctx.target(&m)?;
     ctx.state
         .bmc

@@ -4,9 +4,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::power::MachineParam;
-use crate::error::ApiError;
-use crate::registry::{Access, CommandSpec, Out, command};
-use crate::state::{Ctx, bmc_error};
+use crate::access::Access;
+use crate::db::models::Machine;
+use crate::error::{ApiError, bmc_error};
+use crate::registry::{CommandSpec, Out, on_machine};
+use crate::state::Ctx;
 
 #[derive(Serialize, JsonSchema)]
 pub struct SensorOut {
@@ -26,7 +28,7 @@ pub struct SensorOut {
 
 pub fn specs() -> Vec<CommandSpec> {
     vec![
-        command(
+        on_machine(
             "sensor-list",
             1,
             "1.0",
@@ -39,8 +41,7 @@ pub fn specs() -> Vec<CommandSpec> {
     ]
 }
 
-async fn list(ctx: Ctx, p: MachineParam) -> Result<Out<Vec<SensorOut>>, ApiError> {
-    let m = ctx.machine(&p.machine, Access::Viewer).await?;
+async fn list(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<Vec<SensorOut>>, ApiError> {
     let t = ctx.target(&m)?;
     let readings = ctx
         .state
