@@ -7,6 +7,7 @@ pub mod cache;
 pub mod call;
 pub mod cmd;
 pub mod config;
+pub mod context;
 pub mod diag;
 pub mod http;
 pub mod prompt;
