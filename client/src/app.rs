@@ -427,23 +427,22 @@ impl App<'_> {
     }
 }
 
-/// The closest name by edit distance, if it is close enough to be a typo.
+/// The name the user most likely meant, if any. A name the word begins wins over any edit
+/// distance: `power-stat` means `power-status`, though `power-soft` (a shutdown) is as few
+/// edits away. A word that begins several names suggests none (picking one would be a guess
+/// among commands that may act); otherwise the closest name by Levenshtein distance, if at
+/// most 2 (a typo), the first by name on a tie.
 fn closest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let sub = prev[j] + usize::from(ca != *cb);
-                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
+    let names: std::collections::BTreeSet<&str> = names.collect();
+    let mut prefixed = names.iter().filter(|n| n.starts_with(word));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(only), None) => return Some(only),
+        (Some(_), Some(_)) => return None,
+        (None, _) => {}
     }
     names
-        .map(|n| (distance(word, n), n))
+        .into_iter()
+        .map(|n| (strsim::levenshtein(word, n), n))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, n)| n)
@@ -496,4 +495,45 @@ pub fn main_entry() -> i32 {
     // would only delay the exit (a measurable share of a `--help`).
     std::mem::forget(app);
     code
+}
+
+#[cfg(test)]
+mod tests {
+    /// Suggestions against the commands of the newest bundle: one line per case, every
+    /// failing case reported at once.
+    #[test]
+    fn suggestions_prefer_prefixes() {
+        let docs = schema_compat::bundled();
+        let newest = docs.last().expect("a bundled schema");
+        let names = || newest.commands.iter().map(|c| c.name.as_str());
+        let cases: &[(&str, Option<&str>)] = &[
+            // Begins exactly one name: that name, however close another is by edits.
+            ("power-stat", Some("power-status")),
+            ("power-st", Some("power-status")),
+            ("power-of", Some("power-off")),
+            ("sel-lis", Some("sel-list")),
+            ("user-ad", Some("user-add")),
+            // Begins several names: none of them is a safe guess.
+            ("power-s", None),
+            ("power", None),
+            ("sel", None),
+            // Typos within two edits.
+            ("sel-lst", Some("sel-list")),
+            ("pwer-on", Some("power-on")),
+            ("sel-delte", Some("sel-delete")),
+            ("chasis-status", Some("chassis-status")),
+            ("pinng", Some("ping")),
+            // Nothing close.
+            ("frobnicate", None),
+            ("power-statistics", None),
+        ];
+        let failed: Vec<String> = cases
+            .iter()
+            .filter_map(|&(word, want)| {
+                let got = super::closest(word, names());
+                (got != want).then(|| format!("{word}: want {want:?}, got {got:?}"))
+            })
+            .collect();
+        assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
+    }
 }
