@@ -1,5 +1,6 @@
 //! igor, the thin client: configuration and login, the schema cache and its resolution,
-//! the command tree built from the schema, calls and rendering. `main.rs` only calls `run`.
+//! the command tree built from the schema, calls and rendering. `main.rs` only calls
+//! `app::main_entry` (which builds the real `App` and runs it) and exits with its code.
 
 pub mod app;
 pub mod auth;
