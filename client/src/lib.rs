@@ -2,6 +2,13 @@
 //! the command tree built from the schema, calls and rendering. `main.rs` only calls
 //! `app::main_entry` (which builds the real `App` and runs it) and exits with its code.
 
+// Panics are bugs: outside tests, no unwrap, expect or panic!. Where an invariant is
+// local and obvious, the call may stay under an `#[allow]` with an `// invariant: ...`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod app;
 pub mod auth;
 pub mod cache;
