@@ -1,92 +1,22 @@
 //! One run of `igor`: the pre-scan, which tree to build, the built-ins' dispatch, and a
-//! schema command's path from schema resolution to the rendered answer. Everything with
-//! side effects (HTTP, clock, prompts, stdout) comes in through `App`, so tests can drive it.
-
-use std::io::Write;
+//! schema command's path from schema resolution to the rendered answer. The run's context
+//! (`App`, exit codes, error printing) lives in `context.rs`, which the built-ins share.
 
 use anyhow::{Result, anyhow};
 use clap::{ArgMatches, Command};
-use schema::SchemaDocument;
 
-use crate::auth::{Loaded, TokenState, TokenStore};
-use crate::cache::Cache;
+use crate::auth::TokenState;
 use crate::call::{ApiError, rpc, rpc_lines};
 use crate::cmd;
-use crate::config::{Config, EnvVars, Paths, Target, resolve_target};
+use crate::config::{EnvVars, Paths, Target};
+use crate::context::{App, EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error};
 use crate::diag::Diag;
-use crate::http::Http;
-use crate::prompt::Prompter;
 use crate::render::{Format, StreamPrinter, render};
-use crate::resolve::{Resolved, Resolver, Source};
-use crate::scan::{Scan, scan};
+use crate::resolve::{Resolved, Source};
+use crate::scan::scan;
 use crate::tree::{self, BUILTINS, Invocation};
 
-pub struct App<'a> {
-    pub env: EnvVars,
-    pub paths: Paths,
-    pub scan: Scan,
-    pub diag: &'a Diag,
-    pub http: &'a dyn Http,
-    /// Unix seconds.
-    pub now: u64,
-    /// Bundles this client may use, and the newest known one (see `version.rs`).
-    pub bundles: crate::version::Bundles,
-    pub known: Option<SchemaDocument>,
-    pub prompter: &'a mut dyn Prompter,
-    pub out: &'a mut dyn Write,
-}
-
-/// Exit codes.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-
-/// Prints an error the way users see every error: `error: ...` with its causes, never a
-/// Debug dump or backtrace; a server refusal adds its details line by line.
-pub fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e:#}");
-    if let Some(api) = e.downcast_ref::<ApiError>() {
-        for line in api.detail_lines() {
-            eprintln!("  {line}");
-        }
-    }
-}
-
 impl App<'_> {
-    pub fn config(&self) -> Result<Config> {
-        Config::load(&self.paths.config_file)
-    }
-
-    /// The server, identity and trust of this run. Every path that talks to a server comes
-    /// through here: it hands the trust to the HTTP layer and warns about cleartext.
-    pub fn target(&self) -> Result<Target> {
-        let mut t = resolve_target(
-            &self.config()?,
-            self.scan.server.as_deref(),
-            self.scan.context.as_deref(),
-            &self.env,
-        )?;
-        if let Some(ca) = &self.scan.certificate_authority {
-            t.certificate_authority = Some(std::path::PathBuf::from(ca));
-        }
-        if crate::config::is_cleartext_remote(&t.server) {
-            self.diag.warn(format_args!(
-                "{} is plain http to another host: passwords and tokens travel in clear; use https",
-                t.server
-            ));
-        }
-        if let Some(tls) = self.http.tls() {
-            let known = crate::tls::KnownServers::load(&self.paths.known_servers)?;
-            tls.set_trust(crate::tls::trust_for(
-                &t.server,
-                t.certificate_authority.clone(),
-                self.scan.trust_fingerprint.as_deref(),
-                &known,
-            )?);
-        }
-        Ok(t)
-    }
-
     /// After a run: a certificate accepted through an explicit trust (`--trust-fingerprint`,
     /// or the question of `igor login`) becomes the server's pin; `-v` notes of the TLS layer.
     fn finish_tls(&self) -> Result<()> {
@@ -110,53 +40,6 @@ impl App<'_> {
         Ok(())
     }
 
-    pub fn cache(&self) -> Cache {
-        Cache::new(self.paths.cache_dir.clone())
-    }
-
-    pub fn tokens(&self) -> TokenStore {
-        TokenStore::new(self.paths.token_dir.clone())
-    }
-
-    /// The stored login of the target's identity (context, or bare URL).
-    pub fn stored_login(&self, t: &Target) -> Option<Loaded> {
-        let loaded = self
-            .tokens()
-            .load(&t.identity, &t.server, t.user.as_deref())?;
-        if let Some(from) = &loaded.adopted_from {
-            self.diag.info(format_args!(
-                "moved the login of {} from the per-server file {} to {}",
-                loaded.token.user,
-                from.display(),
-                t.identity
-            ));
-        }
-        Some(loaded)
-    }
-
-    /// `IGOR_TOKEN` first (CI), then the stored token of the target's identity. Says under
-    /// `-v` who the call runs as.
-    pub fn token(&self, t: &Target) -> (Option<String>, TokenState) {
-        if let Some(tok) = &self.env.token {
-            self.diag.info("as: the user of the token in IGOR_TOKEN");
-            return (Some(tok.clone()), TokenState::None);
-        }
-        let loaded = self.stored_login(t);
-        let state = TokenState::of(loaded.as_ref().map(|l| &l.token), self.now);
-        self.diag.info(format_args!(
-            "as: {} ({})",
-            match &state {
-                TokenState::Valid { user, .. } | TokenState::Expired { user, .. } => user.as_str(),
-                TokenState::None => "nobody",
-            },
-            match &state {
-                TokenState::None => format!("{}: not logged in", t.identity),
-                other => format!("{}: {other}", t.identity),
-            }
-        ));
-        (loaded.map(|l| l.token.token), state)
-    }
-
     /// A refusal of the server, with a 401 of an expired token said as such.
     fn refused(&self, e: ApiError, state: &TokenState, t: &Target) -> anyhow::Error {
         match state {
@@ -167,27 +50,6 @@ impl App<'_> {
             .into(),
             _ => e.into(),
         }
-    }
-
-    pub fn force_schema_check(&self) -> bool {
-        self.scan.force_schema_check || self.env.force_schema_check
-    }
-
-    pub fn with_resolver<T>(&self, server: &str, f: impl FnOnce(&Resolver<'_>) -> T) -> T {
-        let cache = self.cache();
-        let r = Resolver {
-            server,
-            cache: &cache,
-            http: self.http,
-            now: self.now,
-            bundles: &self.bundles,
-            diag: self.diag,
-        };
-        f(&r)
-    }
-
-    pub fn resolve(&self, server: &str, force: bool) -> Result<Resolved> {
-        self.with_resolver(server, |r| r.resolve(force))
     }
 
     /// Parses argv against `top`; `Err(code)` when clap printed help, version or a usage
@@ -565,23 +427,22 @@ impl App<'_> {
     }
 }
 
-/// The closest name by edit distance, if it is close enough to be a typo.
+/// The name the user most likely meant, if any. A name the word begins wins over any edit
+/// distance: `power-stat` means `power-status`, though `power-soft` (a shutdown) is as few
+/// edits away. A word that begins several names suggests none (picking one would be a guess
+/// among commands that may act); otherwise the closest name by Levenshtein distance, if at
+/// most 2 (a typo), the first by name on a tie.
 fn closest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let sub = prev[j] + usize::from(ca != *cb);
-                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
+    let names: std::collections::BTreeSet<&str> = names.collect();
+    let mut prefixed = names.iter().filter(|n| n.starts_with(word));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(only), None) => return Some(only),
+        (Some(_), Some(_)) => return None,
+        (None, _) => {}
     }
     names
-        .map(|n| (distance(word, n), n))
+        .into_iter()
+        .map(|n| (strsim::levenshtein(word, n), n))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, n)| n)
@@ -630,8 +491,52 @@ pub fn main_entry() -> i32 {
     };
     let code = app.run(&argv);
     let _ = app.out.flush();
-    // The process ends here: freeing every parsed schema document one allocation at a time
-    // would only delay the exit (a measurable share of a `--help`).
+    // The process exits once this returns. `App` still owns the known document (the newest
+    // bundle, parsed at start) and any bundles parsed on demand: leaking them skips freeing
+    // them one allocation at a time. The schema this run resolved was freed inside `run`
+    // already, and what `App` only borrows (HTTP agent, prompter, stdout) is dropped as
+    // usual when this function returns.
     std::mem::forget(app);
     code
+}
+
+#[cfg(test)]
+mod tests {
+    /// Suggestions against the commands of the newest bundle: one line per case, every
+    /// failing case reported at once.
+    #[test]
+    fn suggestions_prefer_prefixes() {
+        let docs = schema_compat::bundled();
+        let newest = docs.last().expect("a bundled schema");
+        let names = || newest.commands.iter().map(|c| c.name.as_str());
+        let cases: &[(&str, Option<&str>)] = &[
+            // Begins exactly one name: that name, however close another is by edits.
+            ("power-stat", Some("power-status")),
+            ("power-st", Some("power-status")),
+            ("power-of", Some("power-off")),
+            ("sel-lis", Some("sel-list")),
+            ("user-ad", Some("user-add")),
+            // Begins several names: none of them is a safe guess.
+            ("power-s", None),
+            ("power", None),
+            ("sel", None),
+            // Typos within two edits.
+            ("sel-lst", Some("sel-list")),
+            ("pwer-on", Some("power-on")),
+            ("sel-delte", Some("sel-delete")),
+            ("chasis-status", Some("chassis-status")),
+            ("pinng", Some("ping")),
+            // Nothing close.
+            ("frobnicate", None),
+            ("power-statistics", None),
+        ];
+        let failed: Vec<String> = cases
+            .iter()
+            .filter_map(|&(word, want)| {
+                let got = super::closest(word, names());
+                (got != want).then(|| format!("{word}: want {want:?}, got {got:?}"))
+            })
+            .collect();
+        assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
+    }
 }

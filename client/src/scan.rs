@@ -61,12 +61,14 @@ pub fn scan(args: &[String]) -> Scan {
             continue;
         }
         match a {
-            "-v" | "--verbose" => s.verbose += 1,
+            "-v" | "--verbose" => s.verbose = s.verbose.saturating_add(1),
             "--force-schema-check" => s.force_schema_check = true,
             "-h" | "--help" => s.help = true,
             "-V" | "--version" if s.command.is_none() => s.version = true,
+            // Saturates like clap's count: `-vvv…` of any length is not a crash or a wrap.
             _ if a.starts_with("-v") && a[1..].bytes().all(|b| b == b'v') => {
-                s.verbose += (a.len() - 1) as u8
+                let n = u8::try_from(a.len() - 1).unwrap_or(u8::MAX);
+                s.verbose = s.verbose.saturating_add(n)
             }
             _ if a.starts_with('-') => {}
             _ if s.command.is_none() => s.command = Some(a.to_owned()),
@@ -134,5 +136,18 @@ mod tests {
         assert!(x.version && x.command.is_none());
         let x = s("-- --server x");
         assert_eq!(x, Scan::default());
+    }
+
+    #[test]
+    fn verbose_count_saturates() {
+        let one_flag = format!("-{} ping", "v".repeat(300));
+        let many_flags = format!("{} ping", "-v ".repeat(300));
+        let mixed = format!("-{} -v --verbose -vv ping", "v".repeat(254));
+        for args in [&one_flag, &many_flags, &mixed] {
+            let x = s(args);
+            assert_eq!((x.verbose, x.command.as_deref()), (u8::MAX, Some("ping")));
+        }
+        assert_eq!(s(&format!("-{}", "v".repeat(255))).verbose, u8::MAX);
+        assert_eq!(s(&format!("-{}", "v".repeat(254))).verbose, 254);
     }
 }

@@ -35,15 +35,78 @@ enum Expect {
 }
 use Expect::*;
 
-/// `known`: the fixture standing for this client's newest bundle; `answers`: what the
-/// prompts are told.
-fn check_with(schema: &str, known: Option<&str>, answers: &[&str], argv: &str, expected: Expect) {
-    let doc = fixture(schema);
-    let known = known.map(fixture);
-    let argv: Vec<String> = std::iter::once("igor".to_owned())
-        .chain(argv.split_whitespace().map(str::to_owned))
+/// One case of the CLI mapping: the schema fixture, the fixture standing for this client's
+/// newest bundle, what the prompts are told, argv after `igor`, and what must come of it.
+struct Case {
+    line: u32,
+    schema: &'static str,
+    known: Option<&'static str>,
+    answers: &'static [&'static str],
+    argv: &'static str,
+    expect: Expect,
+}
+
+/// `case!(schema, argv, expect)`, or `case!(schema, known, answers, argv, expect)`. A
+/// case is named by its line in this file.
+macro_rules! case {
+    ($schema:expr, $argv:expr, $expect:expr) => {
+        case!($schema, None, &[], $argv, $expect)
+    };
+    ($schema:expr, $known:expr, $answers:expr, $argv:expr, $expect:expr) => {
+        Case {
+            line: line!(),
+            schema: $schema,
+            known: $known,
+            answers: $answers,
+            argv: $argv,
+            expect: $expect,
+        }
+    };
+}
+
+/// Runs every case, then fails once with the list of every case that failed (a case that
+/// panics counts as failed).
+fn check_all(cases: Vec<Case>) {
+    let failed: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case)))
+                .unwrap_or_else(|panic| {
+                    let msg = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(format!("panicked: {msg}"))
+                });
+            let known = case
+                .known
+                .map(|k| format!(", known {k}"))
+                .unwrap_or_default();
+            outcome.err().map(|why| {
+                format!(
+                    "tests.rs:{} `igor {}` ({}{known}): {why}",
+                    case.line, case.argv, case.schema
+                )
+            })
+        })
         .collect();
-    let mut prompter = ScriptedPrompter::new(answers);
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n\n")
+    );
+}
+
+fn check(case: &Case) -> Result<(), String> {
+    let doc = fixture(case.schema);
+    let known = case.known.map(fixture);
+    let argv: Vec<String> = std::iter::once("igor".to_owned())
+        .chain(case.argv.split_whitespace().map(str::to_owned))
+        .collect();
+    let mut prompter = ScriptedPrompter::new(case.answers);
     let got = match crate::scan::scan(&argv[1..]).target() {
         Some(token) => invoke(
             &doc,
@@ -56,333 +119,136 @@ fn check_with(schema: &str, known: Option<&str>, answers: &[&str], argv: &str, e
         None => {
             let entries = crate::tree::entries(&doc, known.as_ref());
             let top = crate::tree::top_command(crate::cmd::builtins(), &entries, None);
-            Invocation::Clap(top.try_get_matches_from(&argv).unwrap_err())
+            match top.try_get_matches_from(&argv) {
+                Err(e) => Invocation::Clap(e),
+                Ok(_) => return Err("clap accepted argv without a command".to_owned()),
+            }
         }
     };
-    let ctx = argv.join(" ");
-    match (got, expected) {
+    let contains = |text: &str, want: &str, what: &str| {
+        if text.contains(want) {
+            Ok(())
+        } else {
+            Err(format!("{what} lacks {want:?}:\n{text}"))
+        }
+    };
+    match (got, &case.expect) {
         (Invocation::Call { def, params, .. }, Call(full, want)) => {
-            assert_eq!((def.full_name.as_str(), &params), (full, &want), "{ctx}");
-            assert!(prompter.answers.is_empty(), "{ctx}: unused answers");
+            if (def.full_name.as_str(), &params) != (*full, want) {
+                return Err(format!(
+                    "want {full} {want}, got {} {params}",
+                    def.full_name
+                ));
+            }
+            if !prompter.answers.is_empty() {
+                return Err(format!("unused answers {:?}", prompter.answers));
+            }
+            Ok(())
         }
         (Invocation::Clap(e), Help(want)) if !e.use_stderr() => {
-            let text = e.render().to_string();
-            assert!(text.contains(want), "{ctx}: help lacks {want:?}:\n{text}");
+            contains(&e.render().to_string(), want, "help")
         }
         (Invocation::Clap(e), Usage(want)) if e.use_stderr() => {
-            assert_eq!(e.exit_code(), 2, "{ctx}");
-            let text = e.render().to_string();
-            assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}");
+            if e.exit_code() != 2 {
+                return Err(format!("exit code {}, want 2", e.exit_code()));
+            }
+            contains(&e.render().to_string(), want, "error")
         }
-        (Invocation::Usage(text), Usage(want)) => {
-            assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}")
-        }
-        (Invocation::Prompt(text), Refused(want)) => {
-            assert!(text.contains(want), "{ctx}: error lacks {want:?}:\n{text}")
-        }
-        (Invocation::Unknown, Unknown) => {}
-        (Invocation::Clap(e), _) => panic!("{ctx}: unexpected clap answer:\n{}", e.render()),
+        (Invocation::Usage(text), Usage(want)) => contains(&text, want, "error"),
+        (Invocation::Prompt(text), Refused(want)) => contains(&text, want, "error"),
+        (Invocation::Unknown, Unknown) => Ok(()),
+        (Invocation::Clap(e), _) => Err(format!("unexpected clap answer:\n{}", e.render())),
         (Invocation::Call { def, params, .. }, _) => {
-            panic!("{ctx}: unexpected call {} {params}", def.full_name)
+            Err(format!("unexpected call {} {params}", def.full_name))
         }
-        (Invocation::Usage(m) | Invocation::Prompt(m), _) => panic!("{ctx}: unexpected {m}"),
-        (Invocation::Unknown, _) => panic!("{ctx}: unexpected unknown command"),
-        (Invocation::Defect(d), _) => panic!("{ctx}: schema defect {d}"),
+        (Invocation::Usage(m) | Invocation::Prompt(m), _) => Err(format!("unexpected {m}")),
+        (Invocation::Unknown, _) => Err("unexpected unknown command".to_owned()),
+        (Invocation::Defect(d), _) => Err(format!("schema defect {d}")),
     }
 }
 
-fn check(schema: &str, argv: &str, expected: Expect) {
-    check_with(schema, None, &[], argv, expected)
-}
-
 const S: &str = "schema-1.2";
+const S11: &str = "schema-1.1";
 
 #[test]
+#[rustfmt::skip]
 fn cli_mapping() {
-    // Strings, positionals, flag renames (x-igor-cli-name), unset parameters not sent.
-    check(S, "ping", Call("ping/1", json!({})));
-    check(
-        S,
-        "machine-add m1 --address 10.0.0.1 --bmc-user admin",
-        Call(
-            "machine-add/1",
-            json!({"name": "m1", "bmc_address": "10.0.0.1", "bmc_user": "admin"}),
-        ),
-    );
-    // Integers with ranges from format and minimum/maximum.
-    check(
-        S,
-        "machine-add m1 --address a --bmc-user u --bmc-port 6230",
-        Call(
-            "machine-add/1",
-            json!({"name": "m1", "bmc_address": "a", "bmc_user": "u", "bmc_port": 6230}),
-        ),
-    );
-    check(
-        S,
-        "machine-add m1 --address a --bmc-user u --bmc-port 70000",
-        Usage("70000 is not in 1..=65535"),
-    );
-    check(
-        S,
-        "machine-add m1 --address a --bmc-user u --bmc-port 0",
-        Usage("0 is not in 1..=65535"),
-    );
-    check(
-        S,
-        "machine-add m1 --address a --bmc-user u --cipher-suite x",
-        Usage("'x' is not an integer"),
-    );
-    // Arrays: repeatable and comma-separated flags; positional arrays take the rest.
-    check(
-        S,
-        "machine-add m1 --address a --bmc-user u --tags x,y --tags z",
-        Call(
-            "machine-add/1",
-            json!({"name": "m1", "bmc_address": "a", "bmc_user": "u", "tags": ["x", "y", "z"]}),
-        ),
-    );
-    check(
-        S,
-        "sel-delete/2 m1 3 4",
-        Call("sel-delete/2", json!({"machine": "m1", "ids": [3, 4]})),
-    );
-    check(
-        S,
-        "sel-delete/2 m1 3,4 5",
-        Call("sel-delete/2", json!({"machine": "m1", "ids": [3, 4, 5]})),
-    );
-    check(
-        S,
-        "sel-delete/2 m1 3 70000",
-        Usage("70000 is not in 0..=65535"),
-    );
-    // Positional order follows x-igor-positional, not property order.
-    check(
-        S,
-        "permission-grant alice m1 --role viewer",
-        Call(
-            "permission-grant/1",
-            json!({"user": "alice", "machine": "m1", "role": "viewer"}),
-        ),
-    );
-    check(
-        S,
-        "sel-delete/1 m1 7",
-        Call("sel-delete/1", json!({"machine": "m1", "id": 7})),
-    );
-    // Optional positional.
-    check(S, "machine-find", Call("machine-find/1", json!({})));
-    check(
-        S,
-        "machine-find web --limit 5",
-        Call("machine-find/1", json!({"pattern": "web", "limit": 5})),
-    );
-    // Enums: plain `enum`, `oneOf` of consts, and Option<Enum> (anyOf with null).
-    check(
-        S,
-        "permission-grant alice m1 --role root",
-        Usage("[possible values: viewer, operator]"),
-    );
-    check_with(
-        S,
-        None,
-        &["pw"],
-        "user-add bob --role admin",
-        Call(
-            "user-add/1",
-            json!({"name": "bob", "password": "pw", "role": "admin"}),
-        ),
-    );
-    check_with(
-        S,
-        None,
-        &["pw"],
-        "user-add bob --role god",
-        Usage("[possible values: admin, user]"),
-    );
-    check(
-        S,
-        "user-mod bob --role user",
-        Call("user-mod/1", json!({"name": "bob", "role": "user"})),
-    );
-    // Booleans: a presence flag, and true|false for Option<bool> or a `true` default.
-    check(
-        S,
-        "power-on/2 m1 --wait",
-        Call("power-on/2", json!({"machine": "m1", "wait": true})),
-    );
-    check(
-        S,
-        "power-on/2 m1",
-        Call("power-on/2", json!({"machine": "m1"})),
-    );
-    check(
-        S,
-        "user-mod bob --enabled false",
-        Call("user-mod/1", json!({"name": "bob", "enabled": false})),
-    );
-    check(
-        S,
-        "user-mod bob --enabled maybe",
-        Usage("[possible values: true, false]"),
-    );
-    check_with(
-        S,
-        None,
-        &["pw"],
-        "user-add bob --enabled false",
-        Call(
-            "user-add/1",
-            json!({"name": "bob", "password": "pw", "enabled": false}),
-        ),
-    );
-    // Sensitive: prompted when required and not given, taken from the flag, from stdin,
-    // and not asked for when optional and not given.
-    check_with(
-        S,
-        None,
-        &["s3cret"],
-        "user-add bob",
-        Call("user-add/1", json!({"name": "bob", "password": "s3cret"})),
-    );
-    // F9: a secret in argv is refused (it would be in `ps`), with the safe forms named;
-    // a file works; an empty secret from stdin or a file is refused.
-    check(
-        S,
-        "user-add bob --password given",
-        Usage(
-            "--password VALUE would show the secret to every user of this machine (ps, /proc); use --password-stdin, --password-file PATH",
-        ),
-    );
-    check(S, "user-add bob --password", Usage("--password-stdin"));
-    check_with(
-        S,
-        None,
-        &["from-file"],
-        "user-add bob --password-file /run/pw",
-        Call(
-            "user-add/1",
-            json!({"name": "bob", "password": "from-file"}),
-        ),
-    );
-    check_with(
-        S,
-        None,
-        &[""],
-        "user-add bob --password-file /run/pw",
-        Refused("the secret from the file is empty"),
-    );
-    check_with(
-        S,
-        None,
-        &[""],
-        "user-add bob --password-stdin",
-        Refused("empty"),
-    );
-    check(
-        S,
-        "user-add bob --password-file a --password-stdin",
-        Usage("cannot be used with"),
-    );
-    check_with(
-        S,
-        None,
-        &["fromstdin"],
-        "user-mod bob --password-stdin",
-        Call(
-            "user-mod/1",
-            json!({"name": "bob", "new_password": "fromstdin"}),
-        ),
-    );
-    check(
-        S,
-        "user-mod bob",
-        Call("user-mod/1", json!({"name": "bob"})),
-    );
-    check(
-        S,
-        "user-mod bob --password a --password-stdin",
-        Usage("cannot be used with"),
-    );
-    // Missing required parameters.
-    check(S, "machine-add m1 --address a", Usage("--bmc-user"));
-    check(S, "sel-delete/2 m1", Usage("<IDS>"));
-    check(S, "power-on", Usage("<MACHINE>"));
-    // Versioned names, the default version rule, unknown commands.
-    check(
-        S,
-        "power-on m1",
-        Call("power-on/1", json!({"machine": "m1"})),
-    );
-    check(
-        S,
-        "power-on/2 m1",
-        Call("power-on/2", json!({"machine": "m1"})),
-    );
-    check_with(
-        S,
-        Some(S),
-        &[],
-        "power-on m1",
-        Call("power-on/2", json!({"machine": "m1"})),
-    );
-    check_with(
-        S,
-        Some("schema-1.1"),
-        &[],
-        "power-on m1",
-        Call("power-on/1", json!({"machine": "m1"})),
-    );
-    check_with(
-        "schema-1.1",
-        Some(S),
-        &[],
-        "power-on m1",
-        Call("power-on/1", json!({"machine": "m1"})),
-    );
-    check_with(
-        S,
-        Some("schema-1.1"),
-        &[],
-        "sel-delete/2 m1 1",
-        Call("sel-delete/2", json!({"machine": "m1", "ids": [1]})),
-    );
-    check(S, "sel-delete/9 m1 3", Unknown);
-    check(S, "frobnicate", Unknown);
-    check(S, "Not_A_Name", Usage("unrecognized subcommand"));
-    check(
-        S,
-        "power-on m1 --bogus",
-        Usage("unexpected argument '--bogus'"),
-    );
-    // Help: about from the doc's first line, long help with the rest and the versions.
-    check(
-        S,
-        "power-on/2 --help",
-        Help("With --wait, returns once the chassis reports power on."),
-    );
-    check(
-        S,
-        "power-on/2 --help",
-        Help("Versions on this server: power-on/1, power-on/2"),
-    );
-    check(S, "power-on/2 --help", Help("How long to wait"));
-    check(S, "help sel-delete/2", Help("Record ids"));
-    check(S, "machine-add --help", Help("[default: 623]"));
-    check(
-        S,
-        "permission-grant --help",
-        Help("Reads status, SEL and sensors"),
-    );
-    check(S, "--help", Help("Check that the server answers."));
+    check_all(vec![
+        // Strings, positionals, flag renames (x-igor-cli-name), unset parameters not sent.
+        case!(S, "ping", Call("ping/1", json!({}))),
+        case!(S, "machine-add m1 --address 10.0.0.1 --bmc-user admin", Call("machine-add/1", json!({"name": "m1", "bmc_address": "10.0.0.1", "bmc_user": "admin"}))),
+        // Integers with ranges from format and minimum/maximum.
+        case!(S, "machine-add m1 --address a --bmc-user u --bmc-port 6230", Call("machine-add/1", json!({"name": "m1", "bmc_address": "a", "bmc_user": "u", "bmc_port": 6230}))),
+        case!(S, "machine-add m1 --address a --bmc-user u --bmc-port 70000", Usage("70000 is not in 1..=65535")),
+        case!(S, "machine-add m1 --address a --bmc-user u --bmc-port 0", Usage("0 is not in 1..=65535")),
+        case!(S, "machine-add m1 --address a --bmc-user u --cipher-suite x", Usage("'x' is not an integer")),
+        // Arrays: repeatable and comma-separated flags; positional arrays take the rest.
+        case!(S, "machine-add m1 --address a --bmc-user u --tags x,y --tags z", Call("machine-add/1", json!({"name": "m1", "bmc_address": "a", "bmc_user": "u", "tags": ["x", "y", "z"]}))),
+        case!(S, "sel-delete/2 m1 3 4", Call("sel-delete/2", json!({"machine": "m1", "ids": [3, 4]}))),
+        case!(S, "sel-delete/2 m1 3,4 5", Call("sel-delete/2", json!({"machine": "m1", "ids": [3, 4, 5]}))),
+        case!(S, "sel-delete/2 m1 3 70000", Usage("70000 is not in 0..=65535")),
+        // Positional order follows x-igor-positional, not property order.
+        case!(S, "permission-grant alice m1 --role viewer", Call("permission-grant/1", json!({"user": "alice", "machine": "m1", "role": "viewer"}))),
+        case!(S, "sel-delete/1 m1 7", Call("sel-delete/1", json!({"machine": "m1", "id": 7}))),
+        // Optional positional.
+        case!(S, "machine-find", Call("machine-find/1", json!({}))),
+        case!(S, "machine-find web --limit 5", Call("machine-find/1", json!({"pattern": "web", "limit": 5}))),
+        // Enums: plain `enum`, `oneOf` of consts, and Option<Enum> (anyOf with null).
+        case!(S, "permission-grant alice m1 --role root", Usage("[possible values: viewer, operator]")),
+        case!(S, None, &["pw"], "user-add bob --role admin", Call("user-add/1", json!({"name": "bob", "password": "pw", "role": "admin"}))),
+        case!(S, None, &["pw"], "user-add bob --role god", Usage("[possible values: admin, user]")),
+        case!(S, "user-mod bob --role user", Call("user-mod/1", json!({"name": "bob", "role": "user"}))),
+        // Booleans: a presence flag, and true|false for Option<bool> or a `true` default.
+        case!(S, "power-on/2 m1 --wait", Call("power-on/2", json!({"machine": "m1", "wait": true}))),
+        case!(S, "power-on/2 m1", Call("power-on/2", json!({"machine": "m1"}))),
+        case!(S, "user-mod bob --enabled false", Call("user-mod/1", json!({"name": "bob", "enabled": false}))),
+        case!(S, "user-mod bob --enabled maybe", Usage("[possible values: true, false]")),
+        case!(S, None, &["pw"], "user-add bob --enabled false", Call("user-add/1", json!({"name": "bob", "password": "pw", "enabled": false}))),
+        // Sensitive: prompted when required and not given, taken from the flag, from stdin,
+        // and not asked for when optional and not given.
+        case!(S, None, &["s3cret"], "user-add bob", Call("user-add/1", json!({"name": "bob", "password": "s3cret"}))),
+        // F9: a secret in argv is refused (it would be in `ps`), with the safe forms named;
+        // a file works; an empty secret from stdin or a file is refused.
+        case!(S, "user-add bob --password given", Usage("--password VALUE would show the secret to every user of this machine (ps, /proc); use --password-stdin, --password-file PATH")),
+        case!(S, "user-add bob --password", Usage("--password-stdin")),
+        case!(S, None, &["from-file"], "user-add bob --password-file /run/pw", Call("user-add/1", json!({"name": "bob", "password": "from-file"}))),
+        case!(S, None, &[""], "user-add bob --password-file /run/pw", Refused("the secret from the file is empty")),
+        case!(S, None, &[""], "user-add bob --password-stdin", Refused("empty")),
+        case!(S, "user-add bob --password-file a --password-stdin", Usage("cannot be used with")),
+        case!(S, None, &["fromstdin"], "user-mod bob --password-stdin", Call("user-mod/1", json!({"name": "bob", "new_password": "fromstdin"}))),
+        case!(S, "user-mod bob", Call("user-mod/1", json!({"name": "bob"}))),
+        case!(S, "user-mod bob --password a --password-stdin", Usage("cannot be used with")),
+        // Missing required parameters.
+        case!(S, "machine-add m1 --address a", Usage("--bmc-user")),
+        case!(S, "sel-delete/2 m1", Usage("<IDS>")),
+        case!(S, "power-on", Usage("<MACHINE>")),
+        // Versioned names, the default version rule, unknown commands.
+        case!(S, "power-on m1", Call("power-on/1", json!({"machine": "m1"}))),
+        case!(S, "power-on/2 m1", Call("power-on/2", json!({"machine": "m1"}))),
+        case!(S, Some(S), &[], "power-on m1", Call("power-on/2", json!({"machine": "m1"}))),
+        case!(S, Some(S11), &[], "power-on m1", Call("power-on/1", json!({"machine": "m1"}))),
+        case!(S11, Some(S), &[], "power-on m1", Call("power-on/1", json!({"machine": "m1"}))),
+        case!(S, Some(S11), &[], "sel-delete/2 m1 1", Call("sel-delete/2", json!({"machine": "m1", "ids": [1]}))),
+        case!(S, "sel-delete/9 m1 3", Unknown),
+        case!(S, "frobnicate", Unknown),
+        case!(S, "Not_A_Name", Usage("unrecognized subcommand")),
+        case!(S, "power-on m1 --bogus", Usage("unexpected argument '--bogus'")),
+        // Help: about from the doc's first line, long help with the rest and the versions.
+        case!(S, "power-on/2 --help", Help("With --wait, returns once the chassis reports power on.")),
+        case!(S, "power-on/2 --help", Help("Versions on this server: power-on/1, power-on/2")),
+        case!(S, "power-on/2 --help", Help("How long to wait")),
+        case!(S, "help sel-delete/2", Help("Record ids")),
+        case!(S, "machine-add --help", Help("[default: 623]")),
+        case!(S, "permission-grant --help", Help("Reads status, SEL and sensors")),
+        case!(S, "--help", Help("Check that the server answers.")),
+    ]);
 }
 
 /// clap's debug assertions over the built-ins and every command of the fixture: a tree
 /// that panics on a user's machine is the worst kind of usage error.
 #[test]
 fn every_tree_is_valid() {
-    for name in [S, "schema-1.1"] {
+    for name in [S, S11] {
         let doc = fixture(name);
         let mut top = crate::tree::top_command(crate::cmd::builtins(), &[], None);
         for e in crate::tree::entries(&doc, Some(&doc)) {
@@ -392,18 +258,75 @@ fn every_tree_is_valid() {
     }
 }
 
+/// Every bundled document (each level this client may fall back to) builds a valid tree
+/// with every one of its commands: each full name, and each name for its default version,
+/// with an argument for each parameter. Every failing level is reported at once.
 #[test]
+fn every_bundle_builds_a_tree() {
+    let (_, known) = crate::version::known_bundles(schema_compat::BUNDLED, None).unwrap();
+    assert!(known.is_some(), "no bundled schema");
+    let failed: Vec<String> = schema_compat::BUNDLED
+        .iter()
+        .filter_map(|(level, text)| {
+            let doc: SchemaDocument = match serde_json::from_str(text) {
+                Ok(d) => d,
+                Err(e) => return Some(format!("{level}: does not parse: {e}")),
+            };
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                bundle_tree(&doc, known.as_ref())
+            }));
+            match built {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{level}: {e}")),
+                Err(_) => Some(format!("{level}: building the tree panicked")),
+            }
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// The whole tree of `doc`, checked by clap's debug assertions and against the document.
+fn bundle_tree(doc: &SchemaDocument, known: Option<&SchemaDocument>) -> Result<(), String> {
+    if doc.commands.is_empty() {
+        return Err("no commands".to_owned());
+    }
+    let mut top = crate::tree::top_command(crate::cmd::builtins(), &[], None);
+    for e in crate::tree::entries(doc, known) {
+        let sub = crate::tree::command_for(&e.subname, e.def, doc)
+            .map_err(|d| format!("{}: {d}", e.subname))?;
+        top = top.subcommand(sub);
+    }
+    top.clone().debug_assert();
+    let mut names: Vec<&str> = doc.commands.iter().map(|c| c.full_name.as_str()).collect();
+    names.extend(
+        doc.commands
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| !crate::tree::BUILTINS.contains(n)),
+    );
+    for name in names {
+        let Some(sub) = top.find_subcommand(name) else {
+            return Err(format!("no subcommand {name}"));
+        };
+        let def = crate::tree::lookup(doc, known, name)
+            .ok_or_else(|| format!("{name} does not resolve"))?;
+        let specs = crate::tree::param_specs(def).map_err(|d| format!("{name}: {d}"))?;
+        for spec in specs {
+            if !sub.get_arguments().any(|a| a.get_id() == spec.key.as_str()) {
+                return Err(format!("{name} lacks an argument for {}", spec.key));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+#[rustfmt::skip]
 fn global_flags_after_the_command() {
-    check(
-        S,
-        "power-on m1 -o json -v --server http://x:1",
-        Call("power-on/1", json!({"machine": "m1"})),
-    );
-    check(
-        S,
-        "power-on m1 -o xml",
-        Usage("[possible values: table, json, yaml]"),
-    );
+    check_all(vec![
+        case!(S, "power-on m1 -o json -v --server http://x:1", Call("power-on/1", json!({"machine": "m1"}))),
+        case!(S, "power-on m1 -o xml", Usage("[possible values: table, json, yaml]")),
+    ]);
 }
 
 /// A fake server: canned answers in order, and every request recorded.
@@ -505,7 +428,7 @@ fn resolution_order() {
     let r = resolve(&cache, &http, 1100, &[], true, &diag).unwrap();
     assert_eq!(r.source, Source::Revalidated);
     // A new schema replaces the old one, whose file is pruned.
-    let new = fixture("schema-1.1");
+    let new = fixture(S11);
     let http = Fake::new(vec![ok(200, &doc_text(&new), &[])]);
     let r = resolve(&cache, &http, 5000, &[], false, &diag).unwrap();
     assert_eq!(
@@ -537,7 +460,7 @@ fn servers_without_schema_use_the_floor_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path().to_owned());
     let diag = Diag::collect();
-    let b11 = fixture("schema-1.1");
+    let b11 = fixture(S11);
     let b12 = fixture(S);
     let ping = |level: &str| {
         ok(

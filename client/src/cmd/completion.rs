@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::{Arg, ArgMatches, Command};
 use clap_complete::Shell;
 
-use crate::app::{App, EXIT_OK, EXIT_USAGE};
 use crate::cmd::builtins;
+use crate::context::{App, EXIT_OK, EXIT_USAGE};
 use crate::tree;
 
 pub fn cli() -> Command {

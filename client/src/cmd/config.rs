@@ -6,9 +6,9 @@ use anyhow::{Result, bail};
 use clap::{Arg, ArgMatches, Command};
 use comfy_table::{Table, presets};
 
-use crate::app::{App, EXIT_OK, EXIT_USAGE};
 use crate::auth::TokenState;
 use crate::config::{ContextConfig, normalize_server};
+use crate::context::{App, EXIT_OK, EXIT_USAGE};
 use crate::tls::{Fingerprint, KnownServers};
 
 /// A CA file as the context keeps it: an absolute path to a PEM file with a certificate.

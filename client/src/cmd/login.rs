@@ -9,9 +9,9 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use schema::{LoginRequest, LoginResponse};
 
-use crate::app::{App, EXIT_OK};
 use crate::auth::StoredToken;
 use crate::call::ApiError;
+use crate::context::{App, EXIT_OK};
 use crate::http::HttpRequest;
 use crate::tls::Refusal;
 use crate::tree::{ParamError, SecretSource, read_secret, refuse_secret_value};

@@ -5,8 +5,8 @@
 use anyhow::{Result, anyhow};
 use clap::{ArgMatches, Command};
 
-use crate::app::{App, EXIT_OK};
 use crate::call::ApiError;
+use crate::context::{App, EXIT_OK};
 use crate::http::HttpRequest;
 
 pub fn cli() -> Command {

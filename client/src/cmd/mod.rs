@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, Command};
 
-use crate::app::{App, EXIT_USAGE};
+use crate::context::{App, EXIT_USAGE};
 
 pub mod completion;
 pub mod config;

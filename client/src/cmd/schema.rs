@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use comfy_table::{Table, presets};
 
-use crate::app::{App, EXIT_OK, EXIT_USAGE};
+use crate::context::{App, EXIT_OK, EXIT_USAGE};
 
 pub fn cli() -> Command {
     Command::new("schema")
