@@ -4,6 +4,7 @@
 
 use anyhow::{Result, anyhow};
 use clap::{ArgMatches, Command};
+use schema::ErrorCode;
 
 use crate::auth::TokenState;
 use crate::call::{ApiError, rpc, rpc_lines};
@@ -245,7 +246,7 @@ impl App<'_> {
         // An unknown command had no effect: refresh once, and retry once if the fresh
         // schema still has it (a replica behind the same URL may be at another level).
         if let Err(e) = &outcome.result
-            && e.code == "unknown_command"
+            && e.code == ErrorCode::UnknownCommand
         {
             refreshed = true;
             match self.refresh_schema(server) {
@@ -393,7 +394,7 @@ impl App<'_> {
         if let Some(e) = write_error {
             return Err(anyhow!("cannot write the output: {e}"));
         }
-        let stale = matches!(&outcome.result, Err(e) if e.code == "unknown_command")
+        let stale = matches!(&outcome.result, Err(e) if e.code == ErrorCode::UnknownCommand)
             || outcome
                 .fingerprint
                 .as_ref()
@@ -403,7 +404,7 @@ impl App<'_> {
             // retry. An unknown command answered before any item: nothing ran.
             self.diag
                 .info("the server's schema changed; refreshing the cache");
-            let unknown = matches!(&outcome.result, Err(e) if e.code == "unknown_command");
+            let unknown = matches!(&outcome.result, Err(e) if e.code == ErrorCode::UnknownCommand);
             if let Some(fresh) = self.refresh_schema(server)
                 && unknown
                 && let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun)

@@ -1,7 +1,7 @@
 //! Talking to the server: the RPC call and its envelope, login and logout requests, and
 //! the server's refusals as an error type that keeps code, message and details.
 
-use schema::{ErrorBody, HEADER_FINGERPRINT, RpcRequest, RpcResponse};
+use schema::{ErrorBody, ErrorCode, HEADER_FINGERPRINT, RpcRequest, RpcResponse};
 use serde_json::Value;
 
 use crate::http::{Http, HttpRequest, HttpResponse, Unreachable};
@@ -69,7 +69,7 @@ impl ApiError {
             }
         }
         // A failed login is a 401 too, and telling its user to log in helps nobody.
-        if self.status == 401 && self.code != "login_failed" {
+        if self.status == 401 && self.code != ErrorCode::LoginFailed {
             lines.push("hint: run 'igor login'".to_owned());
         }
         lines

@@ -1,6 +1,7 @@
 //! Wire types shared by `igord` and `igor`: the schema document, the RPC envelope, error
 //! bodies, API levels, command names and the schema fingerprint. No I/O lives here.
 
+mod code;
 mod document;
 mod fingerprint;
 mod level;
@@ -8,6 +9,7 @@ mod name;
 pub mod params;
 mod wire;
 
+pub use code::{ErrorCode, UnknownCode};
 pub use document::{
     Attribute, Class, CommandDef, SCHEMA_FORMAT_VERSION, SchemaDocument, Topic, X_CLI_NAME,
     X_POSITIONAL, X_SENSITIVE,

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use schema::{ErrorBody, ErrorInfo};
+use schema::{ErrorBody, ErrorCode, ErrorInfo};
 use serde_json::Value;
 
 use crate::bmc::BmcError;
@@ -39,7 +39,7 @@ pub enum ApiError {
     /// `bmc_auth_failed`...), the message names the completion code and its meaning.
     #[error("{message}")]
     Bmc {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         details: Option<Value>,
     },
@@ -64,25 +64,25 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidParams { .. } => "invalid_params",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthenticated => "unauthenticated",
-            ApiError::TokenExpired(_) => "token_expired",
-            ApiError::LoginFailed(_) => "login_failed",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::UnknownCommand(_) => "unknown_command",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Bmc { code, .. } => code,
-            ApiError::BmcTimeout(_) => "bmc_timeout",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::RequestTimeout(_) => "request_timeout",
-            ApiError::Busy(_) => "busy",
-            ApiError::Internal(_) => "internal",
+            ApiError::InvalidParams { .. } => ErrorCode::InvalidParams,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Unauthenticated => ErrorCode::Unauthenticated,
+            ApiError::TokenExpired(_) => ErrorCode::TokenExpired,
+            ApiError::LoginFailed(_) => ErrorCode::LoginFailed,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::UnknownCommand(_) => ErrorCode::UnknownCommand,
+            ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Bmc { code, .. } => *code,
+            ApiError::BmcTimeout(_) => ErrorCode::BmcTimeout,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::RequestTimeout(_) => ErrorCode::RequestTimeout,
+            ApiError::Busy(_) => ErrorCode::Busy,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -127,23 +127,7 @@ impl From<DbError> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::InvalidParams { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated | ApiError::TokenExpired(_) | ApiError::LoginFailed(_) => {
-                StatusCode::UNAUTHORIZED
-            }
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::UnknownCommand(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Bmc { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::BmcTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -180,7 +164,7 @@ impl ResponseError for ApiError {
         }
         resp.json(ErrorBody {
             error: ErrorInfo {
-                code: self.code().to_owned(),
+                code: self.code().as_str().to_owned(),
                 message: self.to_string(),
                 details,
             },
@@ -195,14 +179,14 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
     match e {
         BmcError::Timeout(_) => ApiError::BmcTimeout(message),
         BmcError::AuthFailed => ApiError::Bmc {
-            code: "bmc_auth_failed",
+            code: ErrorCode::BmcAuthFailed,
             message: format!(
                 "machine '{name}': the BMC refused the credentials; check the BMC user and password (machine-mod)"
             ),
             details: None,
         },
         BmcError::Completion { code, meaning } => ApiError::Bmc {
-            code: "bmc_completion_code",
+            code: ErrorCode::BmcCompletionCode,
             message,
             details: Some(serde_json::json!({
                 "completion_code": format!("{code:#04x}"),
@@ -211,12 +195,12 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
         },
         BmcError::NotFound => ApiError::NotFound(message),
         BmcError::Unreachable(_) => ApiError::Bmc {
-            code: "bmc_unreachable",
+            code: ErrorCode::BmcUnreachable,
             message,
             details: None,
         },
         BmcError::Protocol(_) => ApiError::Bmc {
-            code: "bmc_protocol_error",
+            code: ErrorCode::BmcProtocolError,
             message,
             details: None,
         },

@@ -21,6 +21,7 @@ use crate::db::models;
 use crate::error::ApiError;
 use crate::registry::{ItemStream, OLDEST_LEVEL, Registry, SCHEMA_LEVEL};
 use crate::state::{AppState, AuditRow, CallAudit, Ctx, now, rfc3339};
+use schema::ErrorCode;
 
 /// The largest request body accepted (an RPC call's parameters are small).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -377,7 +378,7 @@ async fn audit_login_failure(state: &AppState, user: Option<String>, addr: Optio
     let row = AuditRow {
         at_ms: chrono::Utc::now().timestamp_millis(),
         machine: None,
-        outcome: "login_failed".to_owned(),
+        outcome: ErrorCode::LoginFailed.as_str().to_owned(),
         duration_ms: 0,
         detail: Some(match addr {
             Some(a) => format!("from {a}"),
@@ -420,9 +421,21 @@ async fn rpc(
         .get(&name.name, name.server_version())
         .ok_or_else(|| ApiError::UnknownCommand(call.command.clone()))?;
     let spec = &entry.spec;
+    // An absent `params` is `{}` (the wire type's default); anything else must be an object.
     let params = match call.params {
-        Value::Null => Value::Object(Default::default()),
-        p => p,
+        p @ Value::Object(_) => p,
+        other => {
+            let kind = match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                _ => "an array",
+            };
+            return Err(ApiError::BadRequest(format!(
+                "'params' must be a JSON object, not {kind}"
+            )));
+        }
     };
     if spec.access == Access::Admin && !caller.is_admin() {
         return Err(ApiError::Forbidden(format!(
@@ -454,7 +467,7 @@ async fn rpc(
     let elapsed = started.elapsed();
     let code = match &outcome {
         Ok(_) => "ok",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     };
     tracing::info!(
         user = %caller.name,
@@ -536,16 +549,16 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>()
         }
         let status = res.status();
         let code = match status.as_u16() {
-            400 => "bad_request",
-            401 => "unauthenticated",
-            404 => "not_found",
-            405 => "method_not_allowed",
-            408 => "request_timeout",
-            413 => "payload_too_large",
-            429 => "rate_limited",
-            503 => "busy",
-            s if s >= 500 => "internal",
-            _ => "bad_request",
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthenticated,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            408 => ErrorCode::RequestTimeout,
+            413 => ErrorCode::PayloadTooLarge,
+            429 => ErrorCode::RateLimited,
+            503 => ErrorCode::Busy,
+            s if s >= 500 => ErrorCode::Internal,
+            _ => ErrorCode::BadRequest,
         };
         let message = status.canonical_reason().unwrap_or("error").to_lowercase();
         let (req, old) = res.into_parts();
@@ -557,7 +570,7 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>()
         }
         let resp = resp.json(schema::ErrorBody {
             error: schema::ErrorInfo {
-                code: code.to_owned(),
+                code: code.as_str().to_owned(),
                 message,
                 details: None,
             },

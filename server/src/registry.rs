@@ -241,11 +241,16 @@ where
     F: Fn(Ctx, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Reply, ApiError>> + Send + 'static,
 {
-    let handler: Handler = Arc::new(move |ctx, v| match serde_json::from_value::<P>(v) {
-        Ok(p) => Box::pin(f(ctx, p)),
-        // Validation ran first, so this means the schema and the type disagree.
-        Err(e) => {
-            Box::pin(async move { Err(ApiError::BadRequest(format!("invalid parameters: {e}"))) })
+    let full_name = format!("{}/{}", head.name, head.version);
+    let handler: Handler = Arc::new(move |ctx, v| {
+        match serde_json::from_value::<P>(integral_numbers_as_integers(v)) {
+            Ok(p) => Box::pin(f(ctx, p)),
+            // Validation ran first, so this means the schema and the type disagree: our bug.
+            Err(e) => {
+                let cause =
+                    format!("{full_name}: the schema accepted parameters the type refuses: {e}");
+                Box::pin(async move { Err(ApiError::internal(cause)) })
+            }
         }
     });
     CommandSpec {
@@ -459,6 +464,24 @@ impl Registry {
 }
 
 impl Entry {
+    fn unknown_parameter(&self) -> String {
+        format!("is not a parameter; {}", self.takes())
+    }
+
+    /// "this command version takes: a, b" (or none).
+    fn takes(&self) -> String {
+        let names: Vec<&String> = schema::params::properties(&self.spec.params)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        if names.is_empty() {
+            format!("{} takes no parameters", self.spec.full_name())
+        } else {
+            let list: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            format!("{} takes: {}", self.spec.full_name(), list.join(", "))
+        }
+    }
+
     /// Every violation of `params` against the command's schema, at once, and then, for
     /// string values the schema let through, what every command refuses (`string_problem`):
     /// released versions whose schemas do not bound a string get the same protection as the
@@ -466,9 +489,35 @@ impl Entry {
     /// messages, and no message echoes a control character.
     pub fn validate(&self, params: &Value) -> Result<(), ApiError> {
         let entry = self;
+        // Unknown parameters are named here: the validator reports them as a nameless
+        // "False schema does not allow 1" at the root.
+        let known: Vec<&String> = schema::params::properties(&entry.spec.params)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let unknown: Vec<Value> = params
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(|k| !known.contains(k))
+            .map(|k| {
+                json!({
+                    "path": format!("/{}", escape_controls(k)),
+                    "message": entry.unknown_parameter(),
+                })
+            })
+            .collect();
         let mut violations: Vec<Value> = entry
             .validator
             .iter_errors(params)
+            .filter(|err| {
+                unknown.is_empty()
+                    || !matches!(
+                        err.kind(),
+                        jsonschema::error::ValidationErrorKind::FalseSchema
+                            | jsonschema::error::ValidationErrorKind::AdditionalProperties { .. }
+                    )
+            })
             .map(|err| {
                 let path = err.instance_path().to_string();
                 let top = path.trim_start_matches('/').split('/').next().unwrap_or("");
@@ -483,6 +532,7 @@ impl Entry {
                 json!({ "path": path, "message": escape_controls(&message) })
             })
             .collect();
+        violations.extend(unknown);
         let mut strings = Vec::new();
         string_values(params, String::new(), &mut strings);
         for (path, text) in strings {
@@ -521,6 +571,38 @@ impl Entry {
             ),
             details: Some(json!({ "violations": violations })),
         })
+    }
+}
+
+/// `v` with every number that has no fraction (`5.0`) written as an integer. JSON Schema
+/// counts `5.0` as an integer, so validation lets it through to an integer parameter, and
+/// serde would then refuse it; numbers with a fraction stay as they are.
+fn integral_numbers_as_integers(v: Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable integers only: beyond 2^53 an f64 is not one number.
+            let exact = f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0;
+            if !exact {
+                Value::Number(n)
+            } else if f < 0.0 {
+                Value::from(f as i64)
+            } else {
+                Value::from(f as u64)
+            }
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(integral_numbers_as_integers)
+                .collect(),
+        ),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, integral_numbers_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

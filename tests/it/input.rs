@@ -13,7 +13,57 @@ on_both_backends!(
     like_wildcards_match_themselves,
     control_characters_are_refused,
     hostrange_sizes_add_and_selectors_are_capped,
+    params_that_are_not_what_their_schema_says,
 );
+
+/// What the JSON Schema allows is what the command takes (`5.0` is an integer there, so
+/// it is one here, never a 500); an unknown parameter is named; `params` is an object.
+fn params_that_are_not_what_their_schema_says(backend: Backend) {
+    let (_db, s) = fresh(backend);
+    let admin = s.admin();
+    let rows = s.ok(&admin, "audit-find", json!({"limit": 2.0}));
+    assert!(rows.as_array().is_some_and(|r| r.len() <= 2), "{rows}");
+    let r = s.rpc(&admin, "audit-find", json!({"limit": 2.5}));
+    assert_eq!((r.status, r.code()), (400, "invalid_params"), "{r:?}");
+
+    let r = s.rpc(&admin, "ping/1", json!({"x": 1}));
+    assert_eq!((r.status, r.code()), (400, "invalid_params"), "{r:?}");
+    assert!(
+        r.message()
+            .contains("x: is not a parameter; ping/1 takes no parameters"),
+        "{r:?}"
+    );
+    let r = s.rpc(&admin, "machine-show", json!({"name": "m", "nmae": "m"}));
+    assert_eq!((r.status, r.code()), (400, "invalid_params"), "{r:?}");
+    assert!(r.message().contains("nmae"), "{r:?}");
+    assert!(r.message().contains("takes: name"), "{r:?}");
+
+    let auth = format!("Bearer {admin}");
+    for (params, kind) in [
+        (Value::Null, "null"),
+        (json!([1]), "an array"),
+        (json!("x"), "a string"),
+    ] {
+        let r = s.post(
+            "/api/rpc",
+            &[("Authorization", &auth)],
+            Some(&json!({"command": "ping/1", "params": params})),
+        );
+        assert_eq!((r.status, r.code()), (400, "bad_request"), "{r:?}");
+        assert!(
+            r.message()
+                .contains(&format!("'params' must be a JSON object, not {kind}")),
+            "{r:?}"
+        );
+    }
+    // Absent is the empty object.
+    let r = s.post(
+        "/api/rpc",
+        &[("Authorization", &auth)],
+        Some(&json!({"command": "ping/1"})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+}
 
 /// An answer refusing `param` with 400 invalid_params and `needle` in its message, which is
 /// short and free of control characters whatever was sent.

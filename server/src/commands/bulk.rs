@@ -120,7 +120,7 @@ where
                     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
                     let code = match &outcome {
                         Ok(_) => "ok".to_owned(),
-                        Err(e) => e.code().to_owned(),
+                        Err(e) => e.code().as_str().to_owned(),
                     };
                     let _ = audit_tx.send(Outcome {
                         acted,

@@ -1,6 +1,7 @@
 //! The System Event Log: `sel-info`, `sel-list`, `sel-delete` (1: one record; 2: several,
 //! with an outcome each), `sel-clear`. The SEL reservation is ours to handle, in `bmc`.
 
+use schema::ErrorCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -305,7 +306,7 @@ async fn delete_2(
                 SelDeletion::NotFound => {
                     return SelDeleteItem {
                         id,
-                        outcome: "not_found".into(),
+                        outcome: ErrorCode::NotFound.as_str().into(),
                         message: Some(format!("SEL record {id} not found")),
                     };
                 }
@@ -319,7 +320,7 @@ async fn delete_2(
             }
             SelDeleteItem {
                 id,
-                outcome: api.code().to_owned(),
+                outcome: api.code().as_str().to_owned(),
                 message: Some(api.to_string()),
             }
         })
