@@ -1,0 +1,112 @@
+//! The BMC as a device and the chassis it controls: Get Device ID, Get Chassis Status,
+//! Chassis Control, Chassis Identify and the boot device (Set System Boot Options).
+
+use super::{APP, CHASSIS, Ctx, short};
+use crate::bmc::decode::le16;
+use crate::bmc::session::Fail;
+use crate::bmc::{BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState};
+
+pub(super) fn power(ctx: &mut Ctx<'_>) -> Result<PowerState, Fail> {
+    Ok(if status(ctx)?.power_on {
+        PowerState::On
+    } else {
+        PowerState::Off
+    })
+}
+
+pub(super) fn control(ctx: &mut Ctx<'_>, action: ChassisAction) -> Result<(), Fail> {
+    ctx.req(CHASSIS, 0x02, &[action as u8])?;
+    Ok(())
+}
+
+pub(super) fn identify(ctx: &mut Ctx<'_>, mode: Identify) -> Result<(), Fail> {
+    let data: &[u8] = match mode {
+        Identify::Seconds(s) => &[s],
+        Identify::ForceOn => &[0, 1],
+        Identify::Off => &[0],
+    };
+    ctx.req(CHASSIS, 0x04, data)?;
+    Ok(())
+}
+
+pub(super) fn status(ctx: &mut Ctx<'_>) -> Result<ChassisStatus, Fail> {
+    let d = ctx.req(CHASSIS, 0x01, &[])?;
+    short("get chassis status", 3, &d)?;
+    let bit = |byte: u8, n: u8| byte & (1 << n) != 0;
+    let policy = match (d[0] >> 5) & 0b11 {
+        0 => "always-off",
+        1 => "previous",
+        2 => "always-on",
+        _ => "unknown",
+    };
+    let last_power_event = [
+        (0, "ac-failed"),
+        (1, "overload"),
+        (2, "interlock"),
+        (3, "fault"),
+        (4, "command"),
+    ]
+    .iter()
+    .filter(|(n, _)| bit(d[1], *n))
+    .map(|(_, s)| s.to_string())
+    .collect();
+    // Bit 6 says whether the BMC reports identify state at all.
+    let identify = bit(d[2], 6).then(|| {
+        match (d[2] >> 4) & 0b11 {
+            0 => "off",
+            1 => "timed",
+            2 => "on",
+            _ => "unknown",
+        }
+        .to_string()
+    });
+    Ok(ChassisStatus {
+        power_on: bit(d[0], 0),
+        power_overload: bit(d[0], 1),
+        power_interlock: bit(d[0], 2),
+        power_fault: bit(d[0], 3),
+        power_control_fault: bit(d[0], 4),
+        power_restore_policy: policy.to_string(),
+        last_power_event,
+        intrusion: bit(d[2], 0),
+        front_panel_lockout: bit(d[2], 1),
+        drive_fault: bit(d[2], 2),
+        cooling_fault: bit(d[2], 3),
+        identify,
+    })
+}
+
+pub(super) fn device_id(ctx: &mut Ctx<'_>) -> Result<DeviceInfo, Fail> {
+    let d = ctx.req(APP, 0x01, &[])?;
+    short("get device id", 11, &d)?;
+    Ok(DeviceInfo {
+        device_id: d[0],
+        device_revision: d[1] & 0x0F,
+        // The minor revision is BCD, so its hex digits are its decimal digits.
+        firmware_version: format!("{}.{:02x}", d[2] & 0x7F, d[3]),
+        // BCD with the digits swapped: 0x02 means 2.0, 0x51 means 1.5.
+        ipmi_version: format!("{}.{}", d[4] & 0x0F, d[4] >> 4),
+        manufacturer_id: u32::from_le_bytes([d[6], d[7], d[8] & 0x0F, 0]),
+        product_id: le16(&d, 9),
+        // Bit 7 set means "update or self-initialisation in progress".
+        device_available: d[2] & 0x80 == 0,
+    })
+}
+
+pub(super) fn set_boot_device(
+    ctx: &mut Ctx<'_>,
+    dev: BootDevice,
+    persistent: bool,
+) -> Result<(), Fail> {
+    // Boot flags parameter (5): byte 1 bit 7 "valid", bit 6 "persistent"; byte 2 bits 5:2
+    // the device selector. Same bytes as `ipmitool chassis bootdev`.
+    let selector = match dev {
+        BootDevice::Pxe => 0x04,
+        BootDevice::Disk => 0x08,
+        BootDevice::Cdrom => 0x14,
+        BootDevice::Bios => 0x18,
+    };
+    let flags = 0x80 | if persistent { 0x40 } else { 0x00 };
+    ctx.req(CHASSIS, 0x08, &[0x05, flags, selector, 0x00, 0x00, 0x00])?;
+    Ok(())
+}
