@@ -1,8 +1,12 @@
 //! The BMC as a device and the chassis it controls: Get Device ID, Get Chassis Status,
 //! Chassis Control, Chassis Identify and the boot device (Set System Boot Options).
+//!
+//! ipmi-rs 0.6 has no chassis commands, so those requests are our own bytes; Get Device ID
+//! is its typed one.
 
-use super::{APP, CHASSIS, Ctx, short};
-use crate::bmc::decode::le16;
+use ipmi_rs::app::GetDeviceId;
+
+use super::{CHASSIS, Ctx, parse, short};
 use crate::bmc::session::Fail;
 use crate::bmc::{BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState};
 
@@ -30,8 +34,12 @@ pub(super) fn identify(ctx: &mut Ctx<'_>, mode: Identify) -> Result<(), Fail> {
 }
 
 pub(super) fn status(ctx: &mut Ctx<'_>) -> Result<ChassisStatus, Fail> {
-    let d = ctx.req(CHASSIS, 0x01, &[])?;
-    short("get chassis status", 3, &d)?;
+    chassis_status(&ctx.req(CHASSIS, 0x01, &[])?)
+}
+
+/// Decodes a Get Chassis Status answer (spec table 28-3).
+fn chassis_status(d: &[u8]) -> Result<ChassisStatus, Fail> {
+    short("get chassis status", 3, d)?;
     let bit = |byte: u8, n: u8| byte & (1 << n) != 0;
     let policy = match (d[0] >> 5) & 0b11 {
         0 => "always-off",
@@ -77,19 +85,24 @@ pub(super) fn status(ctx: &mut Ctx<'_>) -> Result<ChassisStatus, Fail> {
 }
 
 pub(super) fn device_id(ctx: &mut Ctx<'_>) -> Result<DeviceInfo, Fail> {
-    let d = ctx.req(APP, 0x01, &[])?;
-    short("get device id", 11, &d)?;
+    device_info(&ctx.send(GetDeviceId)?)
+}
+
+/// Decodes a Get Device ID answer with ipmi-rs's parser, except for two fields.
+fn device_info(d: &[u8]) -> Result<DeviceInfo, Fail> {
+    let id = parse::<GetDeviceId>("get device id", 11, d)?;
     Ok(DeviceInfo {
-        device_id: d[0],
-        device_revision: d[1] & 0x0F,
-        // The minor revision is BCD, so its hex digits are its decimal digits.
-        firmware_version: format!("{}.{:02x}", d[2] & 0x7F, d[3]),
-        // BCD with the digits swapped: 0x02 means 2.0, 0x51 means 1.5.
-        ipmi_version: format!("{}.{}", d[4] & 0x0F, d[4] >> 4),
-        manufacturer_id: u32::from_le_bytes([d[6], d[7], d[8] & 0x0F, 0]),
-        product_id: le16(&d, 9),
-        // Bit 7 set means "update or self-initialisation in progress".
-        device_available: d[2] & 0x80 == 0,
+        device_id: id.device_id,
+        device_revision: id.device_revision,
+        // The minor revision is BCD, so its hex digits are its decimal digits, as ipmitool
+        // prints them. ipmi-rs converts it to a number, which turns a non-BCD byte such as
+        // 0x5a into 60; the raw byte keeps ipmitool's "5a".
+        firmware_version: format!("{}.{:02x}", id.major_fw_revision, d[3]),
+        ipmi_version: format!("{}.{}", id.major_version, id.minor_version),
+        // The IANA number is 20 bits; ipmi-rs keeps the reserved top nibble of byte 3.
+        manufacturer_id: id.manufacturer_id & 0x000F_FFFF,
+        product_id: id.product_id,
+        device_available: id.device_available,
     })
 }
 

@@ -2,16 +2,23 @@
 //! chassis status and control, identify, boot device, device id), `sel` (the event log) and
 //! `sdr` (the SDR repository and sensor readings). This module holds what they share: the
 //! queued [`Op`], its [`Output`], the [`Ctx`] every request goes out through, and the
-//! dispatch. ipmi-rs is used for SDR record parsing and names; every request goes out raw
-//! through [`Session::request`], so completion codes are seen as sent by the BMC.
+//! dispatch.
+//!
+//! Where ipmi-rs has the typed request it builds the bytes (its `Into<Message>`) and, where
+//! its parser keeps what we output, parses the answer; each area says where it does not.
+//! Either way every request goes out through [`Ctx`] and [`Session::request_lun`], so the
+//! deadline is checked before sending, completion codes are seen as the BMC sent them, and
+//! a failed link poisons the session.
 
 mod chassis;
 mod sdr;
 mod sel;
 
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
-use ipmi_rs::connection::LogicalUnit;
+use ipmi_rs::app::GetDeviceId;
+use ipmi_rs::connection::{CompletionErrorCode, IpmiCommand, LogicalUnit, Message};
 
 use super::session::{Fail, Session};
 use super::{
@@ -19,13 +26,8 @@ use super::{
     SelDeletion, SelInfo, SelRecord, SensorReading,
 };
 
-const APP: u8 = 0x06;
 const CHASSIS: u8 = 0x00;
-const SENSOR: u8 = 0x04;
 const STORAGE: u8 = 0x0A;
-
-const CC_RESERVATION_CANCELLED: u8 = 0xC5;
-const CC_NOT_PRESENT: u8 = 0xCB;
 
 /// Another client's reservation cancels ours; give up after this many in a row rather
 /// than fight it until the deadline.
@@ -90,6 +92,16 @@ impl Ctx<'_> {
         self.req_lun(netfn, cmd, data, LogicalUnit::Zero)
     }
 
+    /// Sends a request ipmi-rs built, through the same path as our own bytes.
+    fn send(&mut self, request: impl Into<Message>) -> Result<Vec<u8>, Fail> {
+        self.send_lun(request, LogicalUnit::Zero)
+    }
+
+    fn send_lun(&mut self, request: impl Into<Message>, lun: LogicalUnit) -> Result<Vec<u8>, Fail> {
+        let message = request.into();
+        self.req_lun(message.netfn_raw(), message.cmd(), message.data(), lun)
+    }
+
     fn req_lun(
         &mut self,
         netfn: u8,
@@ -114,9 +126,23 @@ fn short(what: &str, need: usize, got: &[u8]) -> Result<(), Fail> {
     Ok(())
 }
 
-fn cc_of(f: &Fail) -> Option<u8> {
+/// Parses answer data with ipmi-rs's parser for `C`, after our own length check (so a short
+/// answer gets the same message whichever parser reads it).
+fn parse<C: IpmiCommand>(what: &str, need: usize, data: &[u8]) -> Result<C::Output, Fail>
+where
+    C::Error: Debug,
+{
+    short(what, need, data)?;
+    C::parse_success_response(data)
+        .map_err(|e| Fail::Answer(BmcError::Protocol(format!("{what}: {e:?}"))))
+}
+
+/// The completion code of a refusal, as ipmi-rs names it.
+fn cc_of(f: &Fail) -> Option<CompletionErrorCode> {
     match f {
-        Fail::Answer(BmcError::Completion { code, .. }) => Some(*code),
+        Fail::Answer(BmcError::Completion { code, .. }) => {
+            CompletionErrorCode::try_from(*code).ok()
+        }
         _ => None,
     }
 }
@@ -151,5 +177,5 @@ pub fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
 
 /// A cheap request used to check that a kept session is still known to the BMC.
 pub fn probe(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
-    ctx.req(APP, 0x01, &[]).map(|_| ())
+    ctx.send(GetDeviceId).map(|_| ())
 }

@@ -1,13 +1,21 @@
 //! The SDR repository and the sensors it describes: reading every record in chunks under a
 //! reservation, then one Get Sensor Reading per sensor record, converted with the record's
 //! factors.
+//!
+//! ipmi-rs 0.6 has no Reserve SDR Repository, and its Get SDR always asks for a whole
+//! record from offset 0, which BMCs with small buffers refuse (ipmi_sim answers 0xCA): those
+//! requests are our own bytes. Records are parsed by ipmi-rs; readings are asked for with its
+//! Get Sensor Reading.
 
-use ipmi_rs::storage::sdr::record::{DataFormat, Linearization, RecordContents};
+use ipmi_rs::connection::CompletionErrorCode::ReservationCancelledOrInvalidId as Cancelled;
+use ipmi_rs::connection::IpmiCommand;
+use ipmi_rs::sensor_event::{GetSensorReading, ThresholdReading, ThresholdStatus};
+use ipmi_rs::storage::sdr::record::{
+    DataFormat, FullSensorRecord, Linearization, RecordContents, SensorKey,
+};
 use ipmi_rs::storage::sdr::{Record, record::WithSensorRecordCommon};
 
-use super::{
-    CC_RESERVATION_CANCELLED, Ctx, MAX_RESERVATION_RETRIES, SENSOR, STORAGE, cc_of, short,
-};
+use super::{Ctx, MAX_RESERVATION_RETRIES, STORAGE, cc_of, short};
 use crate::bmc::decode::{le16, sensor_type_name, unit_name};
 use crate::bmc::session::Fail;
 use crate::bmc::{BmcError, SensorReading};
@@ -58,10 +66,7 @@ pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
     loop {
         let (next, bytes) = match read(ctx, reservation, id) {
             Ok(r) => r,
-            Err(f)
-                if cc_of(&f) == Some(CC_RESERVATION_CANCELLED)
-                    && attempts < MAX_RESERVATION_RETRIES =>
-            {
+            Err(f) if cc_of(&f) == Some(Cancelled) && attempts < MAX_RESERVATION_RETRIES => {
                 attempts += 1;
                 reservation = reserve(ctx)?;
                 continue;
@@ -75,85 +80,118 @@ pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
         id = next;
     }
     let mut out = Vec::new();
-    for bytes in records {
-        let record = match Record::parse(&bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(error = ?e, "skipping unparsable sdr");
-                continue;
-            }
-        };
-        let (common, full) = match &record.contents {
-            RecordContents::FullSensor(f) => (f.common(), Some(f)),
-            RecordContents::CompactSensor(c) => (c.common(), None),
-            _ => continue,
-        };
-        let number = common.key.sensor_number.get();
-        // Event/reading type code: byte 14 of full and compact records.
-        let reading_type = bytes.get(13).copied().unwrap_or(0);
-        let threshold = reading_type == 0x01;
-        let mut reading = SensorReading {
-            name: common.sensor_id.to_string(),
-            sensor_number: number,
-            sensor_type: sensor_type_name(u8::from(common.ty)),
-            value: None,
-            unit: None,
-            status: "na".to_string(),
-        };
-        let lun = common.key.owner_lun;
-        let d = match ctx.req_lun(SENSOR, 0x2D, &[number], lun) {
-            Ok(d) => d,
+    for sensor in records.iter().filter_map(|bytes| sensor_of(bytes)) {
+        let request = GetSensorReading::for_sensor_key(&sensor.key);
+        match ctx.send_lun(request, sensor.key.owner_lun) {
+            Ok(d) => out.push(reading_of(&sensor, &d)),
             // A sensor that has no reading right now is reported, not fatal.
-            Err(Fail::Answer(BmcError::Completion { .. })) => {
-                out.push(reading);
-                continue;
-            }
+            Err(Fail::Answer(BmcError::Completion { .. })) => out.push(sensor.no_reading()),
             Err(f) => return Err(f),
-        };
-        // Byte 2: bit 6 scanning enabled, bit 5 reading unavailable.
-        let unavailable = d.len() < 2 || d[1] & 0x20 != 0 || d[1] & 0x40 == 0;
-        if !unavailable {
-            if threshold {
-                let states = d.get(2).copied().unwrap_or(0);
-                reading.status = threshold_status(states).to_string();
-                if let Some(full) = full {
-                    reading.value = convert(full, d[0]);
-                    let units = u8::from(common.sensor_units.base_unit);
-                    reading.unit = if common.sensor_units.is_percentage {
-                        Some("percent".to_string())
-                    } else {
-                        unit_name(units).map(str::to_string)
-                    };
-                }
-            } else {
-                let low = d.get(2).copied().unwrap_or(0);
-                let high = d.get(3).copied().unwrap_or(0) & 0x7F;
-                reading.status = format!("{:#06x}", u16::from_le_bytes([low, high]));
-            }
         }
-        out.push(reading);
     }
     Ok(out)
 }
 
-fn threshold_status(states: u8) -> &'static str {
-    // Most severe first, as ipmitool does.
-    const ORDER: [(u8, &str); 6] = [
-        (5, "upper non-recoverable"),
-        (2, "lower non-recoverable"),
-        (4, "upper critical"),
-        (1, "lower critical"),
-        (3, "upper non-critical"),
-        (0, "lower non-critical"),
-    ];
-    ORDER
-        .iter()
-        .find(|(bit, _)| states & (1 << bit) != 0)
-        .map_or("ok", |(_, s)| s)
+/// What a sensor record says about its sensor: enough to ask for a reading and show it.
+struct Sensor {
+    name: String,
+    key: SensorKey,
+    sensor_type: String,
+    /// Event/reading type 0x01: the reading is a value checked against thresholds.
+    threshold: bool,
+    /// Full records carry the conversion factors and the unit; compact ones do not.
+    full: Option<FullSensorRecord>,
+}
+
+impl Sensor {
+    fn no_reading(&self) -> SensorReading {
+        SensorReading {
+            name: self.name.clone(),
+            sensor_number: self.key.sensor_number.get(),
+            sensor_type: self.sensor_type.clone(),
+            value: None,
+            unit: None,
+            status: "na".to_string(),
+        }
+    }
+}
+
+/// Decodes one SDR; `None` for records that describe no readable sensor (device locators,
+/// event-only sensors) and for records ipmi-rs cannot parse.
+fn sensor_of(bytes: &[u8]) -> Option<Sensor> {
+    let record = match Record::parse(bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = ?e, "skipping unparsable sdr");
+            return None;
+        }
+    };
+    let (common, full) = match record.contents {
+        RecordContents::FullSensor(f) => (f.common().clone(), Some(f)),
+        RecordContents::CompactSensor(c) => (c.common().clone(), None),
+        _ => return None,
+    };
+    Some(Sensor {
+        name: common.sensor_id.to_string(),
+        key: common.key,
+        sensor_type: sensor_type_name(u8::from(common.ty)),
+        // Event/reading type code: byte 14 of full and compact records.
+        threshold: bytes.get(13) == Some(&0x01),
+        full,
+    })
+}
+
+/// Decodes a Get Sensor Reading answer for `sensor`. ipmi-rs's `ThresholdReading` is its
+/// only public view of an answer; its flags (scanning disabled, reading unavailable) hold
+/// for every sensor, but it keeps only the first state byte, so a discrete sensor's states
+/// are read from the bytes here.
+fn reading_of(sensor: &Sensor, d: &[u8]) -> SensorReading {
+    let mut reading = sensor.no_reading();
+    let Ok(raw) = GetSensorReading::parse_success_response(d) else {
+        return reading;
+    };
+    let view = ThresholdReading::from(&raw);
+    let (false, Some(x)) = (view.scanning_disabled, view.reading) else {
+        return reading;
+    };
+    if sensor.threshold {
+        reading.status = threshold_status(view.threshold_status).to_string();
+        if let Some(full) = &sensor.full {
+            reading.value = convert(full, x);
+            let units = &full.common().sensor_units;
+            reading.unit = if units.is_percentage {
+                Some("percent".to_string())
+            } else {
+                unit_name(u8::from(units.base_unit)).map(str::to_string)
+            };
+        }
+    } else {
+        let low = d.get(2).copied().unwrap_or(0);
+        let high = d.get(3).copied().unwrap_or(0) & 0x7F;
+        reading.status = format!("{:#06x}", u16::from_le_bytes([low, high]));
+    }
+    reading
+}
+
+/// The most severe threshold crossed, as ipmitool orders them; "ok" when the BMC sent no
+/// state byte.
+fn threshold_status(states: Option<ThresholdStatus>) -> &'static str {
+    let Some(s) = states else { return "ok" };
+    [
+        (s.at_or_above_non_recoverable, "upper non-recoverable"),
+        (s.at_or_below_lower_non_recoverable, "lower non-recoverable"),
+        (s.at_or_above_upper_critical, "upper critical"),
+        (s.at_or_below_lower_critical, "lower critical"),
+        (s.at_or_above_upper_non_critical, "upper non-critical"),
+        (s.at_or_below_lower_non_critical, "lower non-critical"),
+    ]
+    .iter()
+    .find(|(crossed, _)| *crossed)
+    .map_or("ok", |(_, s)| s)
 }
 
 /// y = L[(M x + B 10^Bexp) 10^Rexp] (spec 36.3).
-fn convert(full: &ipmi_rs::storage::sdr::record::FullSensorRecord, raw: u8) -> Option<f64> {
+fn convert(full: &FullSensorRecord, raw: u8) -> Option<f64> {
     let x = match full.analog_data_format? {
         DataFormat::Unsigned => f64::from(raw),
         DataFormat::OnesComplement => {

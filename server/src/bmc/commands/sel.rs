@@ -1,25 +1,40 @@
 //! The System Event Log: Get SEL Info, listing (Get SEL Entry from the first record to the
 //! last), deleting records one by one under a reservation, and clearing with its polling.
+//!
+//! The requests are ipmi-rs's typed ones except Delete SEL Entry, which ipmi-rs 0.6 lacks.
+//! Its parsers are used for Reserve SEL and the Clear SEL status; the SEL info and entries
+//! are decoded here, because ipmi-rs's parsers drop what we output (see each decoder).
 
+use std::num::NonZeroU16;
 use std::time::Duration;
 
-use super::{
-    CC_NOT_PRESENT, CC_RESERVATION_CANCELLED, Ctx, MAX_RESERVATION_RETRIES, STORAGE, cc_of, short,
+use ipmi_rs::connection::CompletionErrorCode::{
+    RequestedDatapointNotPresent as NotPresent, ReservationCancelledOrInvalidId as Cancelled,
 };
+use ipmi_rs::storage::sel::{
+    ClearSel, ErasureProgress, GetSelEntry, GetSelInfo, RecordId, ReserveSel,
+};
+
+use super::{Ctx, MAX_RESERVATION_RETRIES, STORAGE, cc_of, parse, short};
 use crate::bmc::decode::{le16, le32, sensor_type_name, threshold_event};
 use crate::bmc::session::Fail;
 use crate::bmc::{BmcError, SelDeletion, SelInfo, SelRecord};
 
 pub(super) fn info(ctx: &mut Ctx<'_>) -> Result<SelInfo, Fail> {
-    let d = ctx.req(STORAGE, 0x40, &[])?;
-    short("get sel info", 14, &d)?;
+    sel_info(&ctx.send(GetSelInfo)?)
+}
+
+/// Decodes a Get SEL Info answer (spec table 31-2). Not ipmi-rs's `SelInfo`: it refuses
+/// answers longer than 14 bytes, and its timestamps keep their value private.
+fn sel_info(d: &[u8]) -> Result<SelInfo, Fail> {
+    short("get sel info", 14, d)?;
     let time = |v: u32| (v != 0 && v != 0xFFFF_FFFF).then_some(v);
     Ok(SelInfo {
         version: format!("{}.{}", d[0] & 0x0F, d[0] >> 4),
-        entries: le16(&d, 1),
-        free_bytes: le16(&d, 3),
-        last_add: time(le32(&d, 5)),
-        last_erase: time(le32(&d, 9)),
+        entries: le16(d, 1),
+        free_bytes: le16(d, 3),
+        last_add: time(le32(d, 5)),
+        last_erase: time(le32(d, 9)),
         overflow: d[13] & 0x80 != 0,
     })
 }
@@ -28,24 +43,39 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
     let mut out = Vec::new();
     let mut id: u16 = 0x0000;
     loop {
-        // Reservation 0 is allowed for reads that start at offset 0 (spec 31.5).
-        let [lo, hi] = id.to_le_bytes();
-        let d = match ctx.req(STORAGE, 0x43, &[0, 0, lo, hi, 0, 0xFF]) {
+        // No reservation: allowed for reads that start at offset 0 (spec 31.5).
+        let d = match ctx.send(GetSelEntry::new(None, record_id(id))) {
             Ok(d) => d,
             // An empty SEL answers "not present" for the first record.
-            Err(f) if id == 0 && cc_of(&f) == Some(CC_NOT_PRESENT) => return Ok(out),
+            Err(f) if id == 0 && cc_of(&f) == Some(NotPresent) => return Ok(out),
             Err(f) => return Err(f),
         };
-        short("get sel entry", 18, &d)?;
-        let next = le16(&d, 0);
-        let mut raw = [0u8; 16];
-        raw.copy_from_slice(&d[2..18]);
-        out.push(decode_sel(raw));
+        let (next, record) = sel_entry(&d)?;
+        out.push(record);
         if next == 0xFFFF || next == id || out.len() > 0xFFFF {
             return Ok(out);
         }
         id = next;
     }
+}
+
+/// ipmi-rs refuses to make a record id of 0x0000 or 0xFFFF except as its FIRST and LAST.
+fn record_id(id: u16) -> RecordId {
+    RecordId::new(id).unwrap_or(if id == 0xFFFF {
+        RecordId::LAST
+    } else {
+        RecordId::FIRST
+    })
+}
+
+/// Decodes a Get SEL Entry answer: the next record id and the record. Not ipmi-rs's
+/// `Entry::parse`: it drops the raw bytes we output, refuses record types other than 0x02
+/// and OEM (0xC0..), keeps timestamps private and splits the generator id we output whole.
+fn sel_entry(d: &[u8]) -> Result<(u16, SelRecord), Fail> {
+    short("get sel entry", 18, d)?;
+    let mut raw = [0u8; 16];
+    raw.copy_from_slice(&d[2..18]);
+    Ok((le16(d, 0), decode_sel(raw)))
 }
 
 fn decode_sel(raw: [u8; 16]) -> SelRecord {
@@ -96,10 +126,10 @@ fn decode_sel(raw: [u8; 16]) -> SelRecord {
     }
 }
 
-fn reserve(ctx: &mut Ctx<'_>) -> Result<[u8; 2], Fail> {
-    let d = ctx.req(STORAGE, 0x42, &[])?;
-    short("reserve sel", 2, &d)?;
-    Ok([d[0], d[1]])
+/// `None` stands for reservation 0, which ipmi-rs's parser refuses (the spec never hands
+/// it out) and its requests send for "no reservation": the same bytes go back to the BMC.
+fn reserve(ctx: &mut Ctx<'_>) -> Result<Option<NonZeroU16>, Fail> {
+    Ok(parse::<ReserveSel>("reserve sel", 2, &ctx.send(ReserveSel)?).ok())
 }
 
 /// Deletes `ids` in order. A record the BMC refuses (a completion code) fails alone; a
@@ -110,17 +140,19 @@ pub(super) fn delete(ctx: &mut Ctx<'_>, ids: &[u16]) -> Result<Vec<SelDeletion>,
     let mut out = Vec::with_capacity(ids.len());
     let mut reservation = reserve(ctx)?;
     for (i, id) in ids.iter().enumerate() {
-        let [lo, hi] = id.to_le_bytes();
         let mut attempts = 0;
         let outcome = loop {
-            let fail = match ctx.req(STORAGE, 0x46, &[reservation[0], reservation[1], lo, hi]) {
+            // Delete SEL Entry (spec 31.8): reservation, record id, both LS byte first.
+            let [r_lo, r_hi] = reservation.map_or(0, NonZeroU16::get).to_le_bytes();
+            let [lo, hi] = id.to_le_bytes();
+            let fail = match ctx.req(STORAGE, 0x46, &[r_lo, r_hi, lo, hi]) {
                 Ok(_) => break SelDeletion::Deleted,
                 Err(f) => f,
             };
             match (cc_of(&fail), fail) {
-                (Some(CC_NOT_PRESENT), _) => break SelDeletion::NotFound,
+                (Some(NotPresent), _) => break SelDeletion::NotFound,
                 // The BMC refused before deleting anything, so asking again is safe.
-                (Some(CC_RESERVATION_CANCELLED), _) if attempts < MAX_RESERVATION_RETRIES => {
+                (Some(Cancelled), _) if attempts < MAX_RESERVATION_RETRIES => {
                     attempts += 1;
                     match reserve(ctx) {
                         Ok(r) => reservation = r,
@@ -178,33 +210,24 @@ pub(super) fn clear(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
     let mut attempts = 0;
     let reservation = loop {
         let r = reserve(ctx)?;
-        match ctx.req(STORAGE, 0x47, &[r[0], r[1], b'C', b'L', b'R', 0xAA]) {
+        match ctx.send(ClearSel::initiate(r)) {
             Ok(_) => break r,
-            Err(f)
-                if cc_of(&f) == Some(CC_RESERVATION_CANCELLED)
-                    && attempts < MAX_RESERVATION_RETRIES =>
-            {
+            Err(f) if cc_of(&f) == Some(Cancelled) && attempts < MAX_RESERVATION_RETRIES => {
                 attempts += 1;
             }
             Err(f) => return Err(f),
         }
     };
-    // Erasure may run in the background; poll its status (0x00 = "get status").
+    // Erasure may run in the background; poll its status.
     loop {
-        let d = ctx.req(
-            STORAGE,
-            0x47,
-            &[reservation[0], reservation[1], b'C', b'L', b'R', 0x00],
-        );
-        match d {
+        match ctx.send(ClearSel::get_status(reservation)) {
             Ok(d) => {
-                short("clear sel", 1, &d)?;
-                if d[0] & 0x0F == 0x01 {
+                if parse::<ClearSel>("clear sel", 1, &d)? == ErasureProgress::Completed {
                     return Ok(());
                 }
             }
             // Some BMCs cancel the reservation once the clear is done: it finished.
-            Err(f) if cc_of(&f) == Some(CC_RESERVATION_CANCELLED) => return Ok(()),
+            Err(f) if cc_of(&f) == Some(Cancelled) => return Ok(()),
             Err(f) => return Err(f),
         }
         std::thread::sleep(Duration::from_millis(20));
