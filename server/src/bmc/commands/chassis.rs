@@ -123,3 +123,136 @@ pub(super) fn set_boot_device(
     ctx.req(CHASSIS, 0x08, &[0x05, flags, selector, 0x00, 0x00, 0x00])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{chassis_status, device_info};
+    use crate::bmc::{ChassisStatus, DeviceInfo};
+
+    /// Get Device ID answers (data after the completion code) and what they decode to.
+    #[test]
+    fn device_id_answers() {
+        let table: &[(&[u8], Option<DeviceInfo>)] = &[
+            // ipmi_sim 1.0.13 (OpenIPMI 2.0.33) with tests/bmc-sim/bmc.emu,
+            // `ipmitool -I lanplus -C 3 ... raw 0x06 0x01`; `ipmitool mc info` shows firmware
+            // 9.08, IPMI 2.0, manufacturer 4753, product 3842 (0x0f02), available.
+            (
+                &[
+                    0x00, 0x03, 0x09, 0x08, 0x02, 0x9f, 0x91, 0x12, 0x00, 0x02, 0x0f, 0x00, 0x00,
+                    0x00, 0x00,
+                ],
+                Some(DeviceInfo {
+                    device_id: 0,
+                    device_revision: 3,
+                    firmware_version: "9.08".into(),
+                    ipmi_version: "2.0".into(),
+                    manufacturer_id: 4753,
+                    product_id: 0x0f02,
+                    device_available: true,
+                }),
+            ),
+            // Built from the layout of spec table 20-2, no capture: device SDRs + revision 1,
+            // bit 7 of the firmware major (update in progress), a non-BCD minor (ipmitool
+            // prints it as hex: 5.5a), IPMI 1.5, manufacturer 674 with the reserved top nibble
+            // of its third byte set, no auxiliary revision.
+            (
+                &[
+                    0x20, 0x81, 0x85, 0x5a, 0x51, 0xbf, 0xa2, 0x02, 0xf0, 0x34, 0x12,
+                ],
+                Some(DeviceInfo {
+                    device_id: 0x20,
+                    device_revision: 1,
+                    firmware_version: "5.5a".into(),
+                    ipmi_version: "1.5".into(),
+                    manufacturer_id: 674,
+                    product_id: 0x1234,
+                    device_available: false,
+                }),
+            ),
+            // One byte short of the mandatory 11.
+            (
+                &[0x00, 0x03, 0x09, 0x08, 0x02, 0x9f, 0x91, 0x12, 0x00, 0x02],
+                None,
+            ),
+        ];
+        for (bytes, expected) in table {
+            assert_eq!(&device_info(bytes).ok(), expected, "answer {bytes:02x?}");
+        }
+    }
+
+    /// Get Chassis Status answers and what they decode to.
+    #[test]
+    fn chassis_status_answers() {
+        let off = ChassisStatus {
+            power_on: false,
+            power_overload: false,
+            power_interlock: false,
+            power_fault: false,
+            power_control_fault: false,
+            power_restore_policy: "always-off".into(),
+            last_power_event: vec![],
+            intrusion: false,
+            front_panel_lockout: false,
+            drive_fault: false,
+            cooling_fault: false,
+            identify: None,
+        };
+        let table: &[(&[u8], Option<ChassisStatus>)] = &[
+            // ipmi_sim 1.0.13 with tests/bmc-sim/bmc.emu, `ipmitool ... raw 0x00 0x01` before
+            // and after `ipmitool chassis power on` (ipmi_sim reports no identify state).
+            (&[0x00, 0x00, 0x00], Some(off.clone())),
+            (
+                &[0x01, 0x00, 0x00],
+                Some(ChassisStatus {
+                    power_on: true,
+                    ..off.clone()
+                }),
+            ),
+            // Built from the layout of spec table 28-3, no capture: every fault bit, policy
+            // always-on (0b10), every last-power-event cause, identify supported and on.
+            (
+                &[0x5f, 0x1f, 0x6f],
+                Some(ChassisStatus {
+                    power_on: true,
+                    power_overload: true,
+                    power_interlock: true,
+                    power_fault: true,
+                    power_control_fault: true,
+                    power_restore_policy: "always-on".into(),
+                    last_power_event: ["ac-failed", "overload", "interlock", "fault", "command"]
+                        .map(String::from)
+                        .to_vec(),
+                    intrusion: true,
+                    front_panel_lockout: true,
+                    drive_fault: true,
+                    cooling_fault: true,
+                    identify: Some("on".into()),
+                }),
+            ),
+            // Same table: policy "previous", last event "command", identify supported and
+            // timed; the optional fourth byte (front panel buttons) is ignored.
+            (
+                &[0x20, 0x10, 0x50, 0xff],
+                Some(ChassisStatus {
+                    power_restore_policy: "previous".into(),
+                    last_power_event: vec!["command".into()],
+                    identify: Some("timed".into()),
+                    ..off.clone()
+                }),
+            ),
+            // Same table: policy 0b11 ("unknown"); identify bits set but bit 6 says the BMC
+            // does not report identify state, so there is none.
+            (
+                &[0x60, 0x00, 0x30],
+                Some(ChassisStatus {
+                    power_restore_policy: "unknown".into(),
+                    ..off.clone()
+                }),
+            ),
+            (&[0x01, 0x00], None),
+        ];
+        for (bytes, expected) in table {
+            assert_eq!(&chassis_status(bytes).ok(), expected, "answer {bytes:02x?}");
+        }
+    }
+}
