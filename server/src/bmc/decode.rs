@@ -3,7 +3,9 @@
 
 use ipmi_rs::storage::sdr::SensorType;
 
-/// Meaning of a completion code (IPMI 2.0 table 5-2, generic codes).
+/// Meaning of a completion code (IPMI 2.0 table 5-2, generic codes). Our own table rather
+/// than one over ipmi-rs's `CompletionErrorCode`, which folds 0xCE, 0xD0, 0xD1 and 0xD2 into
+/// one variant whose reason type ipmi-rs does not export.
 pub fn completion_meaning(code: u8) -> &'static str {
     match code {
         0x00 => "command completed normally",

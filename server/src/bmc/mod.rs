@@ -2,8 +2,9 @@
 //!
 //! [`BmcPool`] owns one worker thread per machine key; the worker owns that BMC's RMCP+
 //! session (`worker.rs`), speaks raw IPMI through `session.rs`, and builds/parses each
-//! command in `commands.rs`. The types here are what command handlers see; they are plain
-//! data and deliberately not serializable (the server converts them to wire types).
+//! command in `commands/` (one file per area). The types here are what command handlers
+//! see; they are plain data and deliberately not serializable (the server converts them to
+//! wire types).
 
 mod commands;
 mod decode;
