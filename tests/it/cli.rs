@@ -1,7 +1,8 @@
 //! The real `igor` binary end to end, against a real igord and real `ipmi_sim` BMCs: login
 //! and the token file, the demo's calls, how refusals and usage errors are printed and which
-//! exit codes they give, and the schema cache (DESIGN §5), whose requests are counted by a
-//! relay in front of igord.
+//! exit codes they give, and the schema cache (fresh, revalidated with a conditional GET,
+//! refreshed on a changed fingerprint, repaired when damaged), whose requests are counted by
+//! a relay in front of igord.
 
 use std::time::Duration;
 
