@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes a synthetic schema document (DESIGN §4 shape) to stdout: N commands with M
-parameters each, for the start-up benchmark of a large API.
+"""Writes a synthetic schema document (shaped like schema/src/document.rs's SchemaDocument)
+to stdout: N commands with M parameters each, for the start-up benchmark of a large API.
 
   synth_schema.py [--commands 300] [--args 10] [--api-level 1.2]
 

@@ -72,12 +72,13 @@ fn fleet_of_twenty_with_mixed_permissions_and_a_dead_bmc(backend: Backend) {
         );
     }
 
-    // Admin, every machine: 20 answers, and the dead BMC costs its own deadline only.
+    // Admin, every machine: 20 answers, and the dead BMC costs its own deadline only. It is
+    // named first, so that it would answer first if the others waited for it.
     let started = Instant::now();
     let r = s.rpc(
         &admin,
         "power-status/2",
-        json!({"machines": ["node[01-21]"]}),
+        json!({"machines": ["node21", "node[01-20]"]}),
     );
     let took = started.elapsed();
     assert_eq!(r.status, 200, "{r:?}");
@@ -102,9 +103,13 @@ fn fleet_of_twenty_with_mixed_permissions_and_a_dead_bmc(backend: Backend) {
     assert_eq!(
         it.last().unwrap()["machine"],
         "node21",
-        "the dead BMC answers last, the others did not wait"
+        "the dead BMC, named first, answers last: the others did not wait"
     );
-    assert!(took < Duration::from_millis(4000), "fan-out took {took:?}");
+    // Only a hang is bounded by the clock, generously for a loaded machine.
+    assert!(
+        took < Duration::from_millis(5 * 1500),
+        "fan-out took {took:?}"
+    );
     let done = l.last().unwrap();
     assert_eq!(
         (

@@ -22,6 +22,7 @@ mod cli;
 mod client;
 mod compat;
 mod deploy;
+mod harness;
 mod input;
 mod matrix;
 mod migrations;

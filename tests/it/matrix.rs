@@ -1,9 +1,9 @@
-//! The client × server matrix (DESIGN §2, §5): for every server level L (one igord pinned to
-//! each) and every client known level K (`IGOR_KNOWN_LEVEL`, a client release that knows
-//! only the bundles up to K), the same conformance scenario passes with the real `igor`
-//! against a real `ipmi_sim`. The FreeIPA rule is checked on the way: a newer client against
-//! an older server sends exactly the requests the older client sends. The matrix is printed;
-//! scripts/test runs this test with --nocapture so it shows in CI's log.
+//! The client × server matrix of API levels and default command versions: for every server
+//! level L (one igord pinned to each) and every client known level K (`IGOR_KNOWN_LEVEL`, a
+//! client release that knows only the bundles up to K), the same conformance scenario passes
+//! with the real `igor` against a real `ipmi_sim`. The FreeIPA rule is checked on the way: a
+//! newer client against an older server sends exactly the requests the older client sends.
+//! The matrix is printed; scripts/test runs this test with --nocapture so it shows in CI's log.
 
 use std::collections::BTreeMap;
 

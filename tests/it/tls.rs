@@ -80,7 +80,12 @@ fn generated_fingerprint(s: &Server, db: &TestDb) -> String {
 
 /// The pins igor keeps beside its config file (empty when there is no file).
 fn pins(igor: &Igor) -> String {
-    std::fs::read_to_string(igor.config.with_file_name("known_servers.toml")).unwrap_or_default()
+    let path = igor.config.with_file_name("known_servers.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
 }
 
 /// `igor login` as admin with the password on stdin and `flags` before the command.

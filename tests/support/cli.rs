@@ -166,17 +166,20 @@ impl Igor {
         let mut input = child.stdin.take().expect("stdin");
         let stdin = stdin.to_owned();
         let writer = std::thread::spawn(move || {
+            // igor may exit without reading its stdin (a refused call): a broken pipe here
+            // is its answer, checked through its exit code and output.
             let _ = input.write_all(stdin.as_bytes());
         });
-        let mut out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        let mut stderr = String::new();
-        let _ = err.read_to_string(&mut stderr);
+        // Both streams are read on threads of their own, so that the deadline below holds
+        // even when igor hangs with them open.
+        let read_all = |mut from: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                from.read_to_end(&mut bytes).map(|_| bytes)
+            })
+        };
+        let out = read_all(Box::new(child.stdout.take().expect("stdout")));
+        let err = read_all(Box::new(child.stderr.take().expect("stderr")));
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait for igor") {
@@ -188,11 +191,27 @@ impl Igor {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let _ = writer.join();
+        writer.join().expect("the stdin writer");
+        // A stream that cannot be read, or is not UTF-8, fails the run: taking it for
+        // empty would make every "nothing on stdout" and "no secret on stderr" pass.
+        let text = |stream: std::thread::JoinHandle<std::io::Result<Vec<u8>>>, name: &str| {
+            let bytes = stream
+                .join()
+                .expect("a stream reader")
+                .unwrap_or_else(|e| panic!("reading igor's {name}: {e}"));
+            String::from_utf8(bytes).unwrap_or_else(|e| {
+                panic!(
+                    "igor {} wrote non-UTF-8 to {name}: {:?}",
+                    argv.join(" "),
+                    String::from_utf8_lossy(e.as_bytes())
+                )
+            })
+        };
+        let (stdout, stderr) = (text(out, "stdout"), text(err, "stderr"));
         let run = Run {
             argv,
             code: status.code().unwrap_or(-1),
-            stdout: reader.join().unwrap_or_default(),
+            stdout,
             stderr,
         };
         for mark in NEVER_ON_STDERR {

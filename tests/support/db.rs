@@ -105,6 +105,30 @@ impl TestDb {
         done.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// The `line` column of every row `sql` returns, read behind igord's back (the
+    /// migration tests dump the schema this way).
+    pub fn lines(&self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        let rows: Result<Vec<Line>, _> = match self.backend {
+            Backend::Sqlite => diesel::sql_query(sql).load(
+                &mut diesel::sqlite::SqliteConnection::establish(
+                    self.sqlite_path().to_str().expect("a UTF-8 path"),
+                )
+                .expect("open the test database"),
+            ),
+            Backend::Postgres => diesel::sql_query(sql)
+                .load(&mut PgConnection::establish(&self.url).expect("open the test database")),
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|r| r.line)
+            .collect()
+    }
+
     /// The SQLite file (panics for PostgreSQL).
     pub fn sqlite_path(&self) -> std::path::PathBuf {
         self.url

@@ -100,7 +100,11 @@ impl SimBmc {
         // The helper script, copied so each instance keeps its own state.
         let script = self.dir.join("chassiscontrol");
         std::fs::write(&script, read("chassiscontrol")).expect("write helper");
-        let _ = Command::new("chmod").arg("+x").arg(&script).status();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("make the helper executable");
+        }
 
         let mut lan = String::new();
         for line in read("lan.conf").lines() {

@@ -1,4 +1,4 @@
--- Users, login tokens, machines, permissions and the audit log (DESIGN §6).
+-- Users, login tokens, machines, permissions and the audit log.
 CREATE TABLE users (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     name TEXT NOT NULL UNIQUE,
