@@ -264,12 +264,26 @@ impl Ctx {
             .key
             .decrypt(&m.bmc_password_enc)
             .map_err(|e| ApiError::internal(format!("machine '{}': {e}", m.name)))?;
+        // The schemas bound both columns; a row outside them was written by something else,
+        // and guessing a port or cipher suite would send the password somewhere unintended.
+        let port = u16::try_from(m.bmc_port).map_err(|_| {
+            ApiError::internal(format!(
+                "machine '{}': stored BMC port {} is out of range",
+                m.name, m.bmc_port
+            ))
+        })?;
+        let cipher_suite = u8::try_from(m.cipher_suite).map_err(|_| {
+            ApiError::internal(format!(
+                "machine '{}': stored cipher suite {} is out of range",
+                m.name, m.cipher_suite
+            ))
+        })?;
         Ok(BmcTarget {
             host: m.bmc_host.clone(),
-            port: u16::try_from(m.bmc_port).unwrap_or(623),
+            port,
             username: m.bmc_user.clone(),
             password,
-            cipher_suite: u8::try_from(m.cipher_suite).unwrap_or(3),
+            cipher_suite,
         })
     }
 }
