@@ -94,35 +94,37 @@ impl DbUrl {
 }
 
 /// Replaces the password of `scheme://user:password@host`, and of a `password=` query
-/// parameter, with `***`.
-pub fn redact_url(url: &str) -> String {
-    let url = redact_userinfo(url);
-    match url.split_once('?') {
-        Some((base, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => kv.to_owned(),
-                })
-                .collect();
-            format!("{base}?{}", query.join("&"))
-        }
-        None => url,
-    }
-}
-
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// parameter, with `***` (parsed by the `url` crate, as libpq would read the URL). Text
+/// that does not parse as a URL is returned as is when it cannot hold a password (no `@`,
+/// no `password=`), and replaced whole otherwise.
+pub fn redact_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        let may_hold_secret = text.contains('@') || text.to_ascii_lowercase().contains("password=");
+        return if may_hold_secret {
+            "<a URL that does not parse>".to_owned()
+        } else {
+            text.to_owned()
+        };
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    if url.password().is_some() {
+        // Only fails for URLs that cannot have a password, and this one has one.
+        let _ = url.set_password(Some("***"));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// r2d2 manager that connects through our own URL dispatch (see `DbUrl`).
@@ -296,5 +298,8 @@ mod tests {
             "postgres://igor@db/igor?password=***&sslmode=require",
         );
         check("postgres://db/igor", "postgres://db/igor");
+        check("postgres://igor:p%40ss@db:5432/igor", "postgres://igor:***@db:5432/igor");
+        check("igor.db", "igor.db");
+        check("not a url user:pw@host", "<a URL that does not parse>");
     }
 }
