@@ -117,6 +117,21 @@ impl Sensor {
 /// Decodes one SDR; `None` for records that describe no readable sensor (device locators,
 /// event-only sensors) and for records ipmi-rs cannot parse.
 fn sensor_of(bytes: &[u8]) -> Option<Sensor> {
+    // ipmi-rs 0.6 indexes past the end of full and compact records shorter than the spec
+    // allows (their body runs at least to the ID string's type/length byte: 43 and 27
+    // bytes) and panics on a compact record's reserved ID string modifier (byte 24, bits
+    // 5:4). Such records are skipped before it sees them, like those it refuses; a panic
+    // would fail the whole call. Other record types are not parsed at all.
+    let body = bytes.len().saturating_sub(5);
+    let parsable = match bytes.get(3) {
+        Some(0x01) => body >= 43,
+        Some(0x02) => body >= 27 && (bytes[23] >> 4) & 0b11 < 0b10,
+        _ => return None,
+    };
+    if !parsable {
+        tracing::debug!(record = ?bytes, "skipping malformed sdr");
+        return None;
+    }
     let record = match Record::parse(bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -472,6 +487,45 @@ mod tests {
             ),
             // CPU Temp cut short of its length byte (0x33): ipmi-rs refuses it, we skip it.
             (&CPU_TEMP[..40], &[0x30, 0xc0, 0x00, 0x00], "none"),
+            // Built from CPU Temp and DIMM1, no capture: records that are consistent with
+            // their length byte but shorter than the spec allows (full: 15 and 17 body
+            // bytes; compact: 26), and DIMM1 with the reserved ID string modifier 0b10.
+            // ipmi-rs 0.6 panics on each; they are skipped.
+            (
+                &[
+                    0x03, 0x00, 0x51, 0x01, 0x0f, 0x20, 0x00, 0x01, 0x07, 0x01, 0x45, 0x00, 0x01,
+                    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                ],
+                &[0x30, 0xc0, 0x00, 0x00],
+                "none",
+            ),
+            (
+                &[
+                    0x03, 0x00, 0x51, 0x01, 0x11, 0x20, 0x00, 0x01, 0x07, 0x01, 0x45, 0x00, 0x01,
+                    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+                ],
+                &[0x30, 0xc0, 0x00, 0x00],
+                "none",
+            ),
+            (
+                &[
+                    0x05, 0x00, 0x51, 0x02, 0x1a, 0x20, 0x00, 0x02, 0x08, 0x01, 0x00, 0x00, 0x25,
+                    0x6f, 0x03, 0x00, 0x03, 0x00, 0x03, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00,
+                    0x00, 0x00, 0x00, 0x00, 0x00,
+                ],
+                &[0x00, 0xc0, 0x01, 0x00],
+                "none",
+            ),
+            (
+                &[
+                    0x05, 0x00, 0x51, 0x02, 0x29, 0x20, 0x00, 0x02, 0x08, 0x01, 0x00, 0x00, 0x25,
+                    0x6f, 0x03, 0x00, 0x03, 0x00, 0x03, 0x00, 0xc0, 0x00, 0x00, 0x20, 0x00, 0x00,
+                    0x00, 0x00, 0x00, 0x00, 0x00, 0xce, 0x44, 0x49, 0x4d, 0x4d, 0x31, 0x20, 0x50,
+                    0x72, 0x65, 0x73, 0x65, 0x6e, 0x63, 0x65,
+                ],
+                &[0x00, 0xc0, 0x01, 0x00],
+                "none",
+            ),
         ];
         for (sdr, answer, expected) in table {
             let got = match sensor_of(sdr) {
