@@ -4,15 +4,13 @@
 //!
 //! ipmi-rs 0.6 has no Reserve SDR Repository, and its Get SDR always asks for a whole
 //! record from offset 0, which BMCs with small buffers refuse (ipmi_sim answers 0xCA): those
-//! requests are our own bytes. Records are parsed by ipmi-rs; readings are asked for with its
-//! Get Sensor Reading.
+//! requests are our own bytes. Records are parsed by ipmi-rs, except for the conversion
+//! factors (see [`Factors`]); readings are asked for with its Get Sensor Reading.
 
 use ipmi_rs::connection::CompletionErrorCode::ReservationCancelledOrInvalidId as Cancelled;
 use ipmi_rs::connection::IpmiCommand;
 use ipmi_rs::sensor_event::{GetSensorReading, ThresholdReading, ThresholdStatus};
-use ipmi_rs::storage::sdr::record::{
-    DataFormat, FullSensorRecord, Linearization, RecordContents, SensorKey,
-};
+use ipmi_rs::storage::sdr::record::{RecordContents, SensorKey};
 use ipmi_rs::storage::sdr::{Record, record::WithSensorRecordCommon};
 
 use super::{Ctx, MAX_RESERVATION_RETRIES, STORAGE, cc_of, short};
@@ -100,7 +98,7 @@ struct Sensor {
     /// Event/reading type 0x01: the reading is a value checked against thresholds.
     threshold: bool,
     /// Full records carry the conversion factors and the unit; compact ones do not.
-    full: Option<FullSensorRecord>,
+    analog: Option<(Factors, Option<String>)>,
 }
 
 impl Sensor {
@@ -119,6 +117,21 @@ impl Sensor {
 /// Decodes one SDR; `None` for records that describe no readable sensor (device locators,
 /// event-only sensors) and for records ipmi-rs cannot parse.
 fn sensor_of(bytes: &[u8]) -> Option<Sensor> {
+    // ipmi-rs 0.6 indexes past the end of full and compact records shorter than the spec
+    // allows (their body runs at least to the ID string's type/length byte: 43 and 27
+    // bytes) and panics on a compact record's reserved ID string modifier (byte 24, bits
+    // 5:4). Such records are skipped before it sees them, like those it refuses; a panic
+    // would fail the whole call. Other record types are not parsed at all.
+    let body = bytes.len().saturating_sub(5);
+    let parsable = match bytes.get(3) {
+        Some(0x01) => body >= 43,
+        Some(0x02) => body >= 27 && (bytes[23] >> 4) & 0b11 < 0b10,
+        _ => return None,
+    };
+    if !parsable {
+        tracing::debug!(record = ?bytes, "skipping malformed sdr");
+        return None;
+    }
     let record = match Record::parse(bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -126,10 +139,16 @@ fn sensor_of(bytes: &[u8]) -> Option<Sensor> {
             return None;
         }
     };
-    let (common, full) = match record.contents {
-        RecordContents::FullSensor(f) => (f.common().clone(), Some(f)),
+    let (common, factors) = match record.contents {
+        RecordContents::FullSensor(f) => (f.common().clone(), Factors::of(bytes)),
         RecordContents::CompactSensor(c) => (c.common().clone(), None),
         _ => return None,
+    };
+    let units = &common.sensor_units;
+    let unit = if units.is_percentage {
+        Some("percent".to_string())
+    } else {
+        unit_name(u8::from(units.base_unit)).map(str::to_string)
     };
     Some(Sensor {
         name: common.sensor_id.to_string(),
@@ -137,7 +156,7 @@ fn sensor_of(bytes: &[u8]) -> Option<Sensor> {
         sensor_type: sensor_type_name(u8::from(common.ty)),
         // Event/reading type code: byte 14 of full and compact records.
         threshold: bytes.get(13) == Some(&0x01),
-        full,
+        analog: factors.map(|f| (f, unit)),
     })
 }
 
@@ -156,14 +175,9 @@ fn reading_of(sensor: &Sensor, d: &[u8]) -> SensorReading {
     };
     if sensor.threshold {
         reading.status = threshold_status(view.threshold_status).to_string();
-        if let Some(full) = &sensor.full {
-            reading.value = convert(full, x);
-            let units = &full.common().sensor_units;
-            reading.unit = if units.is_percentage {
-                Some("percent".to_string())
-            } else {
-                unit_name(u8::from(units.base_unit)).map(str::to_string)
-            };
+        if let Some((factors, unit)) = &sensor.analog {
+            reading.value = factors.convert(x);
+            reading.unit = unit.clone();
         }
     } else {
         let low = d.get(2).copied().unwrap_or(0);
@@ -190,35 +204,74 @@ fn threshold_status(states: Option<ThresholdStatus>) -> &'static str {
     .map_or("ok", |(_, s)| s)
 }
 
-/// y = L[(M x + B 10^Bexp) 10^Rexp] (spec 36.3).
-fn convert(full: &FullSensorRecord, raw: u8) -> Option<f64> {
-    let x = match full.analog_data_format? {
-        DataFormat::Unsigned => f64::from(raw),
-        DataFormat::OnesComplement => {
-            let v = raw as i8;
-            f64::from(if v < 0 { v + 1 } else { v })
-        }
-        DataFormat::TwosComplement => f64::from(raw as i8),
-    };
-    let m = f64::from(full.m);
-    let b = f64::from(full.b) * 10f64.powi(i32::from(full.b_exponent));
-    let y = (m * x + b) * 10f64.powi(i32::from(full.result_exponent));
-    let y = match full.linearization {
-        Linearization::Linear => y,
-        Linearization::Ln => y.ln(),
-        Linearization::Log10 => y.log10(),
-        Linearization::Log2 => y.log2(),
-        Linearization::E => y.exp(),
-        Linearization::Exp10 => 10f64.powf(y),
-        Linearization::Exp2 => y.exp2(),
-        Linearization::OneOverX => 1.0 / y,
-        Linearization::Sqr => y * y,
-        Linearization::Cube => y * y * y,
-        Linearization::Sqrt => y.sqrt(),
-        Linearization::CubeRoot => y.cbrt(),
-        Linearization::Oem(_) | Linearization::Unknown(_) => return None,
-    };
-    y.is_finite().then_some(y)
+/// How a full record turns raw readings into values: y = L[(M x + B 10^Bexp) 10^Rexp]
+/// (spec 36.3, record bytes 21 and 24 to 30 of table 43-1), read from the bytes as ipmitool
+/// reads them. Not ipmi-rs 0.6's `FullSensorRecord` fields: it drops bit 9 of M (M -2
+/// becomes -514) and takes linearization 9 (cube) for sqrt and 10 (sqrt) for cube.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Factors {
+    /// Analog data format: 0 unsigned, 1 one's complement, 2 two's complement, 3 none.
+    format: u8,
+    linearization: u8,
+    m: i16,
+    b: i16,
+    b_exp: i8,
+    r_exp: i8,
+}
+
+impl Factors {
+    /// `None` when the record is too short to hold them.
+    fn of(record: &[u8]) -> Option<Factors> {
+        let r = record.get(..30)?;
+        // M and B are 10-bit two's complement (8 low bits, then bits 7:6 of the next
+        // byte), the exponents 4-bit two's complement.
+        let ten_bits = |low: u8, high: u8| {
+            let v = u16::from(low) | (u16::from(high >> 6) << 8);
+            ((v << 6) as i16) >> 6
+        };
+        let four_bits = |v: u8| ((v << 4) as i8) >> 4;
+        Some(Factors {
+            format: r[20] >> 6,
+            linearization: r[23] & 0x7F,
+            m: ten_bits(r[24], r[25]),
+            b: ten_bits(r[26], r[27]),
+            r_exp: four_bits(r[29] >> 4),
+            b_exp: four_bits(r[29] & 0x0F),
+        })
+    }
+
+    fn convert(&self, raw: u8) -> Option<f64> {
+        let x = match self.format {
+            0 => f64::from(raw),
+            // One's complement: negative values are one below their two's complement.
+            1 => {
+                let v = raw as i8;
+                f64::from(if v < 0 { v + 1 } else { v })
+            }
+            2 => f64::from(raw as i8),
+            _ => return None,
+        };
+        let m = f64::from(self.m);
+        let b = f64::from(self.b) * 10f64.powi(i32::from(self.b_exp));
+        let y = (m * x + b) * 10f64.powi(i32::from(self.r_exp));
+        let y = match self.linearization {
+            0x00 => y,
+            0x01 => y.ln(),
+            0x02 => y.log10(),
+            0x03 => y.log2(),
+            0x04 => y.exp(),
+            0x05 => 10f64.powf(y),
+            0x06 => y.exp2(),
+            0x07 => 1.0 / y,
+            0x08 => y * y,
+            0x09 => y * y * y,
+            0x0A => y.sqrt(),
+            0x0B => y.cbrt(),
+            // 0x70..=0x7F are OEM non-linear: the formula is not in the record.
+            _ => return None,
+        };
+        y.is_finite().then_some(y)
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +334,13 @@ mod tests {
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xca, 0x50, 0x53, 0x55, 0x31, 0x20, 0x50, 0x6f, 0x77, 0x65, 0x72,
     ];
+    /// Full, M -2, B 500, R exp -1, from tests/bmc-sim/fixtures/decoders.sdrs.
+    const AIRFLOW: &[u8] = &[
+        0x09, 0x00, 0x51, 0x01, 0x32, 0x20, 0x00, 0x07, 0x07, 0x01, 0x45, 0x00, 0x04, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0xfe, 0xc0, 0xf4, 0x41, 0x01, 0xf0,
+        0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0xc7, 0x41, 0x69, 0x72, 0x66, 0x6c, 0x6f, 0x77,
+    ];
     /// Full, percentage, from tests/bmc-sim/fixtures/decoders.sdrs.
     const CPU_UTIL: &[u8] = &[
         0x0a, 0x00, 0x51, 0x01, 0x33, 0x20, 0x00, 0x08, 0x07, 0x01, 0x45, 0x00, 0x07, 0x01, 0x00,
@@ -294,6 +354,20 @@ mod tests {
         0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xcc, 0x45, 0x78, 0x68, 0x61, 0x75, 0x73, 0x74, 0x20, 0x54, 0x65, 0x6d, 0x70,
+    ];
+    /// Full, linearization 9 (cube), from tests/bmc-sim/fixtures/decoders.sdrs.
+    const CUBE: &[u8] = &[
+        0x0c, 0x00, 0x51, 0x01, 0x34, 0x20, 0x00, 0x0a, 0x07, 0x01, 0x45, 0x00, 0x0b, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0xc9, 0x43, 0x75, 0x62, 0x65, 0x20, 0x54, 0x65, 0x73, 0x74,
+    ];
+    /// Full, linearization 10 (sqrt), from tests/bmc-sim/fixtures/decoders.sdrs.
+    const SQRT: &[u8] = &[
+        0x0d, 0x00, 0x51, 0x01, 0x34, 0x20, 0x00, 0x0b, 0x07, 0x01, 0x45, 0x00, 0x0b, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0xc9, 0x53, 0x71, 0x72, 0x74, 0x20, 0x54, 0x65, 0x73, 0x74,
     ];
     // Dell PowerEdge R630 records from ipmi-rs's own tests (ipmi-rs-core 0.6.0,
     // src/tests/dell_r630.rs, without the two next-id bytes): RPM with M 120, and degrees C
@@ -354,6 +428,12 @@ mod tests {
                 &[0x64, 0xc0, 0x18, 0x00],
                 "PSU1 Power | 6 | power supply | 250.000 | Watts | upper critical",
             ),
+            // Negative M (ipmi-rs 0.6 alone makes it -5090).
+            (
+                AIRFLOW,
+                &[0x64, 0xc0, 0x00, 0x00],
+                "Airflow | 7 | fan | 30.000 | CFM | ok",
+            ),
             (
                 CPU_UTIL,
                 &[0x2a, 0xc0, 0x00, 0x00],
@@ -363,6 +443,17 @@ mod tests {
                 EXHAUST,
                 &[0xfa, 0xc0, 0x00, 0x00],
                 "Exhaust Temp | 9 | temperature | -5.000 | degrees C | ok",
+            ),
+            // Non-linear: cube(3) and sqrt(16) (ipmi-rs 0.6 alone: sqrt(3) and 16^3).
+            (
+                CUBE,
+                &[0x03, 0xc0, 0x00, 0x00],
+                "Cube Test | 10 | other units-based | 27.000 | - | ok",
+            ),
+            (
+                SQRT,
+                &[0x10, 0xc0, 0x00, 0x00],
+                "Sqrt Test | 11 | other units-based | 4.000 | - | ok",
             ),
             // The R630 answers as in ipmi-rs's test; bits 7:6 of the state byte are reserved.
             (
@@ -396,6 +487,45 @@ mod tests {
             ),
             // CPU Temp cut short of its length byte (0x33): ipmi-rs refuses it, we skip it.
             (&CPU_TEMP[..40], &[0x30, 0xc0, 0x00, 0x00], "none"),
+            // Built from CPU Temp and DIMM1, no capture: records that are consistent with
+            // their length byte but shorter than the spec allows (full: 15 and 17 body
+            // bytes; compact: 26), and DIMM1 with the reserved ID string modifier 0b10.
+            // ipmi-rs 0.6 panics on each; they are skipped.
+            (
+                &[
+                    0x03, 0x00, 0x51, 0x01, 0x0f, 0x20, 0x00, 0x01, 0x07, 0x01, 0x45, 0x00, 0x01,
+                    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                ],
+                &[0x30, 0xc0, 0x00, 0x00],
+                "none",
+            ),
+            (
+                &[
+                    0x03, 0x00, 0x51, 0x01, 0x11, 0x20, 0x00, 0x01, 0x07, 0x01, 0x45, 0x00, 0x01,
+                    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+                ],
+                &[0x30, 0xc0, 0x00, 0x00],
+                "none",
+            ),
+            (
+                &[
+                    0x05, 0x00, 0x51, 0x02, 0x1a, 0x20, 0x00, 0x02, 0x08, 0x01, 0x00, 0x00, 0x25,
+                    0x6f, 0x03, 0x00, 0x03, 0x00, 0x03, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00,
+                    0x00, 0x00, 0x00, 0x00, 0x00,
+                ],
+                &[0x00, 0xc0, 0x01, 0x00],
+                "none",
+            ),
+            (
+                &[
+                    0x05, 0x00, 0x51, 0x02, 0x29, 0x20, 0x00, 0x02, 0x08, 0x01, 0x00, 0x00, 0x25,
+                    0x6f, 0x03, 0x00, 0x03, 0x00, 0x03, 0x00, 0xc0, 0x00, 0x00, 0x20, 0x00, 0x00,
+                    0x00, 0x00, 0x00, 0x00, 0x00, 0xce, 0x44, 0x49, 0x4d, 0x4d, 0x31, 0x20, 0x50,
+                    0x72, 0x65, 0x73, 0x65, 0x6e, 0x63, 0x65,
+                ],
+                &[0x00, 0xc0, 0x01, 0x00],
+                "none",
+            ),
         ];
         for (sdr, answer, expected) in table {
             let got = match sensor_of(sdr) {
