@@ -105,6 +105,18 @@ pub fn send_with(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Reply {
+    try_send_with(agent, method, url, headers, body)
+        .unwrap_or_else(|e| panic!("HTTP request failed: {method} {url}: {e}"))
+}
+
+/// `send_with`, with a failure to exchange the request (no HTTP answer) returned.
+fn try_send_with(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Reply, ureq::Error> {
     let resp = match (method, body) {
         ("GET", _) => {
             let mut r = agent.get(url);
@@ -138,8 +150,10 @@ pub fn send_with(
     finish(resp)
 }
 
-fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut resp = resp.unwrap_or_else(|e| panic!("HTTP request failed: {e}"));
+fn finish(
+    resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Reply, ureq::Error> {
+    let mut resp = resp?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -157,11 +171,11 @@ fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply 
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 impl Server {
@@ -301,23 +315,32 @@ impl Server {
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        send_with(
-            &self.agent,
-            "GET",
-            &format!("{}{path}", self.url),
-            headers,
-            None,
-        )
+        self.send("GET", path, headers, None)
     }
 
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
-        send_with(
-            &self.agent,
-            "POST",
-            &format!("{}{path}", self.url),
-            headers,
-            body,
-        )
+        self.send("POST", path, headers, body)
+    }
+
+    /// A request to this igord; when it gets no HTTP answer at all, the panic shows the
+    /// end of igord's log, which is gone with the test's folder once the test has failed.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.url);
+        try_send_with(&self.agent, method, &url, headers, body).unwrap_or_else(|e| {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "HTTP request failed: {method} {url}: {e}\n--- the end of igord's log\n{}",
+                tail.join("\n")
+            )
+        })
     }
 
     pub fn login(&self, user: &str, password: &str) -> Reply {
