@@ -140,8 +140,11 @@ impl HashSlot {
         let permit = self.permit;
         self.queue
             .try_send(Box::new(move || {
-                let _ = tx.send(f());
+                let out = f();
+                // Freed before the caller hears back, so a caller that goes on to reserve
+                // again finds the place it just used.
                 drop(permit);
+                let _ = tx.send(out);
             }))
             .map_err(|_| HasherBusy)?;
         rx.await.map_err(|_| HasherBusy)
