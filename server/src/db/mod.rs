@@ -250,28 +250,6 @@ pub fn migrate(url: &DbUrl) -> Result<(), OpenError> {
     run_migrations(&mut conn)
 }
 
-/// Names of the user tables present (for the up/down tests), sorted.
-pub fn table_names(url: &DbUrl) -> Result<Vec<String>, OpenError> {
-    #[derive(QueryableByName)]
-    struct Name {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        name: String,
-    }
-    let mut conn = url.connect_one()?;
-    let q = match conn {
-        DbConn::Sqlite(_) => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        }
-        DbConn::Pg(_) => {
-            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
-        }
-    };
-    let rows: Vec<Name> = diesel::sql_query(q)
-        .load(&mut conn)
-        .map_err(|e| OpenError::Migrate(e.to_string()))?;
-    Ok(rows.into_iter().map(|n| n.name).collect())
-}
-
 /// Names of the embedded migrations of each backend (for the same-names test).
 pub fn migration_names() -> (Vec<String>, Vec<String>) {
     use diesel::migration::MigrationSource;
@@ -298,7 +276,10 @@ mod tests {
             "postgres://igor@db/igor?password=***&sslmode=require",
         );
         check("postgres://db/igor", "postgres://db/igor");
-        check("postgres://igor:p%40ss@db:5432/igor", "postgres://igor:***@db:5432/igor");
+        check(
+            "postgres://igor:p%40ss@db:5432/igor",
+            "postgres://igor:***@db:5432/igor",
+        );
         check("igor.db", "igor.db");
         check("not a url user:pw@host", "<a URL that does not parse>");
     }
