@@ -174,15 +174,17 @@ impl App<'_> {
             cmd::builtins(),
             token,
             argv,
-            self.prompter,
         ) {
             Invocation::Call {
                 def,
-                params,
+                mut params,
+                secrets,
                 matches,
             } => {
                 let format = Format::parse(matches.get_one::<String>("output").map(String::as_str))
                     .map_err(|e| anyhow!(e))?;
+                crate::prompt::ask_secrets(&mut params, &secrets, self.prompter)
+                    .map_err(|m| anyhow!(m))?;
                 (def.clone(), params, format)
             }
             Invocation::Clap(e) => return Ok(self.print_clap(e)),
@@ -190,7 +192,6 @@ impl App<'_> {
                 eprintln!("error: {msg}\n\nFor more information, try '{token} --help'.");
                 return Ok(EXIT_USAGE);
             }
-            Invocation::Prompt(msg) => return Err(anyhow!(msg)),
             Invocation::Unknown => return self.unknown_command(token, &resolved),
             Invocation::Defect(e) => return Err(anyhow!("{e}")),
         };

@@ -2,6 +2,10 @@
 
 use std::io::{BufRead, IsTerminal};
 
+use serde_json::Value;
+
+use crate::tree::{SecretAsk, SecretSource};
+
 pub trait Prompter {
     /// Asks for a secret on the terminal without echo.
     fn secret(&mut self, prompt: &str) -> std::io::Result<String>;
@@ -88,4 +92,51 @@ impl Prompter for ScriptedPrompter {
     fn line(&mut self, prompt: &str) -> std::io::Result<String> {
         self.next(format!("line:{prompt}"))
     }
+}
+
+/// Reads a secret; an empty one is refused (a closed or empty stdin, an empty file), so
+/// that a mistake in a script does not set an empty password.
+pub fn read_secret(
+    flag: &str,
+    source: &SecretSource,
+    prompter: &mut dyn Prompter,
+) -> Result<String, String> {
+    let prompt = format!("{flag}: ");
+    let fail = |e: std::io::Error| {
+        format!("cannot ask for --{flag} ({e}): pass --{flag}-stdin or --{flag}-file PATH")
+    };
+    let (text, from) = match source {
+        SecretSource::Stdin if prompter.stdin_is_terminal() => {
+            (prompter.secret(&prompt).map_err(fail)?, "the prompt")
+        }
+        SecretSource::Stdin => (prompter.stdin_line().map_err(fail)?, "stdin"),
+        SecretSource::File(path) => (
+            prompter
+                .file_line(path)
+                .map_err(|e| format!("cannot read --{flag}-file {path}: {e}"))?,
+            "the file",
+        ),
+        SecretSource::Prompt => (prompter.secret(&prompt).map_err(fail)?, "the prompt"),
+    };
+    if text.is_empty() {
+        return Err(format!(
+            "--{flag}: the secret from {from} is empty; refusing to send an empty secret"
+        ));
+    }
+    Ok(text)
+}
+
+/// Reads every secret a call still needs into its `params`, in the order asked.
+pub fn ask_secrets(
+    params: &mut Value,
+    asks: &[SecretAsk],
+    prompter: &mut dyn Prompter,
+) -> Result<(), String> {
+    for ask in asks {
+        let text = read_secret(&ask.flag, &ask.source, prompter)?;
+        if let Value::Object(m) = params {
+            m.insert(ask.key.clone(), Value::String(text));
+        }
+    }
+    Ok(())
 }

@@ -28,7 +28,6 @@ pub use schema::params::Kind;
 use schema::{CommandDef, CommandName, SchemaDocument};
 use serde_json::{Map, Value};
 
-use crate::prompt::Prompter;
 use crate::version::default_version;
 
 /// Client commands that exist before any schema. A server command of the same name stays
@@ -299,28 +298,19 @@ pub fn command_for(
     Ok(cmd)
 }
 
-/// Why the params of a call could not be built.
-#[derive(Debug)]
-pub enum ParamError {
-    /// A usage error (exit 2).
-    Usage(String),
-    /// Prompting failed (no terminal, stdin closed).
-    Prompt(String),
-}
-
-/// The `params` object of a call: exactly what the user gave (no nulls, no defaults), plus
-/// answers to prompts for required secrets.
+/// The `params` object of a call: exactly what the user gave (no nulls, no defaults), and
+/// the secrets still to be read (from stdin, a file or a prompt) before it is sent.
 pub fn params_from_matches(
     def: &CommandDef,
     m: &ArgMatches,
-    prompter: &mut dyn Prompter,
-) -> Result<Value, ParamError> {
-    let specs = param_specs(def).map_err(|e| ParamError::Usage(e.0))?;
+) -> Result<(Value, Vec<SecretAsk>), String> {
+    let specs = param_specs(def).map_err(|e| e.0)?;
     let mut params = Map::new();
+    let mut secrets = Vec::new();
     for spec in &specs {
         let given = m.value_source(&spec.key) == Some(ValueSource::CommandLine);
         if given && spec.sensitive {
-            return Err(ParamError::Usage(refuse_secret_value(&spec.flag)));
+            return Err(refuse_secret_value(&spec.flag));
         }
         let value = if spec.is_switch() {
             (given && m.get_flag(&spec.key)).then_some(Value::Bool(true))
@@ -334,11 +324,13 @@ pub fn params_from_matches(
         } else {
             m.try_get_one::<Value>(&spec.key).ok().flatten().cloned()
         };
-        let value = match value {
-            Some(v) => Some(v),
-            None if spec.sensitive => secret(spec, m, prompter)?,
-            None => None,
-        };
+        if value.is_none()
+            && spec.sensitive
+            && let Some(ask) = secret(spec, m)
+        {
+            secrets.push(ask);
+            continue;
+        }
         match value {
             Some(v) => {
                 params.insert(spec.key.clone(), v);
@@ -348,14 +340,14 @@ pub fn params_from_matches(
                     Some(_) => format!("<{}>", spec.flag.to_uppercase().replace('-', "_")),
                     None => format!("--{}", spec.flag),
                 };
-                return Err(ParamError::Usage(format!(
+                return Err(format!(
                     "the following required argument was not provided: {name}"
-                )));
+                ));
             }
             None => {}
         }
     }
-    Ok(Value::Object(params))
+    Ok((Value::Object(params), secrets))
 }
 
 /// The refusal of `--FLAG VALUE` for a secret (also `igor login --password`).
@@ -366,61 +358,39 @@ pub fn refuse_secret_value(flag: &str) -> String {
     )
 }
 
+/// A secret the call needs and where the user chose to give it; the tree only says so,
+/// the caller asks (`prompt::ask_secrets`), so nothing here does I/O.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretAsk {
+    /// The parameter's key in `params`.
+    pub key: String,
+    /// Its flag, for prompts and messages.
+    pub flag: String,
+    pub source: SecretSource,
+}
+
 /// Where a secret comes from, as the user chose on the command line.
-pub enum SecretSource<'a> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
     Stdin,
-    File(&'a str),
+    File(String),
     Prompt,
 }
 
-/// Reads a secret; an empty one is refused (a closed or empty stdin, an empty file), so
-/// that a mistake in a script does not set an empty password.
-pub fn read_secret(
-    flag: &str,
-    source: SecretSource<'_>,
-    prompter: &mut dyn Prompter,
-) -> Result<String, ParamError> {
-    let prompt = format!("{flag}: ");
-    let fail = |e: std::io::Error| {
-        ParamError::Prompt(format!(
-            "cannot ask for --{flag} ({e}): pass --{flag}-stdin or --{flag}-file PATH"
-        ))
-    };
-    let (text, from) = match source {
-        SecretSource::Stdin if prompter.stdin_is_terminal() => {
-            (prompter.secret(&prompt).map_err(fail)?, "the prompt")
-        }
-        SecretSource::Stdin => (prompter.stdin_line().map_err(fail)?, "stdin"),
-        SecretSource::File(path) => (
-            prompter.file_line(path).map_err(|e| {
-                ParamError::Prompt(format!("cannot read --{flag}-file {path}: {e}"))
-            })?,
-            "the file",
-        ),
-        SecretSource::Prompt => (prompter.secret(&prompt).map_err(fail)?, "the prompt"),
-    };
-    if text.is_empty() {
-        return Err(ParamError::Prompt(format!(
-            "--{flag}: the secret from {from} is empty; refusing to send an empty secret"
-        )));
-    }
-    Ok(text)
-}
-
-fn secret(
-    spec: &ParamSpec,
-    m: &ArgMatches,
-    prompter: &mut dyn Prompter,
-) -> Result<Option<Value>, ParamError> {
+fn secret(spec: &ParamSpec, m: &ArgMatches) -> Option<SecretAsk> {
     let from_stdin = m.try_get_one::<bool>(&spec.stdin_id()).ok().flatten() == Some(&true);
     let file = m.try_get_one::<String>(&spec.file_id()).ok().flatten();
     let source = match (from_stdin, file) {
         (true, _) => SecretSource::Stdin,
-        (false, Some(path)) => SecretSource::File(path),
+        (false, Some(path)) => SecretSource::File(path.clone()),
         (false, None) if spec.required => SecretSource::Prompt,
-        (false, None) => return Ok(None),
+        (false, None) => return None,
     };
-    read_secret(&spec.flag, source, prompter).map(|t| Some(Value::String(t)))
+    Some(SecretAsk {
+        key: spec.key.clone(),
+        flag: spec.flag.clone(),
+        source,
+    })
 }
 
 /// One top-level entry: `power-on` (the default version) or `power-on/2`.
@@ -568,14 +538,14 @@ pub enum Invocation<'a> {
     Call {
         def: &'a CommandDef,
         params: Value,
+        /// Secrets to read before the call is sent.
+        secrets: Vec<SecretAsk>,
         matches: ArgMatches,
     },
     /// clap's own answer: help (exit 0) or a usage error (exit 2).
     Clap(clap::Error),
     /// A usage error found after clap (exit 2).
     Usage(String),
-    /// A secret could not be asked for (exit 1).
-    Prompt(String),
     /// A well-formed command name the schema lacks.
     Unknown,
     Defect(SchemaDefect),
@@ -587,7 +557,6 @@ pub fn invoke<'a>(
     builtins: Vec<Command>,
     token: &str,
     argv: &[String],
-    prompter: &mut dyn Prompter,
 ) -> Invocation<'a> {
     let entries = entries(doc, known);
     let Some(def) = lookup(doc, known, token) else {
@@ -613,13 +582,13 @@ pub fn invoke<'a>(
     let Some((_, sub)) = matches.subcommand() else {
         return Invocation::Usage("no command given".to_owned());
     };
-    match params_from_matches(def, sub, prompter) {
-        Ok(params) => Invocation::Call {
+    match params_from_matches(def, sub) {
+        Ok((params, secrets)) => Invocation::Call {
             def,
             params,
+            secrets,
             matches,
         },
-        Err(ParamError::Usage(m)) => Invocation::Usage(m),
-        Err(ParamError::Prompt(m)) => Invocation::Prompt(m),
+        Err(m) => Invocation::Usage(m),
     }
 }

@@ -13,8 +13,9 @@ use crate::auth::StoredToken;
 use crate::call::ApiError;
 use crate::context::{App, EXIT_OK};
 use crate::http::HttpRequest;
+use crate::prompt::read_secret;
 use crate::tls::Refusal;
-use crate::tree::{ParamError, SecretSource, read_secret, refuse_secret_value};
+use crate::tree::{SecretSource, refuse_secret_value};
 
 pub fn cli() -> Command {
     Command::new("login")
@@ -110,15 +111,15 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
     }
     ensure_trusted(app, &server)?;
     let source = match m.get_one::<String>("password-file") {
-        Some(path) => SecretSource::File(path),
+        Some(path) => SecretSource::File(path.to_owned()),
         None if m.get_flag("password-stdin") || !app.prompter.stdin_is_terminal() => {
             SecretSource::Stdin
         }
         None => SecretSource::Prompt,
     };
-    let password = match read_secret("password", source, app.prompter) {
+    let password = match read_secret("password", &source, app.prompter) {
         Ok(p) => p,
-        Err(ParamError::Usage(m) | ParamError::Prompt(m)) => bail!("{m}"),
+        Err(m) => bail!("{m}"),
     };
     let body = serde_json::to_string(&LoginRequest {
         user: user.clone(),
