@@ -18,7 +18,7 @@ use crate::access::{self, Access, Who};
 use crate::db::models::{self, Machine};
 use crate::error::ApiError;
 use crate::registry::{CommandSpec, ItemStream, streaming};
-use crate::state::{AuditRow, Ctx};
+use crate::state::{AuditRow, CallAudit, Ctx};
 
 /// The most machines one call may name after expanding hostranges.
 pub const MAX_MACHINES: usize = 10_000;
@@ -111,12 +111,25 @@ where
                     tx.clone(),
                     audit_tx.clone(),
                 );
+                let full_name = full_name.clone();
                 tokio::spawn(async move {
                     let started = Instant::now();
+                    // A change on one machine (a bulk grant) writes its own audit row in its
+                    // own transaction through `Ctx::write`, as a single call does.
+                    let mut written = None;
                     let (machine, acted, outcome) = match target {
-                        Ok(m) => (m.name.clone(), true, f(ctx, m, p).await),
+                        Ok(m) => {
+                            let audit = Arc::new(CallAudit::new(full_name, Some(m.name.clone())));
+                            let ctx = Ctx {
+                                audit: Some(audit.clone()),
+                                ..ctx
+                            };
+                            written = Some(audit);
+                            (m.name.clone(), true, f(ctx, m, p).await)
+                        }
                         Err((name, e)) => (name, false, Err(e)),
                     };
+                    let written = written.is_some_and(|a| a.written());
                     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
                     let code = match &outcome {
                         Ok(_) => "ok".to_owned(),
@@ -124,6 +137,7 @@ where
                     };
                     let _ = audit_tx.send(Outcome {
                         acted,
+                        written,
                         row: AuditRow {
                             at_ms: chrono::Utc::now().timestamp_millis(),
                             machine: Some(machine.clone()),
@@ -166,6 +180,8 @@ where
 struct Outcome {
     /// The machine was resolved and permitted, so its BMC was called.
     acted: bool,
+    /// Its row is already committed, with the change it records.
+    written: bool,
     row: AuditRow,
 }
 
@@ -192,7 +208,7 @@ async fn write_audit(
             (true, false) => failed += 1,
             (false, _) => refused += 1,
         }
-        if o.acted {
+        if o.acted && !o.written {
             rows.push(o.row);
         }
     }

@@ -254,6 +254,15 @@ pub fn specs() -> Vec<CommandSpec> {
                 bootdev_on(&ctx, m, p.device, p.persistent).await
             },
         ),
+        bulk(
+            "bmc-info",
+            2,
+            "1.5",
+            "bmc",
+            Access::Viewer,
+            "Show the BMC's identity (IPMI Get Device ID) on a set of machines",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { info_of(&ctx, m).await },
+        ),
     ]
 }
 
@@ -290,6 +299,15 @@ async fn status_of(ctx: &Ctx, m: Machine) -> Result<ChassisStatusOut, ApiError> 
 }
 
 async fn info(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<BmcInfoOut>, ApiError> {
+    let out = info_of(&ctx, m).await?;
+    let summary = format!(
+        "machine '{}': BMC firmware {}, IPMI {}",
+        out.machine, out.firmware_version, out.ipmi_version
+    );
+    Ok(Out::new(out, summary))
+}
+
+async fn info_of(ctx: &Ctx, m: Machine) -> Result<BmcInfoOut, ApiError> {
     let t = ctx.target(&m)?;
     let d = ctx
         .state
@@ -297,23 +315,16 @@ async fn info(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<BmcInfoOut>, 
         .device_id(m.id, &t)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    let summary = format!(
-        "machine '{}': BMC firmware {}, IPMI {}",
-        m.name, d.firmware_version, d.ipmi_version
-    );
-    Ok(Out::new(
-        BmcInfoOut {
-            machine: m.name,
-            device_id: d.device_id,
-            device_revision: d.device_revision,
-            firmware_version: d.firmware_version,
-            ipmi_version: d.ipmi_version,
-            manufacturer_id: d.manufacturer_id,
-            product_id: d.product_id,
-            device_available: d.device_available,
-        },
-        summary,
-    ))
+    Ok(BmcInfoOut {
+        machine: m.name,
+        device_id: d.device_id,
+        device_revision: d.device_revision,
+        firmware_version: d.firmware_version,
+        ipmi_version: d.ipmi_version,
+        manufacturer_id: d.manufacturer_id,
+        product_id: d.product_id,
+        device_available: d.device_available,
+    })
 }
 
 async fn identify(ctx: Ctx, m: Machine, p: IdentifyParams) -> Result<Out<IdentifyOut>, ApiError> {

@@ -3,8 +3,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use super::bulk::{MachineSet, bulk};
 use crate::access::Access;
-use crate::db::models::{self, PermissionRow};
+use crate::db::models::{self, Machine, PermissionRow};
 use crate::error::ApiError;
 use crate::registry::{CommandSpec, Out, command};
 use crate::state::Ctx;
@@ -70,6 +73,49 @@ pub struct PermissionRevoke {
     pub machine: String,
 }
 
+/// `permission-grant/2`: one role for one user on a set of machines.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionGrantBulk {
+    /// User name.
+    #[schemars(length(min = 1, max = 64))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub user: String,
+    /// Role on each machine.
+    #[schemars(extend("x-igor-positional" = 1))]
+    pub role: PermRole,
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 2))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+}
+
+impl MachineSet for PermissionGrantBulk {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
+}
+
+/// `permission-revoke/2`: a user's role on a set of machines taken away.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionRevokeBulk {
+    /// User name.
+    #[schemars(length(min = 1, max = 64))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub user: String,
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 1))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+}
+
+impl MachineSet for PermissionRevokeBulk {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionFind {
@@ -115,29 +161,43 @@ pub fn specs() -> Vec<CommandSpec> {
             find,
         )
         .object("permission", "find"),
+        bulk(
+            "permission-grant",
+            2,
+            "1.5",
+            "permission",
+            Access::Admin,
+            "Give a user a role on a set of machines\n\
+             One outcome per machine; a machine where the user already holds a role is \
+             reported as a conflict and keeps that role.",
+            |ctx: Ctx, m: Machine, p: Arc<PermissionGrantBulk>| async move {
+                grant_on(&ctx, m, &p.user, p.role).await
+            },
+        )
+        .object("permission", "grant"),
+        bulk(
+            "permission-revoke",
+            2,
+            "1.5",
+            "permission",
+            Access::Admin,
+            "Take a user's role on a set of machines away\n\
+             One outcome per machine; a machine where the user holds no role is reported as \
+             not_found.",
+            |ctx: Ctx, m: Machine, p: Arc<PermissionRevokeBulk>| async move {
+                revoke_on(&ctx, m, &p.user).await
+            },
+        )
+        .object("permission", "revoke"),
     ]
 }
 
 async fn grant(ctx: Ctx, p: PermissionGrant) -> Result<Out<PermissionOut>, ApiError> {
     let row = ctx
         .write(move |c| {
-            {
-                let u = models::user_by_name(c, &p.user).map_err(|e| ApiError::db(e, "user", &p.user))?;
-                let m = models::machine_by_name(c, &p.machine)
-                    .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
-                if let Some(existing) = models::permission_role(c, u.id, m.id)? {
-                    return Err(ApiError::Conflict(format!(
-                        "user '{}' already holds '{existing}' on machine '{}'; revoke it first to change it",
-                        p.user, p.machine
-                    )));
-                }
-                models::permission_insert(c, u.id, m.id, p.role.as_str())?;
-                Ok(PermissionRow {
-                    user: u.name,
-                    machine: m.name,
-                    role: p.role.as_str().to_owned(),
-                })
-            }
+            let m = models::machine_by_name(c, &p.machine)
+                .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
+            grant_row(c, &m, &p.user, p.role)
         })
         .await?;
     let summary = format!(
@@ -147,25 +207,45 @@ async fn grant(ctx: Ctx, p: PermissionGrant) -> Result<Out<PermissionOut>, ApiEr
     Ok(Out::new(out(row), summary))
 }
 
+/// Grants `role` on `m` to `user`, unless the user holds a role there already.
+fn grant_row(
+    c: &mut crate::db::DbConn,
+    m: &Machine,
+    user: &str,
+    role: PermRole,
+) -> Result<PermissionRow, ApiError> {
+    let u = models::user_by_name(c, user).map_err(|e| ApiError::db(e, "user", user))?;
+    if let Some(existing) = models::permission_role(c, u.id, m.id)? {
+        return Err(ApiError::Conflict(format!(
+            "user '{user}' already holds '{existing}' on machine '{}'; revoke it first to change it",
+            m.name
+        )));
+    }
+    models::permission_insert(c, u.id, m.id, role.as_str())?;
+    Ok(PermissionRow {
+        user: u.name,
+        machine: m.name.clone(),
+        role: role.as_str().to_owned(),
+    })
+}
+
+async fn grant_on(
+    ctx: &Ctx,
+    m: Machine,
+    user: &str,
+    role: PermRole,
+) -> Result<PermissionOut, ApiError> {
+    let user = user.to_owned();
+    let row = ctx.write(move |c| grant_row(c, &m, &user, role)).await?;
+    Ok(out(row))
+}
+
 async fn revoke(ctx: Ctx, p: PermissionRevoke) -> Result<Out<PermissionOut>, ApiError> {
     let row = ctx
         .write(move |c| {
-            let u =
-                models::user_by_name(c, &p.user).map_err(|e| ApiError::db(e, "user", &p.user))?;
             let m = models::machine_by_name(c, &p.machine)
                 .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
-            let Some(role) = models::permission_role(c, u.id, m.id)? else {
-                return Err(ApiError::NotFound(format!(
-                    "user '{}' holds no permission on machine '{}'",
-                    p.user, p.machine
-                )));
-            };
-            models::permission_delete(c, u.id, m.id)?;
-            Ok(PermissionRow {
-                user: u.name,
-                machine: m.name,
-                role,
-            })
+            revoke_row(c, &m, &p.user)
         })
         .await?;
     let summary = format!(
@@ -173,6 +253,33 @@ async fn revoke(ctx: Ctx, p: PermissionRevoke) -> Result<Out<PermissionOut>, Api
         row.role, row.machine, row.user
     );
     Ok(Out::new(out(row), summary))
+}
+
+/// Takes `user`'s role on `m` away.
+fn revoke_row(
+    c: &mut crate::db::DbConn,
+    m: &Machine,
+    user: &str,
+) -> Result<PermissionRow, ApiError> {
+    let u = models::user_by_name(c, user).map_err(|e| ApiError::db(e, "user", user))?;
+    let Some(role) = models::permission_role(c, u.id, m.id)? else {
+        return Err(ApiError::NotFound(format!(
+            "user '{user}' holds no permission on machine '{}'",
+            m.name
+        )));
+    };
+    models::permission_delete(c, u.id, m.id)?;
+    Ok(PermissionRow {
+        user: u.name,
+        machine: m.name.clone(),
+        role,
+    })
+}
+
+async fn revoke_on(ctx: &Ctx, m: Machine, user: &str) -> Result<PermissionOut, ApiError> {
+    let user = user.to_owned();
+    let row = ctx.write(move |c| revoke_row(c, &m, &user)).await?;
+    Ok(out(row))
 }
 
 async fn find(ctx: Ctx, p: PermissionFind) -> Result<Out<Vec<PermissionOut>>, ApiError> {

@@ -198,6 +198,15 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show the System Event Log's size and state on a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { info_of(&ctx, m).await },
         ),
+        bulk(
+            "sel-clear",
+            2,
+            "1.5",
+            "sel",
+            Access::Operator,
+            "Clear the System Event Log on a set of machines",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { clear_on(&ctx, m).await },
+        ),
     ]
 }
 
@@ -352,18 +361,20 @@ fn noting(api: ApiError, note: &str) -> ApiError {
 }
 
 async fn clear(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<SelClearOut>, ApiError> {
+    let out = clear_on(&ctx, m).await?;
+    let summary = format!("cleared the SEL of machine '{}'", out.machine);
+    Ok(Out::new(out, summary))
+}
+
+async fn clear_on(ctx: &Ctx, m: Machine) -> Result<SelClearOut, ApiError> {
     let t = ctx.target(&m)?;
     ctx.state
         .bmc
         .sel_clear(m.id, &t)
         .await
         .map_err(|e| bmc_error(&m.name, e))?;
-    let summary = format!("cleared the SEL of machine '{}'", m.name);
-    Ok(Out::new(
-        SelClearOut {
-            machine: m.name,
-            cleared: true,
-        },
-        summary,
-    ))
+    Ok(SelClearOut {
+        machine: m.name,
+        cleared: true,
+    })
 }
