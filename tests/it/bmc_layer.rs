@@ -753,3 +753,28 @@ async fn sensor_thresholds_and_states_agree_with_ipmitool() {
     assert_eq!(cpu.thresholds.unc, Some(85.0));
     pool.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sel_list_reads_the_sdrs_once_per_session() {
+    let sim = SimBmc::start_new();
+    let pool = pool(3000);
+    let relay = CutRelay::start(sim.port);
+    let t = BmcTarget {
+        port: relay.port,
+        ..target(&sim)
+    };
+    // Opens the session, so the counts below are requests only.
+    pool.device_id(1, &t).await.unwrap();
+    let start = relay.forwarded();
+    let first = pool.sel_list(1, &t).await.unwrap();
+    let first_cost = relay.forwarded() - start;
+    let second = pool.sel_list(1, &t).await.unwrap();
+    let second_cost = relay.forwarded() - start - first_cost;
+    assert_eq!(first, second);
+    assert_eq!(first[0].sensor_name.as_deref(), Some("CPU Temp"));
+    // The second call: Get SDR Repository Info plus one Get SEL Entry per record, where
+    // the first also reserved and read the five SDRs in chunks.
+    assert_eq!(second_cost, 1 + first.len(), "first call {first_cost}");
+    assert!(first_cost > second_cost + 5, "first call {first_cost}");
+    pool.shutdown().await;
+}
