@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use server::bmc::{
     BmcConfig, BmcError, BmcPool, BmcTarget, BootDevice, ChassisAction, Identify, PowerState,
-    SelDeletion,
+    SelDeletion, Thresholds,
 };
 use tests::relay::CutRelay;
 use tests::sim::SimBmc;
@@ -527,4 +527,254 @@ fn target_debug_redacts_password() {
         !shown.contains("hunter2") && shown.contains("redacted"),
         "{shown}"
     );
+}
+
+/// `ipmitool sel elist` in UTC, the zone igord's timestamp texts are in.
+fn sel_elist(sim: &SimBmc) -> String {
+    let port = sim.port.to_string();
+    let out = std::process::Command::new("ipmitool")
+        .args(["-I", "lanplus", "-C", "3", "-H", &sim.host, "-p", &port])
+        .args(["-U", &sim.user, "-E", "sel", "elist"])
+        .env("IPMI_PASSWORD", &sim.password)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run ipmitool");
+    assert!(
+        out.status.success(),
+        "ipmitool sel elist failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sel_texts_agree_with_ipmitool_sel_elist() {
+    let sim = SimBmc::start_new();
+    let t = target(&sim);
+    let pool = pool(3000);
+    // The four seeded records keep their pre-init stamps; those added after Set SEL Time
+    // (2024-06-15 12:00:00 UTC) get dates.
+    sim.ipmitool_ok(&["raw", "0x0a", "0x49", "0x40", "0x82", "0x6d", "0x66"]);
+    // generator (2 bytes), EvM rev, sensor type, number, event dir|type, event data 1-3
+    for event in [
+        // FAN1 lower critical going low, deasserted, reading and threshold given.
+        "0x20 0x00 0x04 0x04 0x03 0x81 0x52 0x0f 0x10",
+        // CPU Temp upper non-critical going high, the reading only.
+        "0x20 0x00 0x04 0x01 0x01 0x01 0x47 0x55 0xff",
+        // CPU Temp lower non-critical going low, asserted: "<".
+        "0x20 0x00 0x04 0x01 0x01 0x01 0x50 0x05 0x0a",
+        // DIMM1 present, then absent deasserted.
+        "0x20 0x00 0x04 0x25 0x02 0x6f 0x00 0xff 0xff",
+        "0x20 0x00 0x04 0x25 0x02 0xef 0x01 0xff 0xff",
+        // The event-only watchdog sensor (number 0), power down.
+        "0x20 0x00 0x04 0x23 0x00 0x6f 0x02 0xff 0xff",
+        // Sensors without SDRs: processor presence, firmware progress refined by event
+        // data 2, a software generator's severity event, version change offset 1 without
+        // data 2 and an OEM event type (both without text in ipmitool).
+        "0x20 0x00 0x04 0x07 0x09 0x6f 0x07 0xff 0xff",
+        "0x20 0x00 0x04 0x0f 0x0a 0x6f 0xc2 0x13 0xff",
+        "0x41 0x00 0x04 0x08 0x07 0x07 0x02 0xff 0xff",
+        "0x20 0x00 0x04 0x2b 0x0c 0x6f 0x01 0xff 0xff",
+        "0x20 0x00 0x04 0x01 0x0b 0x70 0x00 0xff 0xff",
+    ] {
+        let added = sim.console(&format!("sel_add 0x20 0x02 0 0 0 0 {event}"));
+        assert!(added.contains("Added record"), "{event}: {added}");
+    }
+    let oem = sim.console("sel_add 0x20 0xe0 1 2 3 4 5 6 7 8 9 10 11 12 13");
+    assert!(oem.contains("Added record"), "{oem}");
+
+    let ours = pool.sel_list(1, &t).await.unwrap();
+    let tool = sel_elist(&sim);
+    let mut compared = 0;
+    for line in tool.lines() {
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        let id = u16::from_str_radix(cols[0], 16).unwrap_or_else(|_| panic!("{line}"));
+        let r = ours
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{line}: record missing in {ours:?}"));
+        let rest = if r.record_type < 0xE0 {
+            // Date and time columns ("Pre-Init" and the seconds before Set SEL Time).
+            let shown = format!("{} {}", cols[1], cols[2]);
+            assert_eq!(r.timestamp_text.as_deref(), Some(shown.as_str()), "{line}");
+            &cols[3..]
+        } else {
+            assert_eq!(r.timestamp_text, None, "{line}");
+            &cols[1..]
+        };
+        compared += 1;
+        if r.record_type >= 0xC0 {
+            assert_eq!(r.event_text, rest.join(" | "), "{line}");
+            continue;
+        }
+        // ipmitool's sensor column: its sensor type name, then the SDR's name, or the
+        // number when it found no SDR (none for number 0).
+        match &r.sensor_name {
+            Some(name) => assert!(rest[0].ends_with(&format!(" {name}")), "{line}: {r:?}"),
+            None if r.sensor_number != 0 => assert!(
+                rest[0].ends_with(&format!(" #0x{:02x}", r.sensor_number)),
+                "{line}: {r:?}"
+            ),
+            None => {}
+        }
+        assert_eq!(r.event_text, rest[1], "{line}");
+        let direction = if r.asserted { "Asserted" } else { "Deasserted" };
+        assert_eq!(direction, rest[2], "{line}");
+        assert_eq!(r.reading_text.as_deref(), rest.get(3).copied(), "{line}");
+    }
+    assert_eq!(compared, ours.len(), "{tool}");
+    assert_eq!(ours.len(), 16, "{tool}");
+
+    // What the comparison rests on, spelled out for a few records.
+    let show = |id: u16| {
+        let r = ours.iter().find(|r| r.id == id).unwrap();
+        format!(
+            "{} | {} | {} | {}",
+            r.sensor_name.as_deref().unwrap_or("-"),
+            r.event_text,
+            r.reading_text.as_deref().unwrap_or("-"),
+            r.timestamp_text.as_deref().unwrap_or("-"),
+        )
+    };
+    assert!(show(1).starts_with(
+        "CPU Temp | Upper Critical going high | Reading 92 > Threshold 90 degrees C | Pre-Init "
+    ));
+    assert!(show(2).starts_with("DIMM1 Presence | Absent | - | Pre-Init "));
+    // Added a few seconds after the clock was set.
+    assert!(
+        show(5).starts_with(
+            "FAN1 | Lower Critical going low | Reading 750 > Threshold 800 RPM | 06/15/24 12:00:"
+        ),
+        "{}",
+        show(5)
+    );
+    let fan = ours.iter().find(|r| r.id == 5).unwrap();
+    assert_eq!(
+        (
+            fan.reading_raw,
+            fan.threshold_raw,
+            fan.reading,
+            fan.threshold
+        ),
+        (Some(0x0f), Some(0x10), Some(750.0), Some(800.0))
+    );
+    assert!(show(7).starts_with(
+        "CPU Temp | Lower Non-critical going low | Reading 5 < Threshold 10 degrees C | "
+    ));
+    assert!(show(11).starts_with("- | Presence detected | - | "));
+    assert!(show(12).starts_with("- | System boot initiated | - | "));
+    pool.shutdown().await;
+}
+
+/// The asserted states `ipmitool sensor get NAME` lists ("[Present]" lines).
+fn tool_states(sim: &SimBmc, name: &str) -> Vec<String> {
+    sim.ipmitool_ok(&["sensor", "get", name])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('['))
+        .filter_map(|l| l.strip_suffix(']'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensor_thresholds_and_states_agree_with_ipmitool() {
+    let sim = SimBmc::start_new();
+    let t = target(&sim);
+    let pool = pool(3000);
+    let check = |ours: &[server::bmc::SensorReading], tool: &str| {
+        let mut compared = 0;
+        for line in tool.lines() {
+            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cols.len() < 10 {
+                continue;
+            }
+            let r = ours
+                .iter()
+                .find(|r| r.name == cols[0])
+                .unwrap_or_else(|| panic!("{} missing in {ours:?}", cols[0]));
+            if cols[2] == "discrete" {
+                assert_eq!(r.thresholds, Thresholds::default(), "{line}");
+                assert_eq!(r.states, tool_states(&sim, cols[0]), "{line}");
+            } else {
+                assert!(r.states.is_empty(), "{line}: {r:?}");
+                let t = &r.thresholds;
+                // lnr lc lnc unc uc unr, as ipmitool orders its columns.
+                for (ours, shown) in [t.lnr, t.lc, t.lnc, t.unc, t.uc, t.unr]
+                    .iter()
+                    .zip(&cols[4..10])
+                {
+                    match (ours, *shown) {
+                        (None, "na") => {}
+                        (Some(v), shown) if shown != "na" => {
+                            let shown: f64 = shown.parse().unwrap();
+                            assert!((v - shown).abs() < 0.001, "{line}: {t:?}");
+                        }
+                        _ => panic!("{line}: {t:?}"),
+                    }
+                }
+            }
+            compared += 1;
+        }
+        assert_eq!(compared, 3, "{tool}");
+    };
+
+    let ours = pool.sensors(1, &t).await.unwrap();
+    check(&ours, &sim.ipmitool_ok(&["sensor"]));
+    let cpu = ours.iter().find(|r| r.name == "CPU Temp").unwrap();
+    assert_eq!(
+        cpu.thresholds,
+        Thresholds {
+            unc: Some(80.0),
+            uc: Some(90.0),
+            unr: Some(100.0),
+            ..Thresholds::default()
+        }
+    );
+    let fan = ours.iter().find(|r| r.name == "FAN1").unwrap();
+    assert_eq!(
+        fan.thresholds,
+        Thresholds {
+            lc: Some(800.0),
+            ..Thresholds::default()
+        }
+    );
+    let dimm = ours.iter().find(|r| r.name == "DIMM1 Presence").unwrap();
+    assert_eq!(dimm.states, vec!["Present".to_string()]);
+
+    // Changed behind the pool's back, on the same kept session: the DIMM goes absent and
+    // CPU Temp's upper non-critical threshold moves to 85.
+    sim.console("sensor_set_bit_clr_rest 0x20 0 2 1 1");
+    sim.ipmitool_ok(&["sensor", "thresh", "CPU Temp", "unc", "85"]);
+    let ours = pool.sensors(1, &t).await.unwrap();
+    check(&ours, &sim.ipmitool_ok(&["sensor"]));
+    let dimm = ours.iter().find(|r| r.name == "DIMM1 Presence").unwrap();
+    assert_eq!(dimm.states, vec!["Absent".to_string()]);
+    let cpu = ours.iter().find(|r| r.name == "CPU Temp").unwrap();
+    assert_eq!(cpu.thresholds.unc, Some(85.0));
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sel_list_reads_the_sdrs_once_per_session() {
+    let sim = SimBmc::start_new();
+    let pool = pool(3000);
+    let relay = CutRelay::start(sim.port);
+    let t = BmcTarget {
+        port: relay.port,
+        ..target(&sim)
+    };
+    // Opens the session, so the counts below are requests only.
+    pool.device_id(1, &t).await.unwrap();
+    let start = relay.forwarded();
+    let first = pool.sel_list(1, &t).await.unwrap();
+    let first_cost = relay.forwarded() - start;
+    let second = pool.sel_list(1, &t).await.unwrap();
+    let second_cost = relay.forwarded() - start - first_cost;
+    assert_eq!(first, second);
+    assert_eq!(first[0].sensor_name.as_deref(), Some("CPU Temp"));
+    // The second call: Get SDR Repository Info plus one Get SEL Entry per record, where
+    // the first also reserved and read the five SDRs in chunks.
+    assert_eq!(second_cost, 1 + first.len(), "first call {first_cost}");
+    assert!(first_cost > second_cost + 5, "first call {first_cost}");
+    pool.shutdown().await;
 }

@@ -121,7 +121,7 @@ pub struct SelInfo {
     pub overflow: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SelRecord {
     pub id: u16,
     pub record_type: u8,
@@ -141,6 +141,39 @@ pub struct SelRecord {
     pub event: String,
     pub event_data: [u8; 3],
     pub raw: [u8; 16],
+    /// The sensor's ID string from the SDR repository: the full, compact or event-only
+    /// record whose owner (generator id byte 1, slave address or software id with its type
+    /// bit), LUN (generator id byte 2, bits 1:0), sensor number and sensor type are the
+    /// record's. ipmitool matches the same fields except the LUN. `None` for OEM records and
+    /// when no SDR matches (or the BMC has no SDR repository).
+    pub sensor_name: Option<String>,
+    /// The event as ipmitool's `sel elist` words it (IPMI 2.0 tables 42-2 and 42-3 as
+    /// ipmitool 1.8.19 has them): "Upper Critical going high", "Absent", "Hard reset",
+    /// "Transition to Critical from less severe". OEM records get ipmitool's line:
+    /// "OEM record c0 | 000157 | deadbeef0000". Empty where ipmitool prints nothing
+    /// (OEM event types 0x70..0x7E, offsets the tables lack).
+    pub event_text: String,
+    /// Threshold events (event type 0x01) only: event data 2 when event data 1 says it is
+    /// the trigger reading (bits 7:6 = 01).
+    pub reading_raw: Option<u8>,
+    /// Threshold events only: event data 3 when event data 1 says it is the trigger
+    /// threshold (bits 5:4 = 01).
+    pub threshold_raw: Option<u8>,
+    /// `reading_raw` converted with the factors of the sensor's full SDR; `None` without a
+    /// full SDR for it (compact records carry no factors) or a non-analog format.
+    pub reading: Option<f64>,
+    /// `threshold_raw` converted the same way.
+    pub threshold: Option<f64>,
+    /// ipmitool's last column for threshold events with a converted reading: "Reading 92 >
+    /// Threshold 90 degrees C" ("<" for going-low offsets, reversed for deassertions), or
+    /// "Reading 92" without a threshold. (ipmitool prints "Reading 0" when the event holds
+    /// no reading; this is then `None`.)
+    pub reading_text: Option<String>,
+    /// The timestamp as ipmitool's `sel elist` shows it, date and time columns joined by
+    /// one space: "06/15/24 12:00:03 UTC" (always UTC), "Pre-Init 0000003026" (seconds since
+    /// BMC start: 0x20000000 and below), "Unspecified" (0xFFFFFFFF). `None` for OEM records
+    /// without a timestamp (types 0xE0..0xFF).
+    pub timestamp_text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +188,31 @@ pub struct SensorReading {
     /// "ok", "lower non-critical", ..., "upper non-recoverable", "na" when there is no
     /// reading, or for discrete sensors the state bits (bit 0 = offset 0) as "0x0001".
     pub status: String,
+    /// Threshold sensors of full SDRs: the thresholds the BMC reports readable (Get Sensor
+    /// Thresholds, as `ipmitool sensor` reads them), converted with the SDR's factors.
+    pub thresholds: Thresholds,
+    /// Discrete sensors: the names of the asserted states, in offset order, as ipmitool
+    /// names them (`ipmitool sensor get`, "States Asserted"): e.g. ["Present"]. Empty for
+    /// threshold sensors and when no state is asserted or the reading is unavailable.
+    pub states: Vec<String>,
+}
+
+/// A threshold sensor's thresholds; `None` where the BMC reports none (or no reading of
+/// them could be made).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thresholds {
+    /// Lower non-recoverable.
+    pub lnr: Option<f64>,
+    /// Lower critical.
+    pub lc: Option<f64>,
+    /// Lower non-critical.
+    pub lnc: Option<f64>,
+    /// Upper non-critical.
+    pub unc: Option<f64>,
+    /// Upper critical.
+    pub uc: Option<f64>,
+    /// Upper non-recoverable.
+    pub unr: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

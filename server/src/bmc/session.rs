@@ -47,6 +47,18 @@ pub struct Session {
     pub last_used: Instant,
     /// Reported in timeouts so the message names the caller's deadline, not a socket detail.
     deadline_for_errors: Duration,
+    /// The SDR repository as last read on this session, with the Get SDR Repository Info
+    /// answer it was read under; reused while the BMC answers that info unchanged. Goes
+    /// with the session, so a fresh session (after any failure) reads the SDRs again.
+    pub sdr_cache: Option<SdrCache>,
+}
+
+/// See [`Session::sdr_cache`].
+pub struct SdrCache {
+    /// Get SDR Repository Info bytes 1 to 12: record count, free space, last addition and
+    /// last erase timestamps.
+    pub info: Vec<u8>,
+    pub records: Vec<Vec<u8>>,
 }
 
 impl Session {
@@ -104,6 +116,7 @@ impl Session {
             recv_timeout,
             last_used: Instant::now(),
             deadline_for_errors,
+            sdr_cache: None,
         };
         // ipmi-rs leaves the session at User privilege; power control and SEL changes need
         // Administrator. A user not allowed that much keeps the lower level: reads still work

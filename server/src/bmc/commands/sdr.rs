@@ -14,9 +14,9 @@ use ipmi_rs::storage::sdr::record::{RecordContents, SensorKey};
 use ipmi_rs::storage::sdr::{Record, record::WithSensorRecordCommon};
 
 use super::{Ctx, MAX_RESERVATION_RETRIES, STORAGE, cc_of, short};
-use crate::bmc::decode::{le16, sensor_type_name, unit_name};
-use crate::bmc::session::Fail;
-use crate::bmc::{BmcError, SensorReading};
+use crate::bmc::decode::{ipmitool_unit, le16, sensor_type_name, state_names, unit_name};
+use crate::bmc::session::{Fail, SdrCache};
+use crate::bmc::{BmcError, SensorReading, Thresholds};
 
 /// Get SDR answers are limited by the BMC's buffer; ipmi_sim refuses whole records
 /// (0xCA), and 16 bytes is what ipmitool uses too.
@@ -56,7 +56,30 @@ fn read(ctx: &mut Ctx<'_>, reservation: [u8; 2], id: u16) -> Result<(u16, Vec<u8
     Ok((next, record))
 }
 
-pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
+/// Every record of the SDR repository, from this session's cache while Get SDR Repository
+/// Info answers as it did when they were read (spec 33.9: its timestamps change with every
+/// addition and erase), else read afresh. A BMC that refuses the info command is read every
+/// time.
+pub(super) fn records(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
+    let info = match ctx.req(STORAGE, 0x20, &[]) {
+        Ok(d) if d.len() >= 13 => Some(d[1..13].to_vec()),
+        Ok(_) | Err(Fail::Answer(BmcError::Completion { .. })) => None,
+        Err(f) => return Err(f),
+    };
+    if let (Some(info), Some(cache)) = (&info, &ctx.session.sdr_cache)
+        && cache.info == *info
+    {
+        return Ok(cache.records.clone());
+    }
+    let records = read_all(ctx)?;
+    ctx.session.sdr_cache = info.map(|info| SdrCache {
+        info,
+        records: records.clone(),
+    });
+    Ok(records)
+}
+
+fn read_all(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
     let mut records = Vec::new();
     let mut reservation = reserve(ctx)?;
     let mut id: u16 = 0x0000;
@@ -77,17 +100,143 @@ pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
         }
         id = next;
     }
+    Ok(records)
+}
+
+pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
+    let records = records(ctx)?;
     let mut out = Vec::new();
     for sensor in records.iter().filter_map(|bytes| sensor_of(bytes)) {
         let request = GetSensorReading::for_sensor_key(&sensor.key);
-        match ctx.send_lun(request, sensor.key.owner_lun) {
-            Ok(d) => out.push(reading_of(&sensor, &d)),
+        let mut reading = match ctx.send_lun(request, sensor.key.owner_lun) {
+            Ok(d) => reading_of(&sensor, &d),
             // A sensor that has no reading right now is reported, not fatal.
-            Err(Fail::Answer(BmcError::Completion { .. })) => out.push(sensor.no_reading()),
+            Err(Fail::Answer(BmcError::Completion { .. })) => sensor.no_reading(),
             Err(f) => return Err(f),
+        };
+        if sensor.threshold {
+            // Get Sensor Thresholds (spec 35.9), asked like ipmitool asks whatever the
+            // record's threshold access bits say; a refusal means no thresholds.
+            let number = sensor.key.sensor_number.get();
+            match ctx.req_lun(0x04, 0x27, &[number], sensor.key.owner_lun) {
+                Ok(d) => reading.thresholds = thresholds_of(&sensor, &d),
+                Err(Fail::Answer(BmcError::Completion { .. })) => {}
+                Err(f) => return Err(f),
+            }
         }
+        out.push(reading);
     }
     Ok(out)
+}
+
+/// What the SEL needs of the sensor records: who owns each sensor, its name, and how its
+/// raw values convert.
+pub(super) struct SdrIndex {
+    sensors: Vec<SdrSensor>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct SdrSensor {
+    /// Sensor owner id byte: slave address or software id in bits 7:1, bit 0 set for a
+    /// software id (the layout of a SEL record's generator id byte 1).
+    owner: u8,
+    lun: u8,
+    number: u8,
+    sensor_type: u8,
+    pub name: String,
+    /// Full records with an analog format only.
+    factors: Option<Factors>,
+    /// ipmitool's unit string (full records only).
+    pub unit: Option<String>,
+}
+
+impl SdrSensor {
+    pub fn convert(&self, raw: u8) -> Option<f64> {
+        self.factors.and_then(|f| f.convert(raw))
+    }
+}
+
+impl SdrIndex {
+    /// Full (0x01), compact (0x02) and event-only (0x03) records; others, and records too
+    /// short for their fields, are left out.
+    pub fn of(records: &[Vec<u8>]) -> SdrIndex {
+        let sensors = records.iter().filter_map(|r| index_entry(r)).collect();
+        SdrIndex { sensors }
+    }
+
+    /// The sensor a SEL record's generator id, sensor number and sensor type name.
+    pub fn find(&self, generator_id: u16, number: u8, sensor_type: u8) -> Option<&SdrSensor> {
+        let [owner, high] = generator_id.to_le_bytes();
+        self.sensors.iter().find(|s| {
+            s.owner == owner
+                && s.lun == high & 0x03
+                && s.number == number
+                && s.sensor_type == sensor_type
+        })
+    }
+}
+
+fn index_entry(r: &[u8]) -> Option<SdrSensor> {
+    // Where the ID string's type/length byte sits (tables 43-1, 43-2, 43-3).
+    let id_at = match r.get(3)? {
+        0x01 => 47,
+        0x02 => 31,
+        0x03 => 16,
+        _ => return None,
+    };
+    let full = r[3] == 0x01;
+    let factors = if full {
+        Factors::of(r).filter(|f| f.format != 3)
+    } else {
+        None
+    };
+    Some(SdrSensor {
+        owner: *r.get(5)?,
+        lun: r.get(6)? & 0x03,
+        number: *r.get(7)?,
+        sensor_type: *r.get(if r[3] == 0x03 { 10 } else { 12 })?,
+        name: id_string(r.get(id_at..)?)?,
+        factors,
+        unit: full
+            .then(|| Some(ipmitool_unit(*r.get(20)?, *r.get(21)?, *r.get(22)?)))
+            .flatten(),
+    })
+}
+
+/// Decodes an ID string from its type/length byte on (spec 43.15): 8-bit ASCII + Latin-1
+/// (type 3; unicode, type 0, read the same way, as ipmitool does), BCD plus (1) and 6-bit
+/// packed ASCII (2). `None` when the record ends before the string does.
+fn id_string(d: &[u8]) -> Option<String> {
+    let (kind, len) = (d.first()? >> 6, usize::from(d[0] & 0x1F));
+    let bytes = d.get(1..1 + len)?;
+    Some(match kind {
+        1 => bytes
+            .iter()
+            .flat_map(|b| [b & 0x0F, b >> 4])
+            .map(|n| char::from(b"0123456789 -.:,_"[usize::from(n)]))
+            .collect(),
+        2 => {
+            // Four 6-bit characters in every three bytes, least significant bits first.
+            let mut out = String::new();
+            let (mut acc, mut bits) = (0u32, 0);
+            for b in bytes {
+                acc |= u32::from(*b) << bits;
+                bits += 8;
+                while bits >= 6 {
+                    // 6-bit values are 0x20 (space) to 0x5F ('_') less 0x20.
+                    out.push(char::from(0x20 + (acc & 0x3F) as u8));
+                    acc >>= 6;
+                    bits -= 6;
+                }
+            }
+            out
+        }
+        _ => bytes
+            .iter()
+            .take_while(|b| **b != 0)
+            .map(|b| char::from(*b))
+            .collect(),
+    })
 }
 
 /// What a sensor record says about its sensor: enough to ask for a reading and show it.
@@ -95,6 +244,8 @@ struct Sensor {
     name: String,
     key: SensorKey,
     sensor_type: String,
+    sensor_type_code: u8,
+    event_type: u8,
     /// Event/reading type 0x01: the reading is a value checked against thresholds.
     threshold: bool,
     /// Full records carry the conversion factors and the unit; compact ones do not.
@@ -110,6 +261,8 @@ impl Sensor {
             value: None,
             unit: None,
             status: "na".to_string(),
+            thresholds: Thresholds::default(),
+            states: Vec::new(),
         }
     }
 }
@@ -154,7 +307,9 @@ fn sensor_of(bytes: &[u8]) -> Option<Sensor> {
         name: common.sensor_id.to_string(),
         key: common.key,
         sensor_type: sensor_type_name(u8::from(common.ty)),
+        sensor_type_code: u8::from(common.ty),
         // Event/reading type code: byte 14 of full and compact records.
+        event_type: bytes.get(13).copied().unwrap_or(0),
         threshold: bytes.get(13) == Some(&0x01),
         analog: factors.map(|f| (f, unit)),
     })
@@ -182,9 +337,38 @@ fn reading_of(sensor: &Sensor, d: &[u8]) -> SensorReading {
     } else {
         let low = d.get(2).copied().unwrap_or(0);
         let high = d.get(3).copied().unwrap_or(0) & 0x7F;
-        reading.status = format!("{:#06x}", u16::from_le_bytes([low, high]));
+        let states = u16::from_le_bytes([low, high]);
+        reading.status = format!("{states:#06x}");
+        reading.states = state_names(sensor.sensor_type_code, sensor.event_type, states)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
     }
     reading
+}
+
+/// Decodes a Get Sensor Thresholds answer (spec table 35-9: a mask of the readable ones,
+/// then lnc, lc, lnr, unc, uc, unr). Converted like readings, so only full records with an
+/// analog format get values (ipmitool prints raw hex for the others; we leave them out).
+fn thresholds_of(sensor: &Sensor, d: &[u8]) -> Thresholds {
+    let Some((factors, _)) = &sensor.analog else {
+        return Thresholds::default();
+    };
+    let value = |bit: u8, at: usize| {
+        let mask = d.first().copied().unwrap_or(0);
+        if mask & (1 << bit) == 0 {
+            return None;
+        }
+        d.get(at).and_then(|raw| factors.convert(*raw))
+    };
+    Thresholds {
+        lnc: value(0, 1),
+        lc: value(1, 2),
+        lnr: value(2, 3),
+        unc: value(3, 4),
+        uc: value(4, 5),
+        unr: value(5, 6),
+    }
 }
 
 /// The most severe threshold crossed, as ipmitool orders them; "ok" when the BMC sent no
@@ -275,95 +459,95 @@ impl Factors {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{reading_of, sensor_of};
+pub(super) mod tests {
+    use super::{SdrIndex, id_string, reading_of, sensor_of, thresholds_of};
 
     // SDRs read from ipmi_sim 1.0.13 (OpenIPMI 2.0.33) with tests/bmc-sim/bmc.emu plus
     // tests/bmc-sim/fixtures/decoders.emu, through `ipmitool -I lanplus -C 3 ... raw 0x0a
     // 0x23 RES_LO RES_HI ID_LO ID_HI OFFSET LEN` in chunks of 16 bytes, as igord reads them.
 
     /// MC device locator (type 0x12), from tests/bmc-sim/bmc.sdrs.
-    const MC_LOCATOR: &[u8] = &[
+    pub(in crate::bmc::commands) const MC_LOCATOR: &[u8] = &[
         0x01, 0x00, 0x51, 0x12, 0x17, 0x20, 0x00, 0x00, 0x8f, 0x00, 0x00, 0x00, 0x07, 0x01, 0x00,
         0xcc, 0x69, 0x70, 0x6d, 0x69, 0x5f, 0x73, 0x69, 0x6d, 0x20, 0x42, 0x4d, 0x43,
     ];
     /// Event-only sensor (type 0x03), from tests/bmc-sim/bmc.sdrs.
-    const WATCHDOG: &[u8] = &[
+    pub(in crate::bmc::commands) const WATCHDOG: &[u8] = &[
         0x02, 0x00, 0x51, 0x03, 0x14, 0x20, 0x00, 0x00, 0x07, 0x01, 0x23, 0x6f, 0x00, 0x00, 0x00,
         0x00, 0xc8, 0x77, 0x61, 0x74, 0x63, 0x68, 0x64, 0x6f, 0x67,
     ];
     /// Full, temperature, M 1, from tests/bmc-sim/bmc.sdrs.
-    const CPU_TEMP: &[u8] = &[
+    pub(in crate::bmc::commands) const CPU_TEMP: &[u8] = &[
         0x03, 0x00, 0x51, 0x01, 0x33, 0x20, 0x00, 0x01, 0x07, 0x01, 0x45, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xc8, 0x43, 0x50, 0x55, 0x20, 0x54, 0x65, 0x6d, 0x70,
     ];
     /// Full, fan, M 50, from tests/bmc-sim/bmc.sdrs.
-    const FAN1: &[u8] = &[
+    pub(in crate::bmc::commands) const FAN1: &[u8] = &[
         0x04, 0x00, 0x51, 0x01, 0x2f, 0x20, 0x00, 0x03, 0x1d, 0x01, 0x45, 0x00, 0x04, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x00, 0x00, 0x32, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xc4, 0x46, 0x41, 0x4e, 0x31,
     ];
     /// Compact, entity presence (discrete), from tests/bmc-sim/bmc.sdrs.
-    const DIMM1: &[u8] = &[
+    pub(in crate::bmc::commands) const DIMM1: &[u8] = &[
         0x05, 0x00, 0x51, 0x02, 0x29, 0x20, 0x00, 0x02, 0x08, 0x01, 0x00, 0x00, 0x25, 0x6f, 0x03,
         0x00, 0x03, 0x00, 0x03, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0xce, 0x44, 0x49, 0x4d, 0x4d, 0x31, 0x20, 0x50, 0x72, 0x65, 0x73, 0x65, 0x6e, 0x63,
         0x65,
     ];
     /// Full, M 6, R exp -2, from tests/bmc-sim/fixtures/decoders.sdrs.
-    const V12: &[u8] = &[
+    pub(in crate::bmc::commands) const V12: &[u8] = &[
         0x06, 0x00, 0x51, 0x01, 0x2e, 0x20, 0x00, 0x04, 0x07, 0x01, 0x45, 0x00, 0x02, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x06, 0x00, 0x00, 0x01, 0x01, 0xe0,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xc3, 0x31, 0x32, 0x56,
     ];
     /// Full, 2's complement, from tests/bmc-sim/fixtures/decoders.sdrs.
-    const INLET: &[u8] = &[
+    pub(in crate::bmc::commands) const INLET: &[u8] = &[
         0x07, 0x00, 0x51, 0x01, 0x35, 0x20, 0x00, 0x05, 0x07, 0x01, 0x45, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xca, 0x49, 0x6e, 0x6c, 0x65, 0x74, 0x20, 0x54, 0x65, 0x6d, 0x70,
     ];
     /// Full, M 2, B 5, B exp 1, from tests/bmc-sim/fixtures/decoders.sdrs.
-    const PSU1: &[u8] = &[
+    pub(in crate::bmc::commands) const PSU1: &[u8] = &[
         0x08, 0x00, 0x51, 0x01, 0x35, 0x20, 0x00, 0x06, 0x07, 0x01, 0x45, 0x00, 0x08, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x02, 0x00, 0x05, 0x01, 0x01, 0x01,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xca, 0x50, 0x53, 0x55, 0x31, 0x20, 0x50, 0x6f, 0x77, 0x65, 0x72,
     ];
     /// Full, M -2, B 500, R exp -1, from tests/bmc-sim/fixtures/decoders.sdrs.
-    const AIRFLOW: &[u8] = &[
+    pub(in crate::bmc::commands) const AIRFLOW: &[u8] = &[
         0x09, 0x00, 0x51, 0x01, 0x32, 0x20, 0x00, 0x07, 0x07, 0x01, 0x45, 0x00, 0x04, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0xfe, 0xc0, 0xf4, 0x41, 0x01, 0xf0,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xc7, 0x41, 0x69, 0x72, 0x66, 0x6c, 0x6f, 0x77,
     ];
     /// Full, percentage, from tests/bmc-sim/fixtures/decoders.sdrs.
-    const CPU_UTIL: &[u8] = &[
+    pub(in crate::bmc::commands) const CPU_UTIL: &[u8] = &[
         0x0a, 0x00, 0x51, 0x01, 0x33, 0x20, 0x00, 0x08, 0x07, 0x01, 0x45, 0x00, 0x07, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xc8, 0x43, 0x50, 0x55, 0x20, 0x55, 0x74, 0x69, 0x6c,
     ];
     /// Full, 1's complement, from tests/bmc-sim/fixtures/decoders.sdrs.
-    const EXHAUST: &[u8] = &[
+    pub(in crate::bmc::commands) const EXHAUST: &[u8] = &[
         0x0b, 0x00, 0x51, 0x01, 0x37, 0x20, 0x00, 0x09, 0x07, 0x01, 0x45, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xcc, 0x45, 0x78, 0x68, 0x61, 0x75, 0x73, 0x74, 0x20, 0x54, 0x65, 0x6d, 0x70,
     ];
     /// Full, linearization 9 (cube), from tests/bmc-sim/fixtures/decoders.sdrs.
-    const CUBE: &[u8] = &[
+    pub(in crate::bmc::commands) const CUBE: &[u8] = &[
         0x0c, 0x00, 0x51, 0x01, 0x34, 0x20, 0x00, 0x0a, 0x07, 0x01, 0x45, 0x00, 0x0b, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0xc9, 0x43, 0x75, 0x62, 0x65, 0x20, 0x54, 0x65, 0x73, 0x74,
     ];
     /// Full, linearization 10 (sqrt), from tests/bmc-sim/fixtures/decoders.sdrs.
-    const SQRT: &[u8] = &[
+    pub(in crate::bmc::commands) const SQRT: &[u8] = &[
         0x0d, 0x00, 0x51, 0x01, 0x34, 0x20, 0x00, 0x0b, 0x07, 0x01, 0x45, 0x00, 0x0b, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x00, 0x00, 0x01, 0x01, 0x00,
         0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -372,13 +556,13 @@ mod tests {
     // Dell PowerEdge R630 records from ipmi-rs's own tests (ipmi-rs-core 0.6.0,
     // src/tests/dell_r630.rs, without the two next-id bytes): RPM with M 120, and degrees C
     // with B -128.
-    const DELL_FAN_2A: &[u8] = &[
+    pub(in crate::bmc::commands) const DELL_FAN_2A: &[u8] = &[
         0x0d, 0x00, 0x51, 0x01, 0x30, 0x20, 0x00, 0x32, 0x07, 0x01, 0x7f, 0xd4, 0x04, 0x01, 0x05,
         0x30, 0x05, 0x00, 0x03, 0x00, 0x00, 0x12, 0x00, 0x00, 0x78, 0x02, 0x00, 0x02, 0x30, 0x00,
         0x07, 0x54, 0xc5, 0x8b, 0xff, 0x00, 0xff, 0xff, 0xff, 0x00, 0x05, 0x07, 0x01, 0x01, 0x00,
         0x00, 0x00, 0xc5, 0x46, 0x61, 0x6e, 0x32, 0x41,
     ];
-    const DELL_INLET: &[u8] = &[
+    pub(in crate::bmc::commands) const DELL_INLET: &[u8] = &[
         0x12, 0x00, 0x51, 0x01, 0x35, 0x20, 0x00, 0x04, 0x07, 0x01, 0x7f, 0x68, 0x01, 0x01, 0x85,
         0x32, 0x85, 0x32, 0x1b, 0x09, 0x00, 0x01, 0x00, 0x00, 0x01, 0x02, 0x80, 0xc2, 0x30, 0x00,
         0x07, 0x97, 0xc5, 0x8b, 0xff, 0x00, 0xff, 0xaf, 0xaa, 0x00, 0x79, 0x83, 0x01, 0x01, 0x00,
@@ -386,7 +570,8 @@ mod tests {
     ];
 
     /// An SDR, a Get Sensor Reading answer for its sensor, and what igord reports, in one
-    /// line: name | number | type | value | unit | status ("none": no readable sensor).
+    /// line: name | number | type | value | unit | status, then the asserted states' names
+    /// in brackets for discrete sensors ("none": no readable sensor).
     /// Readings are ipmi_sim's answers to `ipmitool ... raw 0x04 0x2d NUMBER`; the values are
     /// those `ipmitool sensor` prints for the same sim.
     #[test]
@@ -405,11 +590,31 @@ mod tests {
                 "FAN1 | 3 | fan | 4800.000 | RPM | ok",
             ),
             // Discrete: the state bits, offset 0 (present) set. ipmitool shows "0x0100", the
-            // two bytes in wire order.
+            // two bytes in wire order, and `ipmitool sensor get` names the state "[Present]".
             (
                 DIMM1,
                 &[0x00, 0xc0, 0x01, 0x00],
-                "DIMM1 Presence | 2 | entity presence | - | - | 0x0001",
+                "DIMM1 Presence | 2 | entity presence | - | - | 0x0001 [Present]",
+            ),
+            // After `sensor_set_bit_clr_rest 0x20 0 2 1 1` on the sim console: absent.
+            (
+                DIMM1,
+                &[0x00, 0xc0, 0x02, 0x00],
+                "DIMM1 Presence | 2 | entity presence | - | - | 0x0002 [Absent]",
+            ),
+            // Built from the above by the spec's state bytes, no capture: offsets 0 to 2 set
+            // (2 is "Disabled"), then bits of the second byte: offsets 8 to 14 the entity
+            // presence table lacks, and bit 7 of the second byte, which is reserved.
+            (
+                DIMM1,
+                &[0x00, 0xc0, 0x07, 0x00],
+                "DIMM1 Presence | 2 | entity presence | - | - | 0x0007 [Present] [Absent] \
+                 [Disabled]",
+            ),
+            (
+                DIMM1,
+                &[0x00, 0xc0, 0x00, 0xff],
+                "DIMM1 Presence | 2 | entity presence | - | - | 0x7f00",
             ),
             (
                 V12,
@@ -532,8 +737,9 @@ mod tests {
                 None => "none".to_string(),
                 Some(sensor) => {
                     let r = reading_of(&sensor, answer);
+                    let states: String = r.states.iter().map(|s| format!(" [{s}]")).collect();
                     format!(
-                        "{} | {} | {} | {} | {} | {}",
+                        "{} | {} | {} | {} | {} | {}{states}",
                         r.name,
                         r.sensor_number,
                         r.sensor_type,
@@ -544,6 +750,131 @@ mod tests {
                 }
             };
             assert_eq!(&got, expected, "sdr {sdr:02x?}, answer {answer:02x?}");
+        }
+    }
+
+    /// A threshold sensor's SDR, ipmi_sim's answer to Get Sensor Thresholds (`ipmitool ...
+    /// raw 0x04 0x27 NUMBER`), and the thresholds as lnr lc lnc unc uc unr, "-" for none;
+    /// the values are those `ipmitool sensor` prints for the same sim.
+    #[test]
+    fn sensor_thresholds() {
+        let table: &[(&[u8], &[u8], &str)] = &[
+            // bmc.emu: UNC/UC/UNR 0x50/0x5a/0x64 (ipmitool: na na na 80.000 90.000 100.000).
+            (
+                CPU_TEMP,
+                &[0x38, 0x00, 0x00, 0x00, 0x50, 0x5a, 0x64],
+                "- - - 80.000 90.000 100.000",
+            ),
+            // bmc.emu: LC 0x10, M 50 (ipmitool: na 800.000 na na na na).
+            (
+                FAN1,
+                &[0x02, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00],
+                "- 800.000 - - - -",
+            ),
+            // decoders.emu: UNC/UC/UNR 0x5a/0x60/0x70 with M 2, B 50 (ipmitool: 230.000
+            // 242.000 274.000).
+            (
+                PSU1,
+                &[0x38, 0x00, 0x00, 0x00, 0x5a, 0x60, 0x70],
+                "- - - 230.000 242.000 274.000",
+            ),
+            // Built from the CPU Temp answer, no capture: every threshold readable, a mask
+            // with none, and an answer cut after the mask's third threshold.
+            (
+                CPU_TEMP,
+                &[0x3f, 0x05, 0x0a, 0x01, 0x50, 0x5a, 0x64],
+                "1.000 10.000 5.000 80.000 90.000 100.000",
+            ),
+            (
+                CPU_TEMP,
+                &[0x00, 0x05, 0x0a, 0x01, 0x50, 0x5a, 0x64],
+                "- - - - - -",
+            ),
+            (CPU_TEMP, &[0x3f, 0x05, 0x0a], "- 10.000 5.000 - - -"),
+            // Negative M and an exponent: raw 0x64 is 30 CFM, as its reading is.
+            (
+                AIRFLOW,
+                &[0x08, 0x00, 0x00, 0x00, 0x64, 0x00, 0x00],
+                "- - - 30.000 - -",
+            ),
+            // Compact records carry no factors: ipmitool prints "na" for each.
+            (DIMM1, &[0x3f, 1, 2, 3, 4, 5, 6], "- - - - - -"),
+        ];
+        for (sdr, answer, expected) in table {
+            let Some(sensor) = sensor_of(sdr) else {
+                panic!("sdr {sdr:02x?} describes no sensor");
+            };
+            let t = thresholds_of(&sensor, answer);
+            let got = [t.lnr, t.lc, t.lnc, t.unc, t.uc, t.unr]
+                .iter()
+                .map(|v| v.map_or("-".to_string(), |v| format!("{v:.3}")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(&got, expected, "sdr {sdr:02x?}, answer {answer:02x?}");
+        }
+    }
+
+    /// Which sensor a SEL record's generator id, sensor number and sensor type find among
+    /// the captured SDRs: generator | number | type -> name | unit ("none": no match).
+    #[test]
+    fn sdr_index_lookups() {
+        let records: Vec<Vec<u8>> = [MC_LOCATOR, WATCHDOG, CPU_TEMP, FAN1, DIMM1, PSU1, CUBE]
+            .iter()
+            .map(|r| r.to_vec())
+            .collect();
+        let index = SdrIndex::of(&records);
+        let table: &[(u16, u8, u8, &str)] = &[
+            (0x0020, 1, 0x01, "CPU Temp | degrees C"),
+            (0x0020, 3, 0x04, "FAN1 | RPM"),
+            // Compact and event-only records name sensors but convert nothing.
+            (0x0020, 2, 0x25, "DIMM1 Presence | -"),
+            (0x0020, 0, 0x23, "watchdog | -"),
+            (0x0020, 6, 0x08, "PSU1 Power | Watts"),
+            (0x0020, 10, 0x0b, "Cube Test | unspecified"),
+            // Same number, other sensor type (ipmitool requires it to match too).
+            (0x0020, 1, 0x04, "none"),
+            // Software id 0x20 (bit 0 set), another owner, LUN 1, channel 1 (kept: the
+            // SDRs carry the channel in another byte, which ipmitool ignores as we do).
+            (0x0041, 1, 0x01, "none"),
+            (0x0022, 1, 0x01, "none"),
+            (0x0120, 1, 0x01, "none"),
+            (0x1020, 1, 0x01, "CPU Temp | degrees C"),
+            (0x0020, 9, 0x01, "none"),
+        ];
+        for (generator, number, sensor_type, expected) in table {
+            let got = index
+                .find(*generator, *number, *sensor_type)
+                .map_or("none".to_string(), |s| {
+                    format!("{} | {}", s.name, s.unit.as_deref().unwrap_or("-"))
+                });
+            assert_eq!(
+                &got, expected,
+                "{generator:#06x} #{number} type {sensor_type:#04x}"
+            );
+        }
+    }
+
+    /// ID strings from their type/length byte on ("none": cut short).
+    #[test]
+    fn id_strings() {
+        let table: &[(&[u8], &str)] = &[
+            // From CPU Temp: 8-bit ASCII, 8 bytes.
+            (
+                &[0xc8, 0x43, 0x50, 0x55, 0x20, 0x54, 0x65, 0x6d, 0x70],
+                "CPU Temp",
+            ),
+            // Built from spec 43.15, no capture: BCD plus "12.5" (low nibble first),
+            // 6-bit packed "CPU1" (0x23 0x30 0x35 0x11 in 24 bits, least significant
+            // first), a trailing NUL, and a length past the end.
+            (&[0x42, 0x21, 0x5c], "12.5"),
+            (&[0x83, 0x23, 0x5c, 0x47], "CPU1"),
+            (&[0xc4, 0x46, 0x41, 0x4e, 0x00], "FAN"),
+            (&[0xc8, 0x43, 0x50], "none"),
+            (&[], "none"),
+        ];
+        for (bytes, expected) in table {
+            let got = id_string(bytes).unwrap_or_else(|| "none".to_string());
+            assert_eq!(&got, expected, "{bytes:02x?}");
         }
     }
 }

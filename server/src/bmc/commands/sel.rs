@@ -15,8 +15,11 @@ use ipmi_rs::storage::sel::{
     ClearSel, ErasureProgress, GetSelEntry, GetSelInfo, RecordId, ReserveSel,
 };
 
+use super::sdr::{self, SdrIndex};
 use super::{Ctx, MAX_RESERVATION_RETRIES, STORAGE, cc_of, parse, short};
-use crate::bmc::decode::{le16, le32, sensor_type_name, threshold_event};
+use crate::bmc::decode::{
+    event_text, ipmitool_number, le16, le32, sensor_type_name, threshold_event, timestamp_text,
+};
 use crate::bmc::session::Fail;
 use crate::bmc::{BmcError, SelDeletion, SelInfo, SelRecord};
 
@@ -39,7 +42,26 @@ fn sel_info(d: &[u8]) -> Result<SelInfo, Fail> {
     })
 }
 
+/// Reads every record, then names their sensors from the SDR repository (read once per
+/// call, or taken from the session's cache; see `sdr::records`). A BMC that refuses the
+/// SDR commands still gets its records listed, without sensor names or converted values.
 pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
+    let mut out = entries(ctx)?;
+    if out.iter().all(|r| r.record_type >= 0xC0) {
+        return Ok(out);
+    }
+    let index = match sdr::records(ctx) {
+        Ok(records) => SdrIndex::of(&records),
+        Err(Fail::Answer(BmcError::Completion { .. })) => SdrIndex::of(&[]),
+        Err(f) => return Err(f),
+    };
+    for record in &mut out {
+        annotate(record, &index);
+    }
+    Ok(out)
+}
+
+fn entries(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
     let mut out = Vec::new();
     let mut id: u16 = 0x0000;
     loop {
@@ -57,6 +79,44 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
         }
         id = next;
     }
+}
+
+/// Fills what a record needs the SDRs for: the sensor's name and, for threshold events,
+/// the reading and threshold converted with the sensor's factors, in ipmitool's words.
+fn annotate(record: &mut SelRecord, index: &SdrIndex) {
+    if record.record_type >= 0xC0 {
+        return;
+    }
+    let Some(sensor) = index.find(
+        record.generator_id,
+        record.sensor_number,
+        record.sensor_type_code,
+    ) else {
+        return;
+    };
+    record.sensor_name = Some(sensor.name.clone());
+    record.reading = record.reading_raw.and_then(|raw| sensor.convert(raw));
+    record.threshold = record.threshold_raw.and_then(|raw| sensor.convert(raw));
+    let Some(reading) = record.reading else {
+        return;
+    };
+    let mut text = format!("Reading {}", ipmitool_number(reading));
+    if let Some(threshold) = record.threshold {
+        // Even threshold offsets are "going low", odd ones "going high"; a deassertion
+        // reverses the comparison (as ipmitool has it).
+        let going_high = (record.event_data[0] & 0x0F) % 2 == 1;
+        let sign = if going_high == record.asserted {
+            ">"
+        } else {
+            "<"
+        };
+        text.push_str(&format!(
+            " {sign} Threshold {} {}",
+            ipmitool_number(threshold),
+            sensor.unit.as_deref().unwrap_or("unspecified")
+        ));
+    }
+    record.reading_text = Some(text);
 }
 
 /// ipmi-rs refuses to make a record id of 0x0000 or 0xFFFF except as its FIRST and LAST.
@@ -84,8 +144,21 @@ fn decode_sel(raw: [u8; 16]) -> SelRecord {
     let ts = le32(&raw, 3);
     // 0x20000000 and below are seconds since BMC start ("pre-init"), not dates.
     let timestamp = (record_type < 0xE0 && ts != 0xFFFF_FFFF && ts > 0x2000_0000).then_some(ts);
+    let timestamp_text = (record_type < 0xE0).then(|| timestamp_text(ts));
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     // OEM records (0xC0..0xFF) carry no sensor fields.
     if record_type >= 0xC0 {
+        // ipmitool's line: manufacturer id (most significant byte first) and OEM data of
+        // timestamped records, all 13 bytes of the others.
+        let event_text = if record_type < 0xE0 {
+            format!(
+                "OEM record {record_type:02x} | {} | {}",
+                hex(&[raw[9], raw[8], raw[7]]),
+                hex(&raw[10..16])
+            )
+        } else {
+            format!("OEM record {record_type:02x} | {}", hex(&raw[3..16]))
+        };
         return SelRecord {
             id,
             record_type,
@@ -99,6 +172,14 @@ fn decode_sel(raw: [u8; 16]) -> SelRecord {
             event: format!("oem record {record_type:#04x}"),
             event_data: [0; 3],
             raw,
+            sensor_name: None,
+            event_text,
+            reading_raw: None,
+            threshold_raw: None,
+            reading: None,
+            threshold: None,
+            reading_text: None,
+            timestamp_text,
         };
     }
     let event_type = raw[12] & 0x7F;
@@ -110,6 +191,8 @@ fn decode_sel(raw: [u8; 16]) -> SelRecord {
         Some(s) => s.to_string(),
         None => format!("offset {offset}"),
     };
+    let event_data = [raw[13], raw[14], raw[15]];
+    let threshold_event = event_type == 0x01;
     SelRecord {
         id,
         record_type,
@@ -121,8 +204,19 @@ fn decode_sel(raw: [u8; 16]) -> SelRecord {
         event_type,
         asserted: raw[12] & 0x80 == 0,
         event,
-        event_data: [raw[13], raw[14], raw[15]],
+        event_data,
         raw,
+        sensor_name: None,
+        event_text: event_text(raw[10], event_type, event_data)
+            .unwrap_or_default()
+            .to_string(),
+        reading_raw: (threshold_event && (event_data[0] >> 6) == 0b01).then_some(event_data[1]),
+        threshold_raw: (threshold_event && (event_data[0] >> 4) & 0b11 == 0b01)
+            .then_some(event_data[2]),
+        reading: None,
+        threshold: None,
+        reading_text: None,
+        timestamp_text,
     }
 }
 
@@ -455,6 +549,170 @@ mod tests {
                 }
                 Err(_) => "error".to_string(),
             };
+            assert_eq!(&got, expected, "answer {bytes:02x?}");
+        }
+    }
+
+    /// Captured Get SEL Entry answers (from `sel_entry_answers`) read against the captured
+    /// SDRs of the same sim, and what the operator sees, in one line: sensor name | event
+    /// text | reading | timestamp, "-" for none. Each comment holds `ipmitool sel elist`'s
+    /// line for the record on that sim (ipmitool 1.8.19, TZ=UTC).
+    #[test]
+    fn sel_texts() {
+        use crate::bmc::commands::sdr::tests::{CPU_TEMP, DIMM1, FAN1, MC_LOCATOR, WATCHDOG};
+        let sdrs: Vec<Vec<u8>> = [MC_LOCATOR, WATCHDOG, CPU_TEMP, FAN1, DIMM1]
+            .iter()
+            .map(|r| r.to_vec())
+            .collect();
+        let index = super::SdrIndex::of(&sdrs);
+        let table: &[(&[u8], &str)] = &[
+            // " 1 |  Pre-Init  |0000000742| Temperature CPU Temp | Upper Critical going high |
+            // Asserted | Reading 92 > Threshold 90 degrees C"
+            (
+                &[
+                    0x02, 0x00, 0x01, 0x00, 0x02, 0xe6, 0x02, 0x00, 0x00, 0x20, 0x00, 0x04, 0x01,
+                    0x01, 0x01, 0x59, 0x5c, 0x5a,
+                ],
+                "CPU Temp | Upper Critical going high | Reading 92 > Threshold 90 degrees C \
+                 | Pre-Init 0000000742",
+            ),
+            // " 2 |  Pre-Init  |0000000652| Entity Presence DIMM1 Presence | Absent | Asserted"
+            (
+                &[
+                    0x03, 0x00, 0x02, 0x00, 0x02, 0x8c, 0x02, 0x00, 0x00, 0x20, 0x00, 0x04, 0x25,
+                    0x02, 0x6f, 0x01, 0xff, 0xff,
+                ],
+                "DIMM1 Presence | Absent | - | Pre-Init 0000000652",
+            ),
+            // " 3 |  Pre-Init  |0000000652| Watchdog2 watchdog | Hard reset | Asserted"
+            (
+                &[
+                    0x04, 0x00, 0x03, 0x00, 0x02, 0x8c, 0x02, 0x00, 0x00, 0x20, 0x00, 0x04, 0x23,
+                    0x00, 0x6f, 0x01, 0xff, 0xff,
+                ],
+                "watchdog | Hard reset | - | Pre-Init 0000000652",
+            ),
+            // " 4 |  Pre-Init  |0000000742| OEM record c0 | 000157 | deadbeef0000"
+            (
+                &[
+                    0x05, 0x00, 0x04, 0x00, 0xc0, 0xe6, 0x02, 0x00, 0x00, 0x57, 0x01, 0x00, 0xde,
+                    0xad, 0xbe, 0xef, 0x00, 0x00,
+                ],
+                "- | OEM record c0 | 000157 | deadbeef0000 | - | Pre-Init 0000000742",
+            ),
+            // " 5 | 06/15/24 | 12:00:01 UTC | Fan FAN1 | Lower Critical going low  | Deasserted
+            // | Reading 750 > Threshold 800 RPM": deasserted, so going low reads ">".
+            (
+                &[
+                    0x06, 0x00, 0x05, 0x00, 0x02, 0x41, 0x82, 0x6d, 0x66, 0x20, 0x00, 0x04, 0x04,
+                    0x03, 0x81, 0x52, 0x0f, 0x10,
+                ],
+                "FAN1 | Lower Critical going low | Reading 750 > Threshold 800 RPM \
+                 | 06/15/24 12:00:01 UTC",
+            ),
+            // " 6 | 06/15/24 | 12:00:01 UTC | Power Supply #0x07 | Transition to Critical from
+            // less severe | Asserted": generator 0x41 owns no SDR here.
+            (
+                &[
+                    0x07, 0x00, 0x06, 0x00, 0x02, 0x41, 0x82, 0x6d, 0x66, 0x41, 0x00, 0x04, 0x08,
+                    0x07, 0x07, 0x02, 0xff, 0xff,
+                ],
+                "- | Transition to Critical from less severe | - | 06/15/24 12:00:01 UTC",
+            ),
+            // " 7 | OEM record e0 | 0102030405060708090a0b0c0d"
+            (
+                &[
+                    0xff, 0xff, 0x07, 0x00, 0xe0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                    0x09, 0x0a, 0x0b, 0x0c, 0x0d,
+                ],
+                "- | OEM record e0 | 0102030405060708090a0b0c0d | - | -",
+            ),
+            // Built from record 1, no capture: the same event going low and asserted ("<"),
+            // without the threshold (event data 1 bits 5:4 = 00), without the reading (bits
+            // 7:6 = 00: ipmitool prints "Reading 0"), and with byte 2 as OEM data (bits 7:6
+            // = 10); then with an unspecified timestamp.
+            (
+                &[
+                    0x02, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x66, 0x20, 0x00, 0x04, 0x01,
+                    0x01, 0x01, 0x58, 0x5c, 0x5a,
+                ],
+                "CPU Temp | Upper Critical going low | Reading 92 < Threshold 90 degrees C \
+                 | 03/24/24 10:27:12 UTC",
+            ),
+            (
+                &[
+                    0x02, 0x00, 0x01, 0x00, 0x02, 0xe6, 0x02, 0x00, 0x00, 0x20, 0x00, 0x04, 0x01,
+                    0x01, 0x01, 0x49, 0x5c, 0x5a,
+                ],
+                "CPU Temp | Upper Critical going high | Reading 92 | Pre-Init 0000000742",
+            ),
+            (
+                &[
+                    0x02, 0x00, 0x01, 0x00, 0x02, 0xe6, 0x02, 0x00, 0x00, 0x20, 0x00, 0x04, 0x01,
+                    0x01, 0x01, 0x19, 0x5c, 0x5a,
+                ],
+                "CPU Temp | Upper Critical going high | - | Pre-Init 0000000742",
+            ),
+            (
+                &[
+                    0x02, 0x00, 0x01, 0x00, 0x02, 0xff, 0xff, 0xff, 0xff, 0x20, 0x00, 0x04, 0x01,
+                    0x01, 0x01, 0x99, 0x5c, 0x5a,
+                ],
+                "CPU Temp | Upper Critical going high | - | Unspecified",
+            ),
+        ];
+        for (bytes, expected) in table {
+            let Ok((_, mut r)) = sel_entry(bytes) else {
+                panic!("answer {bytes:02x?} refused");
+            };
+            super::annotate(&mut r, &index);
+            let got = format!(
+                "{} | {} | {} | {}",
+                r.sensor_name.as_deref().unwrap_or("-"),
+                r.event_text,
+                r.reading_text.as_deref().unwrap_or("-"),
+                r.timestamp_text.as_deref().unwrap_or("-"),
+            );
+            assert_eq!(&got, expected, "answer {bytes:02x?}");
+        }
+    }
+
+    /// The raw and converted reading and threshold of threshold events: event data 2 and 3
+    /// only where event data 1 flags them, converted only with a full SDR.
+    #[test]
+    fn sel_readings() {
+        use crate::bmc::commands::sdr::tests::{DIMM1, FAN1};
+        let sdrs = vec![FAN1.to_vec(), DIMM1.to_vec()];
+        let index = super::SdrIndex::of(&sdrs);
+        // Record 5 of `sel_texts` (FAN1, M 50), then its event data 1 varied, then the same
+        // event claimed by DIMM1's number and type (a compact record: no factors), then a
+        // discrete event whose data 1 has the same flags (not a threshold event: nothing).
+        let table: &[([u8; 5], &str)] = &[
+            ([0x04, 0x03, 0x81, 0x52, 0x0f], "15 16 750 800"),
+            ([0x04, 0x03, 0x81, 0x42, 0x0f], "15 - 750 -"),
+            ([0x04, 0x03, 0x81, 0x12, 0x0f], "- 16 - 800"),
+            ([0x04, 0x03, 0x81, 0xa2, 0x0f], "- - - -"),
+            ([0x25, 0x02, 0x81, 0x52, 0x0f], "15 16 - -"),
+            ([0x25, 0x02, 0xef, 0x52, 0x0f], "- - - -"),
+        ];
+        for (fields, expected) in table {
+            let mut bytes = [
+                0x06, 0x00, 0x05, 0x00, 0x02, 0x41, 0x82, 0x6d, 0x66, 0x20, 0x00, 0x04, 0x04, 0x03,
+                0x81, 0x52, 0x0f, 0x10,
+            ];
+            bytes[12..17].copy_from_slice(fields);
+            let Ok((_, mut r)) = sel_entry(&bytes) else {
+                panic!("answer {bytes:02x?} refused");
+            };
+            super::annotate(&mut r, &index);
+            let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+            let got = format!(
+                "{} {} {} {}",
+                show(r.reading_raw.map(|v| v.to_string())),
+                show(r.threshold_raw.map(|v| v.to_string())),
+                show(r.reading.map(|v| v.to_string())),
+                show(r.threshold.map(|v| v.to_string())),
+            );
             assert_eq!(&got, expected, "answer {bytes:02x?}");
         }
     }
