@@ -41,7 +41,9 @@ const RESERVED: &[&str] = &[
     "server",
     "context",
     "output",
+    "no-headers",
     "verbose",
+    "quiet",
     "force-schema-check",
     "version",
     "certificate-authority",
@@ -380,20 +382,39 @@ pub fn read_secret(
     source: SecretSource<'_>,
     prompter: &mut dyn Prompter,
 ) -> Result<String, ParamError> {
+    use crate::prompt::{io_words, no_terminal};
     let prompt = format!("{flag}: ");
     let fail = |e: std::io::Error| {
-        ParamError::Prompt(format!(
-            "cannot ask for --{flag} ({e}): pass --{flag}-stdin or --{flag}-file PATH"
-        ))
+        ParamError::Prompt(if no_terminal(&e) {
+            format!(
+                "no terminal to ask for --{flag} on: pass --{flag}-stdin (with the secret on stdin) or --{flag}-file PATH"
+            )
+        } else {
+            format!(
+                "cannot ask for --{flag} ({}): pass --{flag}-stdin or --{flag}-file PATH",
+                io_words(&e)
+            )
+        })
     };
     let (text, from) = match source {
         SecretSource::Stdin if prompter.stdin_is_terminal() => {
             (prompter.secret(&prompt).map_err(fail)?, "the prompt")
         }
-        SecretSource::Stdin => (prompter.stdin_line().map_err(fail)?, "stdin"),
+        SecretSource::Stdin => (
+            prompter.stdin_line().map_err(|e| {
+                ParamError::Prompt(format!(
+                    "cannot read --{flag} from stdin ({}): pass --{flag}-file PATH instead",
+                    io_words(&e)
+                ))
+            })?,
+            "stdin",
+        ),
         SecretSource::File(path) => (
             prompter.file_line(path).map_err(|e| {
-                ParamError::Prompt(format!("cannot read --{flag}-file {path}: {e}"))
+                ParamError::Prompt(format!(
+                    "cannot read --{flag}-file {path}: {}; give a readable file holding the secret on its first line",
+                    io_words(&e)
+                ))
             })?,
             "the file",
         ),
@@ -503,8 +524,22 @@ pub fn global_args() -> Vec<Arg> {
             .short('o')
             .global(true)
             .value_name("FORMAT")
-            .value_parser(["table", "json", "yaml"])
-            .help("output format [default: table]"),
+            .value_parser(crate::render::FORMATS)
+            .help(
+                "output format: table, json, yaml, or name (one name a line) [default: table, or the configuration's output]",
+            ),
+        Arg::new("no-headers")
+            .long("no-headers")
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .help("leave out the header line of tables"),
+        Arg::new("quiet")
+            .long("quiet")
+            .short('q')
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .conflicts_with("verbose")
+            .help("print nothing but errors (the exit code tells the rest)"),
         Arg::new("verbose")
             .long("verbose")
             .short('v')
