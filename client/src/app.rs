@@ -10,9 +10,10 @@ use crate::auth::TokenState;
 use crate::call::{ApiError, rpc, rpc_lines};
 use crate::cmd;
 use crate::config::{EnvVars, Paths, Target};
-use crate::context::{App, EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error};
+use crate::context::{App, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, print_error};
 use crate::diag::Diag;
-use crate::render::{Format, StreamPrinter, render};
+use crate::exit::{stderr_line, unreached};
+use crate::render::{Format, StreamPrinter, Style, render};
 use crate::resolve::{Resolved, Source};
 use crate::scan::scan;
 use crate::tree::{self, BUILTINS, Invocation};
@@ -77,12 +78,12 @@ impl App<'_> {
             Ok(code) => code,
             Err(e) => {
                 print_error(&e);
-                EXIT_FAILED
+                crate::exit::code_of(&e)
             }
         };
         if let Err(e) = self.finish_tls() {
             print_error(&e);
-            return EXIT_FAILED;
+            return crate::exit::code_of(&e);
         }
         code
     }
@@ -181,22 +182,32 @@ impl App<'_> {
                 secrets,
                 matches,
             } => {
-                let format = Format::parse(matches.get_one::<String>("output").map(String::as_str))
-                    .map_err(|e| anyhow!(e))?;
+                // `-o` wins over the configuration's `output`.
+                let format = match matches.get_one::<String>("output") {
+                    Some(flag) => Format::parse(Some(flag)).map_err(|e| anyhow!(e))?,
+                    None => Format::parse(target.output.as_deref()).map_err(|e| {
+                        anyhow!(
+                            "{e} (the output setting in {})",
+                            self.paths.config_file.display()
+                        )
+                    })?,
+                };
                 crate::prompt::ask_secrets(&mut params, &secrets, self.prompter)
                     .map_err(|m| anyhow!(m))?;
                 (def.clone(), params, format)
             }
             Invocation::Clap(e) => return Ok(self.print_clap(e)),
             Invocation::Usage(msg) => {
-                eprintln!("error: {msg}\n\nFor more information, try '{token} --help'.");
+                stderr_line(format_args!(
+                    "error: {msg}\n\nFor more information, try '{token} --help'."
+                ));
                 return Ok(EXIT_USAGE);
             }
             Invocation::Unknown => return self.unknown_command(token, &resolved),
             Invocation::Defect(e) => return Err(anyhow!("{e}")),
         };
         if let Some(reason) = &resolved.offline {
-            return Err(anyhow!("{reason}"));
+            return Err(crate::exit::offline(reason.clone()));
         }
         let rerun = may_rerun.then_some((argv, token));
         self.call(&target, &def, params, resolved, format, rerun)
@@ -214,15 +225,15 @@ impl App<'_> {
             .filter(|c| c.name == name)
             .map(|c| c.full_name.as_str())
             .collect();
-        eprintln!("error: unknown command '{full}'");
+        stderr_line(format_args!("error: unknown command '{full}'"));
         if !versions.is_empty() {
-            eprintln!("  available: {}", versions.join(", "));
+            stderr_line(format_args!("  available: {}", versions.join(", ")));
         } else if let Some(close) =
             closest(name, resolved.doc.commands.iter().map(|c| c.name.as_str()))
         {
-            eprintln!("  did you mean '{close}'?");
+            stderr_line(format_args!("  did you mean '{close}'?"));
         }
-        Ok(EXIT_FAILED)
+        Ok(crate::context::EXIT_FAILED)
     }
 
     fn call(
@@ -242,7 +253,7 @@ impl App<'_> {
         self.diag
             .info(format_args!("forwarding '{}' to {server}", def.full_name));
         let mut outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
-            .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+            .map_err(|e| unreached(server, e))?;
         let mut refreshed = false;
         // An unknown command had no effect: refresh once, and retry once if the fresh
         // schema still has it (a replica behind the same URL may be at another level).
@@ -260,7 +271,7 @@ impl App<'_> {
                         def.full_name
                     ));
                     outcome = rpc(self.http, server, token.as_deref(), &def.full_name, &params)
-                        .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+                        .map_err(|e| unreached(server, e))?;
                 }
                 Some(fresh) => {
                     if let Some((argv, typed)) = self.rerun_with(&fresh, def, rerun) {
@@ -282,9 +293,36 @@ impl App<'_> {
         let resp = outcome
             .result
             .map_err(|e| self.refused(e, &state, target))?;
-        let text = render(format, &resp.result, &resp.summary, &def.output);
+        let style = self.style();
+        let text = render(format, style, &resp.result, &def.output).map_err(|e| anyhow!(e))?;
         self.out.write_all(text.as_bytes())?;
-        Ok(EXIT_OK)
+        if format == Format::Table && !resp.summary.is_empty() {
+            self.summary(&resp.summary)?;
+        }
+        Ok(if partly_failed(def, &resp.result) {
+            EXIT_PARTIAL
+        } else {
+            EXIT_OK
+        })
+    }
+
+    /// Tables are boxed on a terminal and plain columns elsewhere.
+    fn style(&self) -> Style {
+        Style {
+            boxed: self.tty,
+            headers: !self.scan.no_headers,
+        }
+    }
+
+    /// A table's summary line: under the table on a terminal; on stderr otherwise, so that
+    /// a script reading the rows never takes it for one.
+    fn summary(&mut self, line: &str) -> Result<()> {
+        if self.tty {
+            writeln!(self.out, "{line}")?;
+        } else {
+            self.diag.note(line);
+        }
+        Ok(())
     }
 }
 
@@ -327,7 +365,8 @@ impl App<'_> {
     }
 
     /// A streamed command (bulk versions): each machine's result is printed as it arrives,
-    /// under a progress bar when stderr is a terminal. Exit 1 if any machine failed.
+    /// under a progress bar when stderr is a terminal. Exit 3 if any machine failed; under
+    /// `--quiet` each failure is an error line on stderr.
     fn call_stream(
         &mut self,
         target: &Target,
@@ -345,21 +384,27 @@ impl App<'_> {
             def.full_name
         ));
         let mut printer = StreamPrinter::new(format);
-        let bar = (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} machines {elapsed}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        });
+        let quiet = self.scan.quiet;
+        let bar =
+            (format == Format::Table && !quiet && std::io::stderr().is_terminal()).then(|| {
+                let bar = indicatif::ProgressBar::new(0);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} machines {elapsed}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar
+            });
         let http = self.http;
         let out = &mut *self.out;
         let mut write_error = None;
         let outcome = {
             let mut on_line = |l: &str| {
+                let failed = printer.failed;
                 let text = printer.line(l);
+                if quiet && printer.failed > failed {
+                    stderr_line(format_args!("error: {}", printer.last_error));
+                }
                 if let (Some(bar), Some(total)) = (&bar, printer.total) {
                     bar.set_length(total);
                     bar.set_position(printer.seen);
@@ -391,7 +436,7 @@ impl App<'_> {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let outcome = outcome.map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+        let outcome = outcome.map_err(|e| unreached(server, e))?;
         if let Some(e) = write_error {
             return Err(anyhow!("cannot write the output: {e}"));
         }
@@ -419,14 +464,29 @@ impl App<'_> {
         if format == Format::Table
             && let Some(summary) = &printer.summary
         {
-            writeln!(self.out, "{summary}")?;
+            self.summary(summary)?;
         }
         Ok(if printer.failed > 0 {
-            EXIT_FAILED
+            EXIT_PARTIAL
         } else {
             EXIT_OK
         })
     }
+}
+
+/// Whether a call over several records (`sel-delete/2`) left some undone: an item whose
+/// `outcome` is neither `deleted` nor `ok`. A query's records carry outcomes of other calls
+/// (`audit-find`): those are what was asked for, not a failure of this one.
+fn partly_failed(def: &schema::CommandDef, result: &serde_json::Value) -> bool {
+    let query = matches!(def.name.rsplit('-').next(), Some("find" | "list" | "show"));
+    !query
+        && result.as_array().is_some_and(|items| {
+            items.iter().any(|i| {
+                i.get("outcome")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|o| o != "deleted" && o != "ok")
+            })
+        })
 }
 
 /// The name the user most likely meant, if any. A name the word begins wins over any edit
@@ -456,7 +516,7 @@ pub fn main_entry() -> i32 {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let scan = scan(argv.get(1..).unwrap_or_default());
-    let diag = Diag::stderr(scan.verbose > 0);
+    let diag = Diag::stderr(scan.verbose > 0, scan.quiet);
     let env = EnvVars::from_process();
     let setup = (|| -> Result<_> {
         let paths = Paths::new(&env)?;
@@ -468,13 +528,21 @@ pub fn main_entry() -> i32 {
         Ok(s) => s,
         Err(e) => {
             print_error(&e);
-            return EXIT_FAILED;
+            return crate::exit::code_of(&e);
         }
     };
     let http = crate::http::UreqHttp::new();
     let mut prompter = crate::prompt::TermPrompter;
+    use std::io::IsTerminal;
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let tty = stdout.is_terminal();
+    // `--quiet` keeps stdout empty, except for help asked for explicitly.
+    let asked_help = scan.help || matches!(scan.command.as_deref(), None | Some("help"));
+    let mut out: Box<dyn std::io::Write> = if scan.quiet && !asked_help {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(crate::exit::PipeEnd::new(stdout.lock()))
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -490,6 +558,7 @@ pub fn main_entry() -> i32 {
         known,
         prompter: &mut prompter,
         out: &mut out,
+        tty,
     };
     let code = app.run(&argv);
     let _ = app.out.flush();

@@ -112,7 +112,7 @@ pub fn rpc(
         command: command.to_owned(),
         params: params.clone(),
     };
-    let body = serde_json::to_string(&body).map_err(|e| Unreachable(e.to_string()))?;
+    let body = serde_json::to_string(&body).map_err(|e| Unreachable::answer(e.to_string()))?;
     let resp =
         http.send(HttpRequest::post(format!("{server}/api/rpc"), Some(body)).bearer(token))?;
     let fingerprint = resp.header(HEADER_FINGERPRINT).map(str::to_owned);
@@ -152,7 +152,7 @@ pub fn rpc_lines(
         command: command.to_owned(),
         params: params.clone(),
     };
-    let body = serde_json::to_string(&body).map_err(|e| Unreachable(e.to_string()))?;
+    let body = serde_json::to_string(&body).map_err(|e| Unreachable::answer(e.to_string()))?;
     let resp = http.send_lines(
         HttpRequest::post(format!("{server}/api/rpc"), Some(body)).bearer(token),
         line,

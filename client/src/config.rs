@@ -82,6 +82,10 @@ impl Paths {
 pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<String>,
+    /// The default output format (`table`, `json`, `yaml`, `name`) where neither `-o` nor
+    /// the context says one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     #[serde(default)]
     pub contexts: BTreeMap<String, ContextConfig>,
 }
@@ -95,6 +99,9 @@ pub struct ContextConfig {
     /// A PEM file of CA certificates trusted for this server, besides the system roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_authority: Option<String>,
+    /// The default output format of this context's runs; `-o` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 impl Config {
@@ -127,6 +134,8 @@ pub struct Target {
     /// Whose stored login the run uses: the context's, or the bare URL's.
     pub identity: Identity,
     pub certificate_authority: Option<PathBuf>,
+    /// The configured default output format: the context's, else the file's.
+    pub output: Option<String>,
 }
 
 /// Server URLs are compared and used as folder names, so one server has one spelling:
@@ -185,10 +194,12 @@ pub fn resolve_target(
             context: Some(name.to_owned()),
             identity: Identity::Context(name.to_owned()),
             certificate_authority: c.certificate_authority.as_ref().map(PathBuf::from),
+            output: c.output.clone().or_else(|| cfg.output.clone()),
         })
     };
+    // A URL typed as --server or IGOR_SERVER that is not one is a usage error (exit 2).
     let by_url = |url: &str| -> Result<Target> {
-        let server = normalize_server(url)?;
+        let server = normalize_server(url).map_err(crate::exit::Exit::usage)?;
         // A context for the same server still lends its user name to `igor login` and its
         // CA file; its login stays its own.
         let same = cfg
@@ -203,6 +214,7 @@ pub fn resolve_target(
             certificate_authority: same
                 .and_then(|c| c.certificate_authority.as_ref())
                 .map(PathBuf::from),
+            output: cfg.output.clone(),
         })
     };
     if let Some(url) = server_flag {
@@ -296,5 +308,31 @@ mod tests {
         assert_eq!(t.identity, Identity::Context("a".into()));
         let empty = Config::default();
         assert!(resolve_target(&empty, None, None, &env).is_err());
+        let bad = resolve_target(&cfg, Some("ftp://x"), None, &env).unwrap_err();
+        assert_eq!(
+            crate::exit::code_of(&bad),
+            crate::exit::EXIT_USAGE,
+            "{bad:#}"
+        );
+    }
+
+    #[test]
+    fn output_of_the_context_else_the_file() {
+        let cfg: Config = toml::from_str(
+            "current = \"a\"\noutput = \"yaml\"\n[contexts.a]\nserver = \"http://a:1\"\noutput = \"json\"\n[contexts.b]\nserver = \"http://b:2\"\n",
+        )
+        .unwrap();
+        let env = EnvVars::default();
+        let output =
+            |s: Option<&str>, c: Option<&str>| resolve_target(&cfg, s, c, &env).unwrap().output;
+        assert_eq!(output(None, None).as_deref(), Some("json"));
+        assert_eq!(output(None, Some("b")).as_deref(), Some("yaml"));
+        assert_eq!(output(Some("http://a:1"), None).as_deref(), Some("yaml"));
+        assert_eq!(
+            resolve_target(&Config::default(), Some("http://x:1"), None, &env)
+                .unwrap()
+                .output,
+            None
+        );
     }
 }

@@ -33,20 +33,19 @@ pub struct App<'a> {
     pub known: Option<SchemaDocument>,
     pub prompter: &'a mut dyn Prompter,
     pub out: &'a mut dyn Write,
+    /// Whether stdout is a terminal: tables are boxed there, plain columns elsewhere.
+    pub tty: bool,
 }
 
-/// Exit codes.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, EXIT_USAGE};
 
 /// Prints an error the way users see every error: `error: ...` with its causes, never a
 /// Debug dump or backtrace; a server refusal adds its details line by line.
 pub fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e:#}");
+    crate::exit::stderr_line(format_args!("error: {e:#}"));
     if let Some(api) = e.downcast_ref::<ApiError>() {
         for line in api.detail_lines() {
-            eprintln!("  {line}");
+            crate::exit::stderr_line(format_args!("  {line}"));
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Diagnostics for the user on stderr: warnings (each text at most once per run) and the
-//! `-v` trace. Collected as well as printed, so tests can assert on them.
+//! Diagnostics for the user on stderr: warnings (each text at most once per run), notes
+//! (a summary kept off a piped stdout) and the `-v` trace, all silent under `--quiet`,
+//! which leaves only errors. Collected as well as printed, so tests can assert on them.
 
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -9,14 +10,16 @@ use std::fmt::Display;
 pub struct Diag {
     echo: bool,
     verbose: bool,
+    quiet: bool,
     lines: RefCell<Vec<String>>,
 }
 
 impl Diag {
-    pub fn stderr(verbose: bool) -> Self {
+    pub fn stderr(verbose: bool, quiet: bool) -> Self {
         Diag {
             echo: true,
             verbose,
+            quiet,
             lines: RefCell::default(),
         }
     }
@@ -32,6 +35,12 @@ impl Diag {
         self.push(format!("warning: {msg}"));
     }
 
+    /// A line for people that is not part of the output (a table's summary when stdout is
+    /// not a terminal).
+    pub fn note(&self, msg: impl Display) {
+        self.push(msg.to_string());
+    }
+
     /// A `-v` line; dropped unless verbose.
     pub fn info(&self, msg: impl Display) {
         if self.verbose {
@@ -44,8 +53,8 @@ impl Diag {
         if lines.contains(&line) {
             return;
         }
-        if self.echo {
-            eprintln!("{line}");
+        if self.echo && !self.quiet {
+            crate::exit::stderr_line(&line);
         }
         lines.push(line);
     }

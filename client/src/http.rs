@@ -71,11 +71,54 @@ impl HttpResponse {
 /// The server could not be reached or did not answer with HTTP at all (as opposed to
 /// answering with an error status).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unreachable(pub String);
+pub struct Unreachable {
+    pub message: String,
+    /// No connection was made at all (refused, no route, no such host, connect timeout):
+    /// nothing was sent. Otherwise a connection was made and what came back was unusable,
+    /// or the server's certificate was refused.
+    pub no_connection: bool,
+}
+
+impl Unreachable {
+    /// A connection was made, but what came back cannot be used.
+    pub fn answer(message: impl Into<String>) -> Self {
+        Unreachable {
+            message: message.into(),
+            no_connection: false,
+        }
+    }
+
+    /// No connection could be made.
+    pub fn no_connection(message: impl Into<String>) -> Self {
+        Unreachable {
+            message: message.into(),
+            no_connection: true,
+        }
+    }
+}
 
 impl std::fmt::Display for Unreachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
+    }
+}
+
+/// Whether ureq failed before any connection was made.
+fn is_no_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    use ureq::Timeout;
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Timeout(t) => matches!(t, Timeout::Resolve | Timeout::Connect),
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::HostUnreachable
+                | ErrorKind::NetworkUnreachable
+                | ErrorKind::AddrNotAvailable
+                | ErrorKind::NotConnected
+        ),
+        _ => false,
     }
 }
 
@@ -139,8 +182,9 @@ impl UreqHttp {
     /// recorded for the caller), anything else as ureq words it.
     fn unreachable(&self, e: ureq::Error) -> Unreachable {
         match &*self.tls.peek_refusal() {
-            Some(r) => Unreachable(r.to_string()),
-            None => Unreachable(e.to_string()),
+            Some(r) => Unreachable::answer(r.to_string()),
+            None if is_no_connection(&e) => Unreachable::no_connection(e.to_string()),
+            None => Unreachable::answer(e.to_string()),
         }
     }
 }
@@ -214,7 +258,7 @@ impl Http for UreqHttp {
         // Line by line as the chunks arrive: each machine's result shows when it is ready.
         let reader = std::io::BufReader::new(resp.into_body().into_reader());
         for l in reader.lines() {
-            let l = l.map_err(|e| Unreachable(format!("the answer broke off: {e}")))?;
+            let l = l.map_err(|e| Unreachable::answer(format!("the answer broke off: {e}")))?;
             line(&l);
         }
         Ok(HttpResponse {

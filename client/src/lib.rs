@@ -17,6 +17,7 @@ pub mod cmd;
 pub mod config;
 pub mod context;
 pub mod diag;
+pub mod exit;
 pub mod http;
 pub mod prompt;
 pub mod render;

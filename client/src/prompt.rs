@@ -47,6 +47,34 @@ impl Prompter for TermPrompter {
     }
 }
 
+/// An I/O error in words, without the OS's error number, for a message that goes on to say
+/// what to do: `no such file`, `permission denied`.
+pub fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        ErrorKind::IsADirectory => "it is a folder".to_owned(),
+        ErrorKind::InvalidData => "it is not UTF-8 text".to_owned(),
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error ").next().unwrap_or_default();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => text.to_owned(),
+            }
+        }
+    }
+}
+
+/// Whether a prompt failed because there is no terminal to ask on: the process has no
+/// controlling terminal (`/dev/tty` gives ENXIO) or none exists.
+pub fn no_terminal(e: &std::io::Error) -> bool {
+    const ENXIO: i32 = 6;
+    e.raw_os_error() == Some(ENXIO) || e.kind() == std::io::ErrorKind::NotFound
+}
+
 /// Scripted answers, for tests: every prompt pops the next answer and is recorded.
 #[derive(Default)]
 pub struct ScriptedPrompter {
@@ -68,7 +96,7 @@ impl ScriptedPrompter {
         self.asked.push(what);
         self.answers
             .pop()
-            .ok_or_else(|| std::io::Error::other("no terminal"))
+            .ok_or_else(|| std::io::Error::from_raw_os_error(6))
     }
 }
 
@@ -103,17 +131,37 @@ pub fn read_secret(
 ) -> Result<String, String> {
     let prompt = format!("{flag}: ");
     let fail = |e: std::io::Error| {
-        format!("cannot ask for --{flag} ({e}): pass --{flag}-stdin or --{flag}-file PATH")
+        if no_terminal(&e) {
+            format!(
+                "no terminal to ask for --{flag} on: pass --{flag}-stdin (with the secret on stdin) or --{flag}-file PATH"
+            )
+        } else {
+            format!(
+                "cannot ask for --{flag} ({}): pass --{flag}-stdin or --{flag}-file PATH",
+                io_words(&e)
+            )
+        }
     };
     let (text, from) = match source {
         SecretSource::Stdin if prompter.stdin_is_terminal() => {
             (prompter.secret(&prompt).map_err(fail)?, "the prompt")
         }
-        SecretSource::Stdin => (prompter.stdin_line().map_err(fail)?, "stdin"),
+        SecretSource::Stdin => (
+            prompter.stdin_line().map_err(|e| {
+                format!(
+                    "cannot read --{flag} from stdin ({}): pass --{flag}-file PATH instead",
+                    io_words(&e)
+                )
+            })?,
+            "stdin",
+        ),
         SecretSource::File(path) => (
-            prompter
-                .file_line(path)
-                .map_err(|e| format!("cannot read --{flag}-file {path}: {e}"))?,
+            prompter.file_line(path).map_err(|e| {
+                format!(
+                    "cannot read --{flag}-file {path}: {}; give a readable file holding the secret on its first line",
+                    io_words(&e)
+                )
+            })?,
             "the file",
         ),
         SecretSource::Prompt => (prompter.secret(&prompt).map_err(fail)?, "the prompt"),

@@ -1,10 +1,21 @@
 //! Rendering a result: a table for people (object → key/value rows, array of objects → one
 //! row per item with columns in the output schema's property order), JSON or YAML for
-//! programs. JSON and YAML carry the result alone; the summary line is for people.
+//! programs, and names (one a line, for xargs). JSON, YAML and names carry the result alone;
+//! the summary line is for people, and the caller decides where it goes.
+//!
+//! A table is boxed on a terminal and plain columns elsewhere (a pipe, a file): one line per
+//! row, columns apart by three spaces, an empty cell written `<none>`, so that `awk`, `cut`
+//! and `grep` see one record per line and a field per column.
 //!
 //! Text in tables comes from other users (a machine's description, a user name) and goes
 //! to a terminal: control characters are shown as `\x1b`, never sent raw, so that nobody
 //! can retitle, clear or rewrite a viewer's terminal through a field.
+//!
+//! YAML is written here rather than by a YAML library, because it must read back the same
+//! in YAML 1.1 parsers (PyYAML, hence Ansible) as in YAML 1.2 ones: a string is written
+//! plain only when no version could take it for anything else (`off`, `yes`, `~`, `012`,
+//! `1_000`, `12:30`, `2024-01-01` are quoted), numbers always have a form both read as
+//! numbers, and characters YAML forbids or folds are escaped.
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
@@ -14,7 +25,12 @@ pub enum Format {
     Table,
     Json,
     Yaml,
+    /// One name a line: each item's `name`, else `machine`, else `id`.
+    Name,
 }
+
+/// The values `--output` and the configuration's `output` accept.
+pub const FORMATS: [&str; 4] = ["table", "json", "yaml", "name"];
 
 impl Format {
     pub fn parse(s: Option<&str>) -> Result<Self, String> {
@@ -22,30 +38,80 @@ impl Format {
             None | Some("table") => Ok(Format::Table),
             Some("json") => Ok(Format::Json),
             Some("yaml") => Ok(Format::Yaml),
+            Some("name") => Ok(Format::Name),
             Some(other) => Err(format!(
-                "invalid output format '{other}': expected table, json or yaml"
+                "invalid output format '{other}': expected table, json, yaml or name"
             )),
         }
     }
 }
 
-/// The text to print on stdout, ending with a newline (or empty).
-pub fn render(format: Format, result: &Value, summary: &str, output_schema: &Value) -> String {
-    match format {
+/// How a table is drawn: boxed (a terminal) or plain columns, with or without its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    pub boxed: bool,
+    pub headers: bool,
+}
+
+impl Style {
+    pub const BOXED: Style = Style {
+        boxed: true,
+        headers: true,
+    };
+    pub const PLAIN: Style = Style {
+        boxed: false,
+        headers: true,
+    };
+}
+
+/// The text to print on stdout for a result, ending with a newline (or empty). Only `-o
+/// name` can fail: an item without a name.
+pub fn render(
+    format: Format,
+    style: Style,
+    result: &Value,
+    output_schema: &Value,
+) -> Result<String, String> {
+    Ok(match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(result).unwrap_or_default();
             s.push('\n');
             s
         }
-        Format::Yaml => serde_yaml_ng::to_string(result).unwrap_or_default(),
-        Format::Table => {
-            let mut out = table(result, output_schema);
-            if !summary.is_empty() {
-                out.push_str(summary);
-                out.push('\n');
-            }
-            out
-        }
+        Format::Yaml => yaml(result),
+        Format::Name => names(result)?
+            .into_iter()
+            .map(|n| format!("{n}\n"))
+            .collect(),
+        Format::Table => table(result, output_schema, style),
+    })
+}
+
+/// `-o name`: the name of each item of a list, or of a single record. A list of plain
+/// values is its own names.
+fn names(result: &Value) -> Result<Vec<String>, String> {
+    match result {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items.iter().map(name_of).collect(),
+        one => name_of(one).map(|n| vec![n]),
+    }
+}
+
+fn name_of(item: &Value) -> Result<String, String> {
+    let field = match item {
+        Value::Object(o) => ["name", "machine", "id"]
+            .iter()
+            .find_map(|k| o.get(*k).filter(|v| v.is_string() || v.is_number())),
+        v @ (Value::String(_) | Value::Number(_)) => Some(v),
+        _ => None,
+    };
+    match field {
+        Some(Value::String(s)) => Ok(visible(s)),
+        Some(n) => Ok(n.to_string()),
+        None => Err(
+            "-o name: the result has an item without a name, machine or id field; use -o json"
+                .to_owned(),
+        ),
     }
 }
 
@@ -134,11 +200,63 @@ fn new_table() -> Table {
     t
 }
 
-fn table(result: &Value, schema: &Value) -> String {
+/// Rows as plain columns: each column as wide as its widest cell, three spaces apart, an
+/// empty cell `<none>` (so every line has every field), no trailing spaces.
+fn columns_text(rows: &[Vec<String>]) -> String {
+    let cell = |c: &str| if c.is_empty() { "<none>" } else { c }.to_owned();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = Vec::new();
+    for row in &rows {
+        for (i, c) in row.iter().enumerate() {
+            let w = c.chars().count();
+            match widths.get_mut(i) {
+                Some(max) => *max = (*max).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("   ");
+            }
+            line.push_str(c);
+            let pad = widths[i].saturating_sub(c.chars().count());
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Rows (and a header) in the given style.
+fn grid(header: Option<Vec<String>>, rows: Vec<Vec<String>>, style: Style) -> String {
+    let header = header.filter(|_| style.headers);
+    if style.boxed {
+        let mut t = new_table();
+        if let Some(h) = header {
+            t.set_header(h);
+        }
+        for r in rows {
+            t.add_row(r);
+        }
+        return format!("{t}\n");
+    }
+    let all: Vec<Vec<String>> = header.into_iter().chain(rows).collect();
+    columns_text(&all)
+}
+
+fn table(result: &Value, schema: &Value, style: Style) -> String {
     match result {
         Value::Null => String::new(),
         Value::Object(map) => {
-            let mut t = new_table();
+            let mut rows = Vec::new();
             // A list of records inside a record (command-show's parameters, say) reads better
             // as its own table under the first than as JSON in a cell.
             let mut nested = String::new();
@@ -147,42 +265,198 @@ fn table(result: &Value, schema: &Value) -> String {
                     Some(v @ Value::Array(items))
                         if !items.is_empty() && items.iter().all(Value::is_object) =>
                     {
-                        nested.push_str(&format!("{}:\n{}", visible(&k), table(v, &Value::Null)));
+                        nested.push_str(&format!(
+                            "{}:\n{}",
+                            visible(&k),
+                            table(v, &Value::Null, style)
+                        ));
                     }
-                    Some(v) => {
-                        t.add_row(vec![visible(&k), cell(v)]);
-                    }
+                    Some(v) => rows.push(vec![visible(&k), cell(v)]),
                     None => {}
                 }
             }
-            format!("{t}\n{nested}")
+            // Key and value rows have no header line to leave out.
+            let body = grid(None, rows, style);
+            format!("{body}{nested}")
         }
         Value::Array(items) if items.is_empty() => "(none)\n".to_owned(),
         Value::Array(items) if items.iter().all(Value::is_object) => {
             let item_schema = schema.get("items").unwrap_or(&Value::Null);
             let objects = items.iter().filter_map(Value::as_object);
             let cols = columns(properties(schema, item_schema), objects.clone());
-            let mut t = new_table();
-            t.set_header(cols.iter().map(|c| visible(c)));
-            for o in objects {
-                t.add_row(cols.iter().map(|c| o.get(c).map(cell).unwrap_or_default()));
-            }
-            format!("{t}\n")
+            let rows = objects
+                .map(|o| {
+                    cols.iter()
+                        .map(|c| o.get(c).map(cell).unwrap_or_default())
+                        .collect()
+                })
+                .collect();
+            grid(Some(cols.iter().map(|c| visible(c)).collect()), rows, style)
         }
         Value::Array(items) => items.iter().map(|i| format!("{}\n", cell(i))).collect(),
         scalar => format!("{}\n", cell(scalar)),
     }
 }
 
+/// YAML text of a value, one block document without a `---` line (see the module doc).
+pub fn yaml(v: &Value) -> String {
+    let mut out = String::new();
+    yaml_node(v, 0, &mut out, false);
+    out
+}
+
+fn is_block(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => !m.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Writes `v` at `indent`; `pad_first` says whether its first line still needs the indent
+/// (it does not after `- `, which already took its place).
+fn yaml_node(v: &Value, indent: usize, out: &mut String, pad_first: bool) {
+    let pad = |out: &mut String| out.extend(std::iter::repeat_n(' ', indent));
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (i, (k, val)) in m.iter().enumerate() {
+                if i > 0 || pad_first {
+                    pad(out);
+                }
+                out.push_str(&yaml_string(k));
+                out.push(':');
+                match val {
+                    Value::Object(_) if is_block(val) => {
+                        out.push('\n');
+                        yaml_node(val, indent + 2, out, true);
+                    }
+                    // A sequence under a key may start at the key's own column.
+                    Value::Array(_) if is_block(val) => {
+                        out.push('\n');
+                        yaml_node(val, indent, out, true);
+                    }
+                    scalar => {
+                        out.push(' ');
+                        out.push_str(&yaml_scalar(scalar));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 || pad_first {
+                    pad(out);
+                }
+                out.push_str("- ");
+                if is_block(item) {
+                    yaml_node(item, indent + 2, out, false);
+                } else {
+                    out.push_str(&yaml_scalar(item));
+                    out.push('\n');
+                }
+            }
+        }
+        scalar => {
+            if pad_first {
+                pad(out);
+            }
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => yaml_number(n),
+        Value::String(s) => yaml_string(s),
+        Value::Array(_) => "[]".to_owned(),
+        Value::Object(_) => "{}".to_owned(),
+    }
+}
+
+/// Integers as JSON writes them; a float always with a fraction and, with an exponent, a
+/// signed one (`1.0e+300`): YAML 1.1 reads `1e300` as a string.
+fn yaml_number(n: &serde_json::Number) -> String {
+    let s = n.to_string();
+    if !n.is_f64() {
+        return s;
+    }
+    let (mantissa, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m.to_owned(), Some(e.to_owned())),
+        None => (s.clone(), None),
+    };
+    let mantissa = if mantissa.contains('.') {
+        mantissa
+    } else {
+        format!("{mantissa}.0")
+    };
+    match exp {
+        Some(e) if e.starts_with(['-', '+']) => format!("{mantissa}e{e}"),
+        Some(e) => format!("{mantissa}e+{e}"),
+        None => mantissa,
+    }
+}
+
+/// Words YAML 1.1 or 1.2 reads as booleans or null, compared in lower case.
+const YAML_WORDS: &[&str] = &[
+    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf",
+];
+
+/// A string plain when nothing could read it as another type or another structure: it
+/// starts with a letter, holds only letters, digits and `_ - . / @`, and single spaces
+/// inside, and is not one of `YAML_WORDS`. Everything else is double-quoted.
+fn yaml_string(s: &str) -> String {
+    let plain = s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !s.ends_with(' ')
+        && !s.contains("  ")
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _-./@".contains(c))
+        && !YAML_WORDS.contains(&s.to_ascii_lowercase().as_str());
+    if plain {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // Control characters are not allowed raw; NEL and the Unicode line and
+            // paragraph separators are line breaks to YAML 1.1; the BOM and U+FFFE/U+FFFF
+            // are not printable.
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
+            {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Prints a streamed answer as it arrives: in a table, one line per machine
 /// (`node01  ok      power=on`); in JSON, one compact object per line (NDJSON); in YAML, one
-/// document per item. Counts failures for the exit code.
+/// document per item; with `-o name`, the machine. Counts failures for the exit code.
 pub struct StreamPrinter {
     pub format: Format,
     pub total: Option<u64>,
     pub seen: u64,
     pub failed: u64,
     pub summary: Option<String>,
+    /// The last failed item, as `machine: code: message`.
+    pub last_error: String,
 }
 
 impl StreamPrinter {
@@ -193,6 +467,7 @@ impl StreamPrinter {
             seen: 0,
             failed: 0,
             summary: None,
+            last_error: String::new(),
         }
     }
 
@@ -216,13 +491,21 @@ impl StreamPrinter {
         let ok = item.get("ok") == Some(&Value::Bool(true));
         if !ok {
             self.failed += 1;
+            let e = item.get("error").unwrap_or(&Value::Null);
+            let text =
+                |v: Option<&Value>, or: &str| visible(v.and_then(Value::as_str).unwrap_or(or));
+            self.last_error = format!(
+                "{}: {}: {}",
+                text(item.get("machine"), "?"),
+                text(e.get("code"), "error"),
+                text(e.get("message"), "")
+            );
         }
         match self.format {
             Format::Json => format!("{item}\n"),
-            Format::Yaml => format!(
-                "---\n{}",
-                serde_yaml_ng::to_string(item).unwrap_or_default()
-            ),
+            Format::Yaml => format!("---\n{}", yaml(item)),
+            // An item always names its machine.
+            Format::Name => name_of(item).map(|n| format!("{n}\n")).unwrap_or_default(),
             Format::Table => {
                 let machine = visible(item.get("machine").and_then(Value::as_str).unwrap_or("?"));
                 let detail = if ok {
@@ -256,6 +539,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A boxed rendering, as on a terminal.
+    fn r(format: Format, result: &Value, schema: &Value) -> String {
+        render(format, Style::BOXED, result, schema).unwrap()
+    }
+
     #[test]
     fn control_characters_are_shown_not_sent() {
         let evil = "rack 4\x1b]0;owned\x07\x1b[2J\u{9b}31m\tend";
@@ -263,33 +551,38 @@ mod tests {
         assert_eq!(visible(evil), shown);
         // A literal backslash-x in the text cannot pass for an escape.
         assert_eq!(visible("a\\x1b"), "a\\\\x1b");
-        let record = render(Format::Table, &json!({"description": evil}), "", &json!({}));
-        let list = render(
+        let record = r(Format::Table, &json!({"description": evil}), &json!({}));
+        let list = r(
             Format::Table,
             &json!([{"name": "m1", "description": evil}]),
-            "",
             &json!({}),
         );
+        let plain = render(
+            Format::Table,
+            Style::PLAIN,
+            &json!([{"name": "m1", "description": evil}]),
+            &json!({}),
+        )
+        .unwrap();
         let mut stream = StreamPrinter::new(Format::Table);
         let line = stream.line(
             &json!({"item": {"machine": evil, "ok": false, "error": {"code": "x", "message": evil}}})
                 .to_string(),
         );
-        for out in [record, list, line] {
+        for out in [record, list, plain, line] {
             assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
             assert!(out.contains("\\x1b]0;owned\\x07"), "{out}");
         }
         // JSON for programs keeps the value exact (escaped as JSON does).
-        let j = render(Format::Json, &json!({"d": evil}), "", &json!({}));
+        let j = r(Format::Json, &json!({"d": evil}), &json!({}));
         assert!(j.contains("\\u001b]0;owned\\u0007"), "{j}");
     }
 
     #[test]
     fn nested_records_get_their_own_table() {
-        let out = render(
+        let out = r(
             Format::Table,
             &json!({"full_name": "x/1", "params": [{"type": "string", "name": "machine"}], "tags": []}),
-            "",
             &json!({}),
         );
         let (head, nested) = out.split_once("params:\n").expect("a titled sub-table");
@@ -309,10 +602,9 @@ mod tests {
     fn renders_generically() {
         let schema = json!({"type": "array", "items": {"$ref": "#/$defs/M"},
             "$defs": {"M": {"type": "object", "properties": {"address": {}, "name": {}}}}});
-        let out = render(
+        let out = r(
             Format::Table,
             &json!([{"address": "10.0.0.1", "name": "m1", "extra": true}]),
-            "1 machine",
             &schema,
         );
         let header = out.lines().nth(1).unwrap();
@@ -325,25 +617,177 @@ mod tests {
             n < a && a < e,
             "identifying columns first, then schema order: {out}"
         );
-        assert!(out.ends_with("1 machine\n"), "{out}");
-        let out = render(Format::Table, &json!({"b": 1, "a": "x"}), "", &json!({}));
+        let out = r(Format::Table, &json!({"b": 1, "a": "x"}), &json!({}));
         let (a, b) = (out.find(" a ").unwrap(), out.find(" b ").unwrap());
         assert!(a < b && out.contains(" x "), "{out}");
+        assert_eq!(r(Format::Table, &json!("pong"), &json!({})), "pong\n");
         assert_eq!(
-            render(Format::Table, &json!("pong"), "", &json!({})),
-            "pong\n"
-        );
-        assert_eq!(
-            render(Format::Json, &json!({"a": 1}), "s", &json!({})),
+            r(Format::Json, &json!({"a": 1}), &json!({})),
             "{\n  \"a\": 1\n}\n"
         );
+        assert_eq!(r(Format::Yaml, &json!({"a": 1}), &json!({})), "a: 1\n");
+        assert_eq!(r(Format::Table, &json!([]), &json!({})), "(none)\n");
+    }
+
+    /// Strings YAML 1.1 or 1.2 would read as something else, and the shapes of block YAML:
+    /// each must come back equal through a YAML 1.2 parser (PyYAML, YAML 1.1, reads them
+    /// back in the integration tests), and the words are quoted.
+    #[test]
+    fn yaml_reads_back_as_written() {
+        let tricky = [
+            "off",
+            "On",
+            "YES",
+            "no",
+            "y",
+            "N",
+            "true",
+            "False",
+            "null",
+            "Null",
+            "~",
+            "",
+            " ",
+            "012",
+            "0o17",
+            "0x1f",
+            "0b101",
+            "1_000",
+            "1e3",
+            "1.5",
+            ".5",
+            "-1",
+            "+1",
+            ".inf",
+            "-.inf",
+            ".NaN",
+            "12:30",
+            "190:20:30",
+            "2024-01-01",
+            "2024-01-01T12:00:00Z",
+            "=",
+            "<<",
+            "- x",
+            "a: b",
+            "a #b",
+            "# c",
+            "@x",
+            "`x",
+            "!x",
+            "&x",
+            "*x",
+            "%x",
+            "|",
+            ">",
+            "[x]",
+            "{x}",
+            "'q'",
+            "\"q\"",
+            "tab\there",
+            "multi\nline",
+            "cr\rx",
+            "trailing ",
+            " leading",
+            "two  spaces",
+            "é",
+            "x\u{85}y",
+            "x\u{2028}y",
+            "\u{feff}bom",
+            "back\\slash",
+            "\u{1f600}",
+            "\u{1b}[2J",
+            "node01",
+            "rack 4 node",
+            "a.b/c@d-e_f",
+        ];
+        let mut v = serde_json::Map::new();
+        for (i, t) in tricky.iter().enumerate() {
+            v.insert(format!("k{i}"), json!(t));
+            v.insert((*t).to_owned(), json!(i));
+        }
+        let doc = json!({
+            "strings": tricky.to_vec(),
+            "keys": v,
+            "numbers": [0, -7, 18446744073709551615u64, 1.5, 1e300, 1e-7, -2.5e-300, 100.0],
+            "nested": [[1, [2, []]], {"a": {"b": [{"c": null}, {}]}}, [], {}],
+            "flags": [true, false, null],
+        });
+        let text = yaml(&doc);
+        let back: Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(back, doc, "{text}");
+        for (word, written) in [
+            ("off", "\"off\""),
+            ("012", "\"012\""),
+            ("1_000", "\"1_000\""),
+            ("12:30", "\"12:30\""),
+            ("x\u{85}y", "\"x\\u0085y\""),
+            ("node01", "node01"),
+            ("rack 4 node", "rack 4 node"),
+        ] {
+            assert_eq!(yaml_string(word), written, "{word}");
+        }
         assert_eq!(
-            render(Format::Yaml, &json!({"a": 1}), "s", &json!({})),
-            "a: 1\n"
+            yaml(&json!({"power": "off", "on": true, "n": 1e300, "m": [1, {"a": []}]})),
+            "m:\n- 1\n- a: []\n\"n\": 1.0e+300\n\"on\": true\npower: \"off\"\n"
+        );
+        assert_eq!(yaml(&json!([])), "[]\n");
+        assert_eq!(yaml(&json!("off")), "\"off\"\n");
+    }
+
+    /// Plain columns (a pipe): no box drawing, one line per row, an empty cell `<none>`,
+    /// and the header left out with `--no-headers`.
+    #[test]
+    fn plain_tables_and_names() {
+        let rows = json!([
+            {"name": "m1", "bmc_host": "10.0.0.1", "description": null},
+            {"name": "node-long", "bmc_host": "h", "description": "rack 4"},
+        ]);
+        let plain = |style| render(Format::Table, style, &rows, &json!({})).unwrap();
+        assert_eq!(
+            plain(Style::PLAIN),
+            "name        bmc_host   description\n\
+             m1          10.0.0.1   <none>\n\
+             node-long   h          rack 4\n"
+        );
+        let no_headers = Style {
+            headers: false,
+            ..Style::PLAIN
+        };
+        assert_eq!(
+            plain(no_headers),
+            "m1          10.0.0.1   <none>\nnode-long   h          rack 4\n"
+        );
+        let boxed = render(Format::Table, no_headers, &rows, &json!({})).unwrap();
+        assert!(!boxed.contains("bmc_host"), "{boxed}");
+        let record = render(
+            Format::Table,
+            Style::PLAIN,
+            &json!({"power": "on", "x": ""}),
+            &json!({}),
+        );
+        assert_eq!(record.unwrap(), "power   on\nx       <none>\n");
+
+        let names = |v: Value| render(Format::Name, Style::PLAIN, &v, &json!({}));
+        assert_eq!(names(rows.clone()).unwrap(), "m1\nnode-long\n");
+        assert_eq!(
+            names(json!([{"machine": "m1", "name": "n"}, {"machine": "m2"}, {"id": 7}])).unwrap(),
+            "n\nm2\n7\n"
         );
         assert_eq!(
-            render(Format::Table, &json!([]), "", &json!({})),
-            "(none)\n"
+            names(json!({"machine": "m1", "power": "on"})).unwrap(),
+            "m1\n"
         );
+        assert_eq!(names(json!(["a", "b"])).unwrap(), "a\nb\n");
+        assert!(
+            names(json!([{"power": "on"}]))
+                .unwrap_err()
+                .contains("use -o json")
+        );
+        let mut stream = StreamPrinter::new(Format::Name);
+        assert_eq!(
+            stream.line(&json!({"item": {"machine": "m3", "ok": false}}).to_string()),
+            "m3\n"
+        );
+        assert_eq!(stream.failed, 1);
     }
 }

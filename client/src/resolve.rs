@@ -43,8 +43,8 @@ pub struct Resolved {
     pub doc: SchemaDocument,
     pub source: Source,
     /// Set when the server could not be reached: the document serves `--help` and
-    /// completion, but a call must fail with this reason.
-    pub offline: Option<String>,
+    /// completion, but a call must fail with this reason (`exit::offline`).
+    pub offline: Option<Unreachable>,
 }
 
 /// One run's view of one server's schema.
@@ -155,7 +155,7 @@ impl Resolver<'_> {
             404 => self.bundled_for_server(),
             status => self.fallback(
                 cached,
-                Unreachable(format!("GET /api/schema answered HTTP {status}")),
+                Unreachable::answer(format!("GET /api/schema answered HTTP {status}")),
             ),
         }
     }
@@ -166,7 +166,7 @@ impl Resolver<'_> {
             Ok(resp) if resp.status == 200 => self.accept(&resp),
             Ok(resp) => self.fallback(
                 None,
-                Unreachable(format!("GET /api/schema answered HTTP {}", resp.status)),
+                Unreachable::answer(format!("GET /api/schema answered HTTP {}", resp.status)),
             ),
             Err(e) => self.fallback(None, e),
         }
@@ -180,7 +180,7 @@ impl Resolver<'_> {
             Err(e) => {
                 return self.fallback(
                     self.cache.load(self.server, self.diag).as_ref(),
-                    Unreachable(format!("the server's schema is unusable: {e}")),
+                    Unreachable::answer(format!("the server's schema is unusable: {e}")),
                 );
             }
         };
@@ -237,13 +237,13 @@ impl Resolver<'_> {
             .http
             .send(HttpRequest::get(format!("{}/api/ping", self.server)))?;
         if resp.status != 200 {
-            return Err(Unreachable(format!(
+            return Err(Unreachable::answer(format!(
                 "GET /api/ping answered HTTP {}",
                 resp.status
             )));
         }
         serde_json::from_str(&resp.body)
-            .map_err(|e| Unreachable(format!("GET /api/ping answered something else: {e}")))
+            .map_err(|e| Unreachable::answer(format!("GET /api/ping answered something else: {e}")))
     }
 
     /// Step 4: whatever we have, with one warning; the call itself will be refused.
@@ -254,6 +254,10 @@ impl Resolver<'_> {
             return Err(anyhow!("refusing {}: {why}", self.server));
         }
         let reason = format!("cannot reach the server at {}: {why}", self.server);
+        let offline = Unreachable {
+            message: reason.clone(),
+            ..why
+        };
         if let Some(c) = cached
             && let Some(doc) = self.doc_of(c)
         {
@@ -262,7 +266,7 @@ impl Resolver<'_> {
             return Ok(Resolved {
                 doc,
                 source: Source::StaleCache,
-                offline: Some(reason),
+                offline: Some(offline),
             });
         }
         if let Some(doc) = self.bundles.docs().iter().max_by_key(|d| d.api_level) {
@@ -273,10 +277,13 @@ impl Resolver<'_> {
             return Ok(Resolved {
                 doc: doc.clone(),
                 source: Source::Bundled(doc.api_level),
-                offline: Some(reason),
+                offline: Some(offline),
             });
         }
-        Err(anyhow!("{reason}, and no schema is cached for it"))
+        Err(crate::exit::offline(Unreachable {
+            message: format!("{reason}, and no schema is cached for it"),
+            ..offline
+        }))
     }
 }
 

@@ -9,6 +9,9 @@ pub struct Scan {
     pub context: Option<String>,
     pub output: Option<String>,
     pub verbose: u8,
+    /// `-q`: only errors on stderr, nothing on stdout.
+    pub quiet: bool,
+    pub no_headers: bool,
     pub force_schema_check: bool,
     pub certificate_authority: Option<String>,
     pub trust_fingerprint: Option<String>,
@@ -63,6 +66,8 @@ pub fn scan(args: &[String]) -> Scan {
         match a {
             "-v" | "--verbose" => s.verbose = s.verbose.saturating_add(1),
             "--force-schema-check" => s.force_schema_check = true,
+            "-q" | "--quiet" => s.quiet = true,
+            "--no-headers" => s.no_headers = true,
             "-h" | "--help" => s.help = true,
             "-V" | "--version" if s.command.is_none() => s.version = true,
             // Saturates like clap's count: `-vvv…` of any length is not a crash or a wrap.
@@ -134,6 +139,8 @@ mod tests {
         assert_eq!(x.target(), Some("power-on"));
         let x = s("--version");
         assert!(x.version && x.command.is_none());
+        let x = s("-q machine-find --no-headers");
+        assert!(x.quiet && x.no_headers);
         let x = s("-- --server x");
         assert_eq!(x, Scan::default());
     }

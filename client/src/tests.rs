@@ -233,6 +233,8 @@ fn cli_mapping() {
         case!(S, None, &["from-file"], "user-add bob --password-file /run/pw", Call("user-add/1", json!({"name": "bob", "password": "from-file"}))),
         case!(S, None, &[""], "user-add bob --password-file /run/pw", Refused("the secret from the file is empty")),
         case!(S, None, &[""], "user-add bob --password-stdin", Refused("empty")),
+        // No terminal to prompt on: what to pass instead, not the OS's error number.
+        case!(S, "user-add bob", Refused("no terminal to ask for --password on: pass --password-stdin (with the secret on stdin) or --password-file PATH")),
         case!(S, "user-add bob --password-file a --password-stdin", Usage("cannot be used with")),
         case!(S, None, &["fromstdin"], "user-mod bob --password-stdin", Call("user-mod/1", json!({"name": "bob", "new_password": "fromstdin"}))),
         case!(S, "user-mod bob", Call("user-mod/1", json!({"name": "bob"}))),
@@ -344,7 +346,7 @@ fn bundle_tree(doc: &SchemaDocument, known: Option<&SchemaDocument>) -> Result<(
 fn global_flags_after_the_command() {
     check_all(vec![
         case!(S, "power-on m1 -o json -v --server http://x:1", Call("power-on/1", json!({"machine": "m1"}))),
-        case!(S, "power-on m1 -o xml", Usage("[possible values: table, json, yaml]")),
+        case!(S, "power-on m1 -o xml", Usage("[possible values: table, json, yaml, name]")),
     ]);
 }
 
@@ -366,10 +368,12 @@ impl Fake {
 impl Http for Fake {
     fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {
         self.seen.borrow_mut().push(req.clone());
-        self.answers
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or_else(|| Err(Unreachable(format!("unexpected request {}", req.url))))
+        self.answers.borrow_mut().pop_front().unwrap_or_else(|| {
+            Err(Unreachable::answer(format!(
+                "unexpected request {}",
+                req.url
+            )))
+        })
     }
 }
 
@@ -385,7 +389,7 @@ fn ok(status: u16, body: &str, headers: &[(&str, &str)]) -> Result<HttpResponse,
 }
 
 fn down() -> Result<HttpResponse, Unreachable> {
-    Err(Unreachable("connection refused".into()))
+    Err(Unreachable::no_connection("connection refused"))
 }
 
 const SRV: &str = "http://127.0.0.1:8623";
@@ -464,12 +468,9 @@ fn resolution_order() {
     // Unreachable with an expired cache: the stale cache, one warning, offline set.
     let r = resolve(&cache, &Fake::new(vec![down()]), 99999, &[], false, &diag).unwrap();
     assert_eq!(r.source, Source::StaleCache);
-    assert!(
-        r.offline
-            .as_deref()
-            .unwrap()
-            .contains("cannot reach the server")
-    );
+    let offline = r.offline.as_ref().unwrap();
+    assert!(offline.message.contains("cannot reach the server"));
+    assert!(offline.no_connection, "{offline:?}");
     assert_eq!(diag.warnings().len(), 1, "{:?}", diag.warnings());
     assert!(diag.lines().iter().all(|l| !l.contains("Debug")));
 }

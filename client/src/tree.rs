@@ -40,7 +40,9 @@ const RESERVED: &[&str] = &[
     "server",
     "context",
     "output",
+    "no-headers",
     "verbose",
+    "quiet",
     "force-schema-check",
     "version",
     "certificate-authority",
@@ -473,8 +475,22 @@ pub fn global_args() -> Vec<Arg> {
             .short('o')
             .global(true)
             .value_name("FORMAT")
-            .value_parser(["table", "json", "yaml"])
-            .help("output format [default: table]"),
+            .value_parser(crate::render::FORMATS)
+            .help(
+                "output format: table, json, yaml, or name (one name a line) [default: table, or the configuration's output]",
+            ),
+        Arg::new("no-headers")
+            .long("no-headers")
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .help("leave out the header line of tables"),
+        Arg::new("quiet")
+            .long("quiet")
+            .short('q')
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .conflicts_with("verbose")
+            .help("print nothing but errors (the exit code tells the rest)"),
         Arg::new("verbose")
             .long("verbose")
             .short('v')

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tests::cli::{CountingProxy, Igor, Run};
+use tests::cli::{CountingProxy, Igor, Run, jq, pyyaml_load_all};
 use tests::db::{Backend, TestDb};
 use tests::server::{ADMIN_PASSWORD, Server, ServerOptions, fresh};
 use tests::sim::SimBmc;
@@ -189,7 +189,11 @@ fn demo_calls(backend: Backend) {
         "{sel}"
     );
     let (a, b) = (new_id.to_string(), before[0].to_string());
-    let deleted = admin.json(&["sel-delete/2", "m1", &a, &b, "30583"]);
+    // One record of three is not there: the call partly failed (exit 3), each record says
+    // how it went.
+    let deleted = admin.run(&["-o", "json", "sel-delete/2", "m1", &a, &b, "30583"]);
+    deleted.code(3);
+    let deleted = deleted.json();
     let outcomes: Vec<(u64, &str)> = deleted
         .as_array()
         .expect("sel-delete/2 answers an array")
@@ -230,8 +234,9 @@ fn demo_calls(backend: Backend) {
         "{r}"
     );
     assert!(r.stdout.is_empty(), "{r}");
+    // A bulk call with a failed machine exits 3, whatever the share of failures.
     let r = viewer.run(&["-o", "json", "power-off", "m1"]);
-    r.code(1);
+    r.code(3);
     let lines = r.json_lines();
     assert_eq!(lines.len(), 1, "{r}");
     assert_eq!(
@@ -342,6 +347,8 @@ fn warm_cache_sends_nothing_before_the_call() {
         }
     }
     assert!(proxy.take().is_empty(), "nothing reached the proxy");
+    // The relay took the connection and closed it unanswered: reached, but no answer
+    // (exit 1, not 4: the call may have been sent).
     let r = igor.run(&["ping"]);
     r.code(1);
     assert!(
@@ -558,12 +565,321 @@ fn expired_cache_and_server_down_still_give_help() {
     let r = igor.run(&["machine-add", "--help"]);
     check(&r);
     assert!(r.stdout.contains("--bmc-host"), "{r}");
+    // Nothing listens there any more: no connection, exit 4.
     let r = igor.run(&["ping"]);
-    r.code(1);
+    r.code(4);
     assert!(r.stdout.is_empty());
     assert!(
         r.stderr
             .contains(&format!("error: cannot reach the server at {}", s.url)),
+        "{r}"
+    );
+}
+
+/// Streamed items come in completion order and take their own time: compared by machine,
+/// without `duration_ms`.
+fn by_machine(mut items: Vec<Value>) -> Vec<Value> {
+    items.sort_by_key(|i| i["machine"].as_str().map(str::to_owned));
+    for i in &mut items {
+        i.as_object_mut().map(|o| o.remove("duration_ms"));
+    }
+    items
+}
+
+/// The output contract scripts rely on, read by real consumers: `-o yaml` through PyYAML's
+/// `safe_load_all` (YAML 1.1, what Ansible uses) gives what `-o json` gives through jq, with
+/// names and values YAML 1.1 would take for booleans, numbers or dates (`off`, `yes`, `012`,
+/// `1e3`, `2024-01-01`) kept strings; a pipe gets plain columns, `--no-headers` and `-o name`
+/// give what `awk` and `xargs` need; and the configuration's `output` is the default.
+#[test]
+fn output_reads_back_in_its_consumers() {
+    let (_db, s) = sqlite_server(ServerOptions::default());
+    let sim = SimBmc::start_new();
+    let admin = Igor::new(&s.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    let port = sim.port.to_string();
+    #[rustfmt::skip]
+    let machines: &[(&str, &str)] = &[
+        ("off", "off"), ("yes", "yes"), ("012", "~"), ("1e3", "12:30"), ("NULL", "2024-01-01"),
+        ("y", "a: b # c"), ("0x1f", "tab\there\nnext line"), ("1_000", "\u{2028}separated"),
+        ("2024-01-01", " leading and trailing "), ("on", "'q' \"d\" \\x1b é"), ("node-01", ""),
+    ];
+    for (name, description) in machines {
+        admin.ok_stdin(
+            &[
+                "machine-add",
+                name,
+                "--bmc-host",
+                &sim.host,
+                "--bmc-port",
+                &port,
+                "--bmc-user",
+                &sim.user,
+                "--description",
+                description,
+                "--bmc-password-stdin",
+            ],
+            &format!("{}\n", sim.password),
+        );
+    }
+    let mut names: Vec<&str> = machines.iter().map(|(n, _)| *n).collect();
+    names.sort();
+
+    // A record list: YAML as PyYAML reads it is the JSON, and jq reads the names.
+    let json = admin.ok(&["-o", "json", "machine-find"]);
+    let yaml = admin.ok(&["-o", "yaml", "machine-find"]);
+    assert_eq!(pyyaml_load_all(&yaml.stdout), vec![json.json()], "{yaml}");
+    let mut listed: Vec<String> = jq(&["-r", ".[].name"], &json.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, names, "{json}");
+    for (name, description) in machines {
+        assert_eq!(
+            jq(
+                &[
+                    "-r",
+                    "--arg",
+                    "n",
+                    name,
+                    ".[] | select(.name == $n) | .description"
+                ],
+                &json.stdout
+            ),
+            format!("{description}\n"),
+            "{name}: {json}"
+        );
+    }
+
+    // One record: `power: off` is the string "off" to PyYAML, not false.
+    admin.ok(&["power-off/1", "off"]);
+    let status = admin.ok(&["-o", "yaml", "power-status/1", "off"]);
+    assert_eq!(
+        pyyaml_load_all(&status.stdout),
+        vec![json!({"machine": "off", "power": "off"})],
+        "{status}"
+    );
+    let json = admin.ok(&["-o", "json", "power-status/1", "off"]);
+    assert_eq!(jq(&["-r", ".power"], &json.stdout), "off\n", "{json}");
+
+    // A stream: one YAML document per machine, one JSON line per machine.
+    let bulk = ["power-status", "off", "yes", "012"];
+    let yaml = admin.ok(&[&["-o", "yaml"][..], &bulk].concat());
+    let json = admin.ok(&[&["-o", "json"][..], &bulk].concat());
+    let docs = by_machine(pyyaml_load_all(&yaml.stdout));
+    assert_eq!(docs.len(), 3, "{yaml}");
+    assert_eq!(docs, by_machine(json.json_lines()), "{yaml}\n{json}");
+    let mut machines_seen: Vec<String> = jq(&["-r", ".machine"], &json.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    machines_seen.sort();
+    assert_eq!(machines_seen, ["012", "off", "yes"], "{json}");
+
+    // A pipe: plain columns, a header line then one line per machine, no box drawing.
+    let table = admin.ok(&["machine-find"]);
+    assert!(!table.stdout.contains(['│', '─', '┌', '└']), "{table}");
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), names.len() + 1, "{table}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(&header[..2], ["name", "bmc_host"], "{table}");
+    let firsts: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split("   ").next().unwrap().trim_end())
+        .collect();
+    assert_eq!(firsts, names, "{table}");
+    // Without the header the columns may narrow; the rows keep their fields.
+    let bare = admin.ok(&["machine-find", "--no-headers"]);
+    let fields = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| {
+                l.split("   ")
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(fields(&bare.stdout), fields(&table.stdout)[1..], "{bare}");
+    let named = admin.ok(&["machine-find", "-o", "name"]);
+    assert_eq!(named.stdout, format!("{}\n", names.join("\n")), "{named}");
+    let named = admin.ok(&["-o", "name", "power-status", "off", "yes"]);
+    let mut got: Vec<&str> = named.stdout.lines().collect();
+    got.sort();
+    assert_eq!(got, ["off", "yes"], "{named}");
+    let r = admin.run(&["-o", "name", "ping"]);
+    r.code(1);
+    assert!(
+        r.stderr
+            .contains("without a name, machine or id field; use -o json"),
+        "{r}"
+    );
+
+    // The configuration's default output, and -o over it: the file's for a bare URL...
+    std::fs::write(&admin.config, "output = \"json\"\n").unwrap();
+    assert_eq!(
+        admin.ok(&["machine-find"]).json().as_array().unwrap().len(),
+        names.len()
+    );
+    let yaml = admin.ok(&["-o", "yaml", "power-status/1", "off"]);
+    assert_eq!(yaml.stdout, "machine: \"off\"\npower: \"off\"\n", "{yaml}");
+    // ...and a context's over the file's.
+    admin
+        .run_bare(&["config", "set-context", "lab", "--server", &s.url], "")
+        .code(0);
+    admin
+        .run_bare(
+            &["login", "--user", "admin", "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .code(0);
+    let text = std::fs::read_to_string(&admin.config).unwrap();
+    let text = text.replace("[contexts.lab]\n", "[contexts.lab]\noutput = \"name\"\n");
+    std::fs::write(&admin.config, &text).unwrap();
+    let r = admin.run_bare(&["machine-find", "node"], "");
+    assert_eq!((r.code, r.stdout.as_str()), (0, "node-01\n"), "{r}");
+    let r = admin.run_bare(&["-o", "json", "machine-find", "node"], "");
+    assert_eq!(r.json()[0]["name"], "node-01", "{r}");
+    std::fs::write(&admin.config, "output = \"xml\"\n").unwrap();
+    let r = admin.run(&["machine-find"]);
+    r.code(1);
+    assert!(
+        r.stderr.starts_with("error: invalid output format 'xml'")
+            && r.stderr.contains(&admin.config.display().to_string()),
+        "{r}"
+    );
+}
+
+/// Exit codes scripts can branch on: 0 all done, 1 refused or failed, 2 usage (a malformed
+/// --server too), 3 a bulk or multi-record call partly failed, 4 no connection to the server;
+/// `--quiet` leaves only errors; a closed stdout (`| head -1`) ends the output quietly; and a
+/// secret with no terminal to ask on says what to pass instead.
+#[test]
+fn exit_codes_quiet_and_closed_pipes() {
+    let (_db, mut s) = sqlite_server(ServerOptions::default());
+    let sim = SimBmc::start_new();
+    let igor = Igor::new(&s.url);
+    igor.login("admin", ADMIN_PASSWORD);
+    igor.add_machine("m1", &sim);
+
+    igor.ok(&["power-status", "m1"]);
+    let r = igor.run(&["power-status", "m1", "nope"]);
+    r.code(3);
+    assert!(
+        r.stdout.contains("nope") && r.stdout.contains("failed"),
+        "{r}"
+    );
+    let r = igor.run(&["sel-delete", "m1", "30583"]);
+    r.code(3);
+    assert!(r.stdout.contains("not_found"), "{r}");
+    // The summary is for people: on stderr when stdout is a pipe.
+    assert!(r.stderr.contains("0 of 1"), "{r}");
+    // A query listing failed calls did not fail itself.
+    let audit = igor.json(&["audit-find"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] != "ok"),
+        "{audit}"
+    );
+    igor.run(&["machine-show", "nope"]).code(1);
+    for url in ["not-a-url", "ftp://h:1", "http://"] {
+        let r = igor.run_bare(&["--server", url, "ping"], "");
+        r.code(2);
+        assert!(r.stderr.starts_with("error: invalid server URL"), "{r}");
+    }
+
+    // --quiet: nothing on stdout, errors alone on stderr, the exit code as without it.
+    let r = igor.run(&["-q", "machine-find"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{r}"
+    );
+    let r = igor.run(&["-q", "sel-delete", "m1", "30583"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (3, "", ""),
+        "{r}"
+    );
+    let r = igor.run(&["--quiet", "power-status", "m1", "nope"]);
+    r.code(3);
+    assert!(r.stdout.is_empty(), "{r}");
+    assert!(
+        r.stderr.starts_with("error: nope: not_found: ") && r.stderr.lines().count() == 1,
+        "{r}"
+    );
+    let r = igor.run(&["-q", "machine-show", "nope"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (1, "error: machine 'nope' not found\n"),
+        "{r}"
+    );
+
+    // A reader that has gone: the output ends, the run does not fail or panic.
+    for args in [
+        &["completion", "bash"][..],
+        &["machine-find"],
+        &["-o", "json", "sel-list", "m1"],
+        &["power-status", "m1"],
+    ] {
+        let r = igor.run_closed_stdout(args);
+        r.code(0);
+        // A table's summary still goes to stderr; nothing else does.
+        assert!(
+            r.stderr.is_empty()
+                || r.stderr.starts_with("1 machine(s)") && r.stderr.lines().count() == 1,
+            "{r}"
+        );
+    }
+    let r = igor.run_closed_stdout(&["power-status", "m1", "nope"]);
+    r.code(3);
+
+    // No terminal to ask for a secret on (cron, CI): what to pass instead.
+    let r = igor.run_without_terminal(
+        &["machine-add", "m2", "--bmc-host", "h", "--bmc-user", "u"],
+        "",
+    );
+    r.code(1);
+    assert_eq!(
+        r.stderr,
+        "error: no terminal to ask for --bmc-password on: pass --bmc-password-stdin (with the secret on stdin) or --bmc-password-file PATH\n",
+        "{r}"
+    );
+    let r = igor.run(&[
+        "machine-add",
+        "m2",
+        "--bmc-host",
+        "h",
+        "--bmc-user",
+        "u",
+        "--bmc-password-file",
+        "/nonexistent/pw",
+    ]);
+    r.code(1);
+    assert!(
+        r.stderr
+            .contains("cannot read --bmc-password-file /nonexistent/pw: no such file;"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("os error"), "{r}");
+
+    // Nothing listens: exit 4, with a cached schema or without one.
+    s.stop();
+    let r = igor.run(&["machine-find"]);
+    r.code(4);
+    assert!(
+        r.stderr.starts_with("error: cannot reach the server at"),
+        "{r}"
+    );
+    let nowhere = Igor::new(&s.url);
+    let r = nowhere.run(&["ping"]);
+    r.code(4);
+    assert!(
+        r.stderr.contains("error: cannot reach the server at"),
         "{r}"
     );
 }

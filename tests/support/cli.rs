@@ -147,11 +147,53 @@ impl Igor {
     /// Runs `igor ARGS` without the `--server` flag (contexts choose the server), with
     /// `stdin` as its standard input, checked like `run_stdin`.
     pub fn run_bare(&self, args: &[&str], stdin: &str) -> Run {
+        self.spawn(args, stdin, Spawn::default())
+    }
+
+    /// `igor --server URL ARGS` writing into a pipe whose reader has already gone, as in
+    /// `igor ... | head -1` once head is done: every write to stdout fails with EPIPE.
+    pub fn run_closed_stdout(&self, args: &[&str]) -> Run {
+        let mut argv = vec!["--server", self.server.as_str()];
+        argv.extend_from_slice(args);
+        let spawn = Spawn {
+            closed_stdout: true,
+            ..Spawn::default()
+        };
+        self.spawn(&argv, "", spawn)
+    }
+
+    /// `igor --server URL ARGS` in a session of its own, without a controlling terminal
+    /// (`setsid`), as from cron or CI: nothing can be asked on `/dev/tty`, even when the
+    /// tests run from a terminal.
+    pub fn run_without_terminal(&self, args: &[&str], stdin: &str) -> Run {
+        let mut argv = vec!["--server", self.server.as_str()];
+        argv.extend_from_slice(args);
+        let spawn = Spawn {
+            no_terminal: true,
+            ..Spawn::default()
+        };
+        self.spawn(&argv, stdin, spawn)
+    }
+
+    fn spawn(&self, args: &[&str], stdin: &str, how: Spawn) -> Run {
         let argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let mut cmd = Command::new(crate::bin("igor"));
+        let mut cmd = if how.no_terminal {
+            let mut c = Command::new("setsid");
+            c.arg(crate::bin("igor"));
+            c
+        } else {
+            Command::new(crate::bin("igor"))
+        };
         for k in IGOR_ENV {
             cmd.env_remove(k);
         }
+        let stdout = if how.closed_stdout {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            Stdio::from(writer)
+        } else {
+            Stdio::piped()
+        };
         cmd.args(&argv)
             .env("HOME", self.home.path())
             .env("IGOR_CONFIG", &self.config)
@@ -160,9 +202,19 @@ impl Igor {
             .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start igor");
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}){}",
+                crate::bin("igor").display(),
+                if how.no_terminal {
+                    "; setsid comes with util-linux: apt-get install util-linux"
+                } else {
+                    ""
+                }
+            )
+        });
         let mut input = child.stdin.take().expect("stdin");
         let stdin = stdin.to_owned();
         let writer = std::thread::spawn(move || {
@@ -178,7 +230,10 @@ impl Igor {
                 from.read_to_end(&mut bytes).map(|_| bytes)
             })
         };
-        let out = read_all(Box::new(child.stdout.take().expect("stdout")));
+        let out = read_all(match child.stdout.take() {
+            Some(out) => Box::new(out),
+            None => Box::new(std::io::empty()),
+        });
         let err = read_all(Box::new(child.stderr.take().expect("stderr")));
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
@@ -283,6 +338,66 @@ impl Igor {
     pub fn cache_folder(&self) -> PathBuf {
         PathBuf::from(self.ok(&["schema", "path"]).stdout.trim())
     }
+}
+
+/// How `Igor::spawn` starts igor.
+#[derive(Clone, Copy, Default)]
+struct Spawn {
+    closed_stdout: bool,
+    no_terminal: bool,
+}
+
+/// Reads a YAML stream the way Ansible does: PyYAML's `safe_load_all` (YAML 1.1), each
+/// document as JSON. Fails, saying how to get it, when python3 or PyYAML is missing.
+pub fn pyyaml_load_all(yaml: &str) -> Vec<Value> {
+    const SCRIPT: &str = "import json, sys\n\
+try:\n    import yaml\n\
+except ImportError:\n    sys.exit('PyYAML is not importable')\n\
+print(json.dumps(list(yaml.safe_load_all(sys.stdin))))\n";
+    let out = consumer(
+        "python3",
+        &["-c", SCRIPT],
+        yaml,
+        "python3 with PyYAML: apt-get install python3-yaml (or pip install pyyaml)",
+    );
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("PyYAML's reading is not JSON ({e}): {out}"))
+}
+
+/// `jq FILTER` over `input`; fails, saying how to get it, when jq is missing.
+pub fn jq(args: &[&str], input: &str) -> String {
+    consumer("jq", args, input, "jq: apt-get install jq")
+}
+
+/// Runs a real consumer of igor's output on `input`; its stdout, or a failure naming what
+/// to install.
+fn consumer(program: &str, args: &[&str], input: &str, install: &str) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); this test needs {install}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let bytes = input.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = child.wait_with_output().expect("wait for the consumer");
+    writer
+        .join()
+        .expect("the stdin writer")
+        .expect("write the consumer's stdin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("PyYAML is not importable"),
+        "this test needs {install}"
+    );
+    assert!(
+        out.status.success(),
+        "{program} {args:?} refused its input ({}): {stderr}\n--- input\n{input}",
+        out.status
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 from the consumer")
 }
 
 /// A TCP relay on `127.0.0.1:0` to an HTTP server, recording `METHOD PATH STATUS` for each

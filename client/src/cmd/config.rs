@@ -111,7 +111,7 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
             let Some(url) = s.get_one::<String>("server") else {
                 bail!("set-context needs --server URL");
             };
-            let server = normalize_server(url)?;
+            let server = normalize_server(url).map_err(crate::exit::Exit::usage)?;
             let user = s.get_one::<String>("user").cloned();
             let certificate_authority = match s.get_one::<String>("certificate-authority") {
                 Some(file) => Some(ca_file(file)?),
@@ -125,12 +125,15 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
                 writeln!(app.out, "pinned {fp} for {server}")?;
             }
             let first = cfg.contexts.is_empty();
+            // Set by editing the file only; a changed server or user keeps it.
+            let output = cfg.contexts.get(&name).and_then(|c| c.output.clone());
             cfg.contexts.insert(
                 name.clone(),
                 ContextConfig {
                     server,
                     user,
                     certificate_authority,
+                    output,
                 },
             );
             // The first context is the only sensible current one.

@@ -5,7 +5,7 @@
 //! nor pinned, login shows the certificate's fingerprint and asks, on a terminal only,
 //! before anything else: the password is typed only to a trusted server.
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use schema::{LoginRequest, LoginResponse};
 
@@ -65,13 +65,13 @@ fn ensure_trusted(app: &mut App<'_>, server: &str) -> Result<()> {
     };
     let presented = match tls.take_refusal() {
         Some(Refusal::Unknown { presented, reason }) if app.prompter.stdin_is_terminal() => {
-            eprintln!(
+            crate::exit::stderr_line(format_args!(
                 "The certificate of {server} is not trusted ({reason}).\nIts fingerprint is {presented}\nCompare it with what 'igord tls-fingerprint' prints on the server."
-            );
+            ));
             presented
         }
         Some(r) => bail!("{r}"),
-        None => bail!("cannot reach the server at {server}: {e}"),
+        None => return Err(crate::exit::unreached(server, e)),
     };
     let answer = app
         .prompter
@@ -86,7 +86,7 @@ fn ensure_trusted(app: &mut App<'_>, server: &str) -> Result<()> {
     tls.set_trust(trust);
     app.http
         .send(ping())
-        .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+        .map_err(|e| crate::exit::unreached(server, e))?;
     Ok(())
 }
 
@@ -130,7 +130,7 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
     let resp = app
         .http
         .send(HttpRequest::post(format!("{server}/api/login"), Some(body)))
-        .map_err(|e| anyhow!("cannot reach the server at {server}: {e}"))?;
+        .map_err(|e| crate::exit::unreached(&server, e))?;
     if resp.status != 200 {
         return Err(ApiError::from_response(&resp).into());
     }

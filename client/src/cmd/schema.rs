@@ -64,7 +64,7 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
             let server = app.target()?.server;
             let r = app.resolve(&server, true)?;
             if let Some(reason) = r.offline {
-                anyhow::bail!("{reason}");
+                return Err(crate::exit::offline(reason));
             }
             writeln!(
                 app.out,
