@@ -34,7 +34,10 @@ fn by_machine<'a>(items: &[&'a Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{name} missing"))
 }
 
-on_both_backends!(fleet_of_twenty_with_mixed_permissions_and_a_dead_bmc);
+on_both_backends!(
+    fleet_of_twenty_with_mixed_permissions_and_a_dead_bmc,
+    level_1_5_machine_sets_for_reads_clears_and_grants,
+);
 
 fn fleet_of_twenty_with_mixed_permissions_and_a_dead_bmc(backend: Backend) {
     let sims: Vec<SimBmc> = (0..FLEET).map(|_| SimBmc::start_new()).collect();
@@ -268,4 +271,172 @@ fn bulk_versions_are_unknown_below_1_3() {
         (r.status, r.message()),
         (404, "unknown command 'power-status/2'")
     );
+}
+
+/// Level 1.5: the SEL, sensors and BMC identity over machine sets, read as ipmitool reads
+/// them; SEL clears and grants over sets; machine-find previews what a set selects.
+fn level_1_5_machine_sets_for_reads_clears_and_grants(backend: Backend) {
+    let sims: Vec<SimBmc> = (0..2).map(|_| SimBmc::start_new()).collect();
+    let db = TestDb::new(backend);
+    let s = Server::start_with(&db, ServerOptions::default());
+    let admin = s.admin();
+    for (i, sim) in sims.iter().enumerate() {
+        s.ok(
+            &admin,
+            "machine-add",
+            json!({"name": format!("m{}", i + 1), "bmc_host": sim.host,
+            "bmc_port": sim.port, "bmc_user": sim.user, "bmc_password": sim.password}),
+        );
+    }
+    let added = sims[0].console(
+        "sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x01 0x01 0x01 0x59 0x5c 0x5a",
+    );
+    assert!(added.contains("Added record"), "{added}");
+
+    // machine-find/3 previews a set: hostlist order, and what names nothing is counted.
+    let r = s.rpc(
+        &admin,
+        "machine-find/3",
+        json!({"machines": ["m[2,1]", "nope*"]}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let names: Vec<&str> = r.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["m2", "m1"]);
+    assert!(
+        r.body["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("1 selector(s) name nothing you may see: nope*")),
+        "{r:?}"
+    );
+
+    // sel-list/2: every record of m1 as ipmitool's sel elist words it.
+    let r = s.rpc(&admin, "sel-list/2", json!({"machines": ["m1"]}));
+    let l = lines(&r);
+    let item = by_machine(&items(&l), "m1");
+    assert_eq!(item["ok"], true, "{item}");
+    let ours = item["result"].as_array().unwrap();
+    let elist = sims[0].ipmitool_ok(&["sel", "elist"]);
+    assert_eq!(ours.len(), elist.lines().count(), "{elist}");
+    let injected = ours.last().unwrap();
+    assert_eq!(injected["sensor"], "CPU Temp", "{injected}");
+    assert_eq!(injected["event"], "Upper Critical going high", "{injected}");
+    let tool_line = elist.lines().last().unwrap();
+    for field in ["sensor", "event", "reading"] {
+        let text = injected[field].as_str().unwrap();
+        assert!(
+            tool_line.contains(text),
+            "{field} {text:?} not in {tool_line:?}"
+        );
+    }
+    for r in ours {
+        let event = r["event"].as_str().unwrap();
+        assert!(!event.starts_with("offset"), "{r}");
+    }
+
+    // sensor-list/2: thresholds and named states, as ipmitool sensor shows them.
+    let r = s.rpc(&admin, "sensor-list/2", json!({"machines": ["m1"]}));
+    let l = lines(&r);
+    let sensors = by_machine(&items(&l), "m1")["result"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let tool = sims[0].ipmitool_ok(&["sensor"]);
+    let mut compared = 0;
+    for line in tool.lines() {
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(ours) = sensors.iter().find(|x| x["name"] == cols[0]) else {
+            continue;
+        };
+        // Columns 5..10: lnr, lcr, lnc, unc, ucr, unr ("na" when absent).
+        for (i, key) in ["lnr", "lc", "lnc", "unc", "uc", "unr"].iter().enumerate() {
+            match cols.get(4 + i).and_then(|c| c.parse::<f64>().ok()) {
+                Some(want) => {
+                    let got = ours[key].as_f64().unwrap_or(f64::NAN);
+                    assert!(
+                        (got - want).abs() < 0.01,
+                        "{} {key}: {got} vs {want}",
+                        cols[0]
+                    );
+                    compared += 1;
+                }
+                None => assert!(ours[key].is_null(), "{} {key}: {ours}", cols[0]),
+            }
+        }
+    }
+    assert!(compared > 0, "no threshold was compared: {tool}");
+
+    // bmc-info/2 and sel-clear/2 over a glob.
+    let r = s.rpc(&admin, "bmc-info/2", json!({"machines": ["m*"]}));
+    let l = lines(&r);
+    assert_eq!(l.last().unwrap()["ok"], 2, "{l:?}");
+    let r = s.rpc(&admin, "sel-clear/2", json!({"machines": ["m[1-2]"]}));
+    let l = lines(&r);
+    assert_eq!(l.last().unwrap()["ok"], 2, "{l:?}");
+    for sim in &sims {
+        assert!(sim.sel_ids::<u16>().is_empty());
+    }
+
+    // permission-grant/2 over a set: each grant is its own change with its own audit row;
+    // a second grant is a conflict per machine and changes nothing.
+    s.ok(
+        &admin,
+        "user-add",
+        json!({"name": "bob", "password": "bob-password"}),
+    );
+    let r = s.rpc(
+        &admin,
+        "permission-grant/2",
+        json!({"user": "bob", "role": "viewer", "machine": "m*"}),
+    );
+    let l = lines(&r);
+    assert_eq!(l.last().unwrap()["ok"], 2, "{l:?}");
+    let r = s.rpc(
+        &admin,
+        "permission-grant/2",
+        json!({"user": "bob", "role": "operator", "machine": "m1"}),
+    );
+    let l = lines(&r);
+    assert_eq!(items(&l)[0]["error"]["code"], "conflict", "{l:?}");
+    let rows = s.ok(
+        &admin,
+        "audit-find/2",
+        json!({"command": "permission-grant/2", "machine": "m1"}),
+    );
+    let outcomes: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "ok").count(), 1, "{rows}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "conflict").count(),
+        1,
+        "{rows}"
+    );
+    let bob = s.token("bob", "bob-password");
+    let r = s.rpc(&bob, "machine-find/3", json!({"machines": ["m*"]}));
+    assert_eq!(r.body["result"].as_array().map(Vec::len), Some(2), "{r:?}");
+    let r = s.rpc(
+        &admin,
+        "permission-revoke/2",
+        json!({"user": "bob", "machine": "m2,m3"}),
+    );
+    let l = lines(&r);
+    let it = items(&l);
+    assert_eq!(by_machine(&it, "m2")["ok"], true, "{l:?}");
+    assert_eq!(by_machine(&it, "m3")["error"]["code"], "not_found", "{l:?}");
+    let r = s.rpc(&bob, "machine-find/3", json!({"machines": ["m*"]}));
+    let names: Vec<&str> = r.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["m1"]);
 }

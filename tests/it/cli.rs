@@ -129,8 +129,10 @@ fn demo_calls(backend: Backend) {
         &["user-add", "viewer1", "--password-stdin"],
         "viewer-password\n",
     );
+    // Version 2 (level 1.5) takes the same arguments, the machine now a set: one item each.
     let grant = admin.json(&["permission-grant", "viewer1", "m1", "viewer"]);
-    assert_eq!(grant["role"], "viewer");
+    let grant = grant.as_array().map(|a| a[0].clone()).unwrap_or(grant);
+    assert_eq!(grant["result"]["role"], "viewer", "{grant}");
 
     let on = admin.json(&["power-on/1", "m1"]);
     assert_eq!(on["machine"], "m1", "{on}");
@@ -163,7 +165,7 @@ fn demo_calls(backend: Backend) {
         .and_then(|l| l.strip_prefix("Added record "))
         .and_then(|id| id.trim().parse().ok())
         .unwrap_or_else(|| panic!("sel_add answered {added}"));
-    let sel = admin.json(&["sel-list", "m1"]);
+    let sel = admin.json(&["sel-list/1", "m1"]);
     let records = sel.as_array().expect("sel-list answers an array");
     let ids: Vec<u64> = records
         .iter()
@@ -211,7 +213,7 @@ fn demo_calls(backend: Backend) {
     );
     assert_eq!(sim.sel_ids::<u64>(), before[1..].to_vec());
 
-    let sensors = admin.json(&["sensor-list", "m1"]);
+    let sensors = admin.json(&["sensor-list/1", "m1"]);
     let names: Vec<&str> = sensors
         .as_array()
         .expect("sensor-list answers an array")
@@ -291,7 +293,7 @@ fn refusals_and_usage_errors() {
         ("admin", &["machine-show", "nope"], "", 1, "error: machine 'nope' not found\n"),
         ("admin", &["user-add", "carol", "--password-stdin"], "short\n", 1, "error: invalid parameters for 'user-add/1': password: value is shorter than 8 characters\n"),
         ("bob", &["power-off/1", "m1"], "", 1, "error: not permitted on machine 'm1': this needs the operator role\n"),
-        ("bob", &["sel-clear", "m1"], "", 1, "error: not permitted on machine 'm1': this needs the operator role\n"),
+        ("bob", &["sel-clear/1", "m1"], "", 1, "error: not permitted on machine 'm1': this needs the operator role\n"),
         ("bob", &["user-add", "carol", "--password-stdin"], "carol-password\n", 1, "error: 'user-add/1' needs the admin role\n"),
         ("bob", &["machine-show", "m2"], "", 1, "error: not permitted on machine 'm2'\n"),
     ];
@@ -737,9 +739,9 @@ fn output_reads_back_in_its_consumers() {
     let text = std::fs::read_to_string(&admin.config).unwrap();
     let text = text.replace("[contexts.lab]\n", "[contexts.lab]\noutput = \"name\"\n");
     std::fs::write(&admin.config, &text).unwrap();
-    let r = admin.run_bare(&["machine-find", "node"], "");
+    let r = admin.run_bare(&["machine-find", "node*"], "");
     assert_eq!((r.code, r.stdout.as_str()), (0, "node-01\n"), "{r}");
-    let r = admin.run_bare(&["-o", "json", "machine-find", "node"], "");
+    let r = admin.run_bare(&["-o", "json", "machine-find", "node*"], "");
     assert_eq!(r.json()[0]["name"], "node-01", "{r}");
     std::fs::write(&admin.config, "output = \"xml\"\n").unwrap();
     let r = admin.run(&["machine-find"]);

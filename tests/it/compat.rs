@@ -114,12 +114,13 @@ fn levels_grow_and_command_versions_never_change() {
             "{name}/{v}"
         );
     }
-    // 1.3: the bulk versions, and they alone are streamed.
+    // The bulk versions, and they alone, are streamed: 1.3's, and 1.5's but machine-find/3.
     for d in &docs {
         for c in &d.commands {
+            let since = c.since.to_string();
             assert_eq!(
                 c.stream,
-                c.since.to_string() == "1.3",
+                since == "1.3" || (since == "1.5" && c.name != "machine-find"),
                 "{} at {}",
                 c.full_name,
                 d.api_level
@@ -161,4 +162,26 @@ fn levels_grow_and_command_versions_never_change() {
         // Option<String> is `{"type": ["string", "null"], ...}`: the keyword is on it.
         assert!(p.get(keyword).is_some(), "{name}/{v} {param}: {p}");
     }
+    // 1.5: every per-machine read and the grants over machine sets, streamed; machine-find
+    // takes the same selectors without streaming.
+    for (name, v) in [
+        ("bmc-info", 2),
+        ("sel-list", 2),
+        ("sel-clear", 2),
+        ("sensor-list", 2),
+        ("permission-grant", 2),
+        ("permission-revoke", 2),
+    ] {
+        let c = at("1.5").command(name, v);
+        assert!(c.is_some_and(|c| c.stream), "{name}/{v}");
+        assert!(
+            at("1.4").command(name, v).is_none(),
+            "{name}/{v} is new at 1.5"
+        );
+    }
+    let find = at("1.5").command("machine-find", 3);
+    assert!(
+        find.is_some_and(|c| !c.stream && c.params["properties"].get("machines").is_some()),
+        "machine-find/3"
+    );
 }

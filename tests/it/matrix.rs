@@ -13,7 +13,7 @@ use tests::db::{Backend, TestDb};
 use tests::server::{ADMIN_PASSWORD, Server, ServerOptions};
 use tests::sim::SimBmc;
 
-const LEVELS: &[&str] = &["1.0", "1.1", "1.2", "1.3", "1.4"];
+const LEVELS: &[&str] = &["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"];
 
 /// What a cell found: the versions the client chose by default, and the requests it sent.
 struct Cell {
@@ -81,7 +81,7 @@ fn scenario(server: &Server, l: &str, k: &str, cell_no: usize) -> Cell {
     let status = igor.ok(&["-v", "power-status", &machine]);
     defaults.insert("power-status", forwarded(&status.stderr));
     assert!(status.stdout.contains("on"), "L={l} K={k}: {status}");
-    let list = igor.json(&["sel-list", &machine]);
+    let list = igor.json(&["sel-list/1", &machine]);
     let ids: Vec<String> = list
         .as_array()
         .unwrap()
@@ -95,7 +95,7 @@ fn scenario(server: &Server, l: &str, k: &str, cell_no: usize) -> Cell {
     let del = igor.ok(&["-v", "sel-delete", &machine, &ids[0]]);
     defaults.insert("sel-delete", forwarded(&del.stderr));
     igor.ok(&["sel-delete/1", &machine, &ids[1]]);
-    let left = igor.json(&["sel-list", &machine]);
+    let left = igor.json(&["sel-list/1", &machine]);
     assert_eq!(left.as_array().unwrap().len(), ids.len() - 2, "L={l} K={k}");
     let (newer, message) = newer_than(l);
     let r = igor.run(&[newer, &machine]);

@@ -240,7 +240,8 @@ async fn write_audit(
     drop(hold);
 }
 
-type Target = Result<Machine, (String, ApiError)>;
+/// A machine a selector resolved to, or the name (or pattern) and why it is not one.
+pub type Target = Result<Machine, (String, ApiError)>;
 
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?'])

@@ -234,6 +234,22 @@ pub struct MachineFind2 {
     pub criteria: Option<String>,
 }
 
+/// `machine-find/3`: the machines a set of selectors names, as a bulk command would
+/// resolve them, optionally narrowed by a search text.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineFind3 {
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*; none
+    /// means every machine you may see.
+    #[serde(default)]
+    #[schemars(extend("x-igor-positional" = 0))]
+    #[schemars(length(max = 10000))]
+    pub machines: Vec<String>,
+    /// Only machines whose name contains this text.
+    #[schemars(length(max = 63))]
+    pub criteria: Option<String>,
+}
+
 pub fn specs() -> Vec<CommandSpec> {
     vec![
         command(
@@ -333,6 +349,19 @@ pub fn specs() -> Vec<CommandSpec> {
         .object("machine", "mod")
         .audited()
         .target("name"),
+        command(
+            "machine-find",
+            3,
+            "1.5",
+            "machine",
+            Access::User,
+            "List the machines a set of names, hostranges or globs selects\n\
+             What a bulk command given the same machines would act on, in the order it \
+             would report them; selectors that name nothing you may see are counted in the \
+             summary. Without machines, every machine you may see.",
+            find_3,
+        )
+        .object("machine", "find"),
     ]
 }
 
@@ -371,6 +400,44 @@ async fn find(ctx: Ctx, p: MachineFind) -> Result<Out<Vec<MachineOut>>, ApiError
         .await?;
     let summary = format!("{} machine(s)", list.len());
     Ok(Out::new(list.iter().map(out).collect(), summary))
+}
+
+async fn find_3(ctx: Ctx, p: MachineFind3) -> Result<Out<Vec<MachineOut>>, ApiError> {
+    if p.machines.is_empty() {
+        return find(
+            ctx,
+            MachineFind {
+                criteria: p.criteria,
+            },
+        )
+        .await;
+    }
+    let targets = super::bulk::resolve(&ctx, &p.machines, Access::Viewer).await?;
+    let criteria = p.criteria.unwrap_or_default();
+    let (mut list, mut unmatched) = (Vec::new(), Vec::new());
+    for t in targets {
+        match t {
+            Ok(m) if m.name.contains(&criteria) => list.push(out(&m)),
+            Ok(_) => {}
+            Err((name, _)) => unmatched.push(name),
+        }
+    }
+    let mut summary = format!("{} machine(s)", list.len());
+    if !unmatched.is_empty() {
+        // The first few say which; a call naming thousands must not echo them all.
+        let shown: Vec<&str> = unmatched.iter().take(10).map(String::as_str).collect();
+        let more = if unmatched.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        summary.push_str(&format!(
+            "; {} selector(s) name nothing you may see: {}{more}",
+            unmatched.len(),
+            shown.join(", ")
+        ));
+    }
+    Ok(Out::new(list, summary))
 }
 
 async fn modify(ctx: Ctx, p: MachineMod) -> Result<Out<MachineOut>, ApiError> {

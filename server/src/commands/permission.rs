@@ -73,7 +73,9 @@ pub struct PermissionRevoke {
     pub machine: String,
 }
 
-/// `permission-grant/2`: one role for one user on a set of machines.
+/// `permission-grant/2`: one role for one user on a set of machines. The arguments keep
+/// version 1's order (`USER MACHINE ROLE`), so a script written for version 1 means the
+/// same with version 2; the machine may now be a set.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionGrantBulk {
@@ -81,22 +83,24 @@ pub struct PermissionGrantBulk {
     #[schemars(length(min = 1, max = 64))]
     #[schemars(extend("x-igor-positional" = 0))]
     pub user: String,
-    /// Role on each machine.
+    /// Machines: a name, a hostrange such as node[01-40] (commas allowed), or a glob such
+    /// as rack4-*.
+    #[schemars(length(min = 1, max = 4096))]
     #[schemars(extend("x-igor-positional" = 1))]
-    pub role: PermRole,
-    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    pub machine: String,
+    /// Role on each machine.
     #[schemars(extend("x-igor-positional" = 2))]
-    #[schemars(length(min = 1, max = 10000))]
-    pub machines: Vec<String>,
+    pub role: PermRole,
 }
 
 impl MachineSet for PermissionGrantBulk {
     fn machines(&self) -> &[String] {
-        &self.machines
+        std::slice::from_ref(&self.machine)
     }
 }
 
-/// `permission-revoke/2`: a user's role on a set of machines taken away.
+/// `permission-revoke/2`: a user's role on a set of machines taken away; version 1's
+/// arguments, with the machine now a set.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionRevokeBulk {
@@ -104,15 +108,16 @@ pub struct PermissionRevokeBulk {
     #[schemars(length(min = 1, max = 64))]
     #[schemars(extend("x-igor-positional" = 0))]
     pub user: String,
-    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    /// Machines: a name, a hostrange such as node[01-40] (commas allowed), or a glob such
+    /// as rack4-*.
+    #[schemars(length(min = 1, max = 4096))]
     #[schemars(extend("x-igor-positional" = 1))]
-    #[schemars(length(min = 1, max = 10000))]
-    pub machines: Vec<String>,
+    pub machine: String,
 }
 
 impl MachineSet for PermissionRevokeBulk {
     fn machines(&self) -> &[String] {
-        &self.machines
+        std::slice::from_ref(&self.machine)
     }
 }
 

@@ -73,6 +73,75 @@ fn record(r: SelRecord) -> SelRecordOut {
     }
 }
 
+/// A SEL record as `sel-list/2` shows it: what ipmitool's `sel elist` shows first (time,
+/// sensor, event, direction, reading), then the codes and bytes behind it.
+#[derive(Serialize, JsonSchema)]
+pub struct SelEventOut {
+    /// Record id.
+    pub id: u16,
+    /// As ipmitool shows it: `06/15/24 12:00:03 UTC`, `Pre-Init 0000003026` (seconds since
+    /// the BMC started), `Unspecified`; null for OEM records without a timestamp.
+    pub time: Option<String>,
+    /// The sensor's name from the BMC's SDR repository; null when none matches.
+    pub sensor: Option<String>,
+    /// The event in the IPMI tables' words: `Upper Critical going high`, `Absent`.
+    pub event: String,
+    /// `asserted` or `deasserted`.
+    pub direction: String,
+    /// For threshold events carrying them: `Reading 92 > Threshold 90 degrees C`.
+    pub reading: Option<String>,
+    /// The reading, converted with the sensor's SDR factors.
+    pub reading_value: Option<f64>,
+    /// The threshold crossed, converted the same way.
+    pub threshold_value: Option<f64>,
+    /// RFC 3339, for records with a real date.
+    pub timestamp: Option<String>,
+    pub record_type: u8,
+    pub generator_id: u16,
+    /// e.g. temperature, fan, or oem.
+    pub sensor_type: String,
+    pub sensor_type_code: u8,
+    pub sensor_number: u8,
+    pub event_type: u8,
+    /// Event data 1-3, hex.
+    pub event_data: String,
+    /// The 16 record bytes, hex.
+    pub raw: String,
+}
+
+fn event(r: SelRecord) -> SelEventOut {
+    SelEventOut {
+        id: r.id,
+        time: r.timestamp_text,
+        sensor: r.sensor_name,
+        event: r.event_text,
+        direction: if r.asserted { "asserted" } else { "deasserted" }.to_owned(),
+        reading: r.reading_text,
+        reading_value: r.reading,
+        threshold_value: r.threshold,
+        timestamp: r.timestamp.map(|t| rfc3339(i64::from(t))),
+        record_type: r.record_type,
+        generator_id: r.generator_id,
+        sensor_type: r.sensor_type,
+        sensor_type_code: r.sensor_type_code,
+        sensor_number: r.sensor_number,
+        event_type: r.event_type,
+        event_data: hex::encode(r.event_data),
+        raw: hex::encode(r.raw),
+    }
+}
+
+async fn events_of(ctx: &Ctx, m: Machine) -> Result<Vec<SelEventOut>, ApiError> {
+    let t = ctx.target(&m)?;
+    let records = ctx
+        .state
+        .bmc
+        .sel_list(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    Ok(records.into_iter().map(event).collect())
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelDelete1 {
@@ -206,6 +275,18 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Operator,
             "Clear the System Event Log on a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { clear_on(&ctx, m).await },
+        ),
+        bulk(
+            "sel-list",
+            2,
+            "1.5",
+            "sel",
+            Access::Viewer,
+            "List the System Event Log of a set of machines, as readable as ipmitool sel elist\n\
+             Each record names its sensor (from the BMC's SDR repository) and its event in \
+             the IPMI tables' words, with the reading and threshold where the event carries \
+             them; the codes and raw bytes follow.",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { events_of(&ctx, m).await },
         ),
     ]
 }
