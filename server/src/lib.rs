@@ -21,6 +21,9 @@ use anyhow::Context;
 use schema::{ApiLevel, SchemaDocument};
 
 use crate::config::Config;
+
+/// Database connections in the pool, and blocking threads per worker that use them.
+const DB_CONNECTIONS: u32 = 16;
 use crate::registry::{Registry, newest_level};
 use crate::state::AppState;
 
@@ -276,7 +279,7 @@ pub async fn serve(
     let key = crypto::SecretKey::load(secret_env.as_deref(), &config.secret_key_file)?;
     let pool = {
         let url = url.clone();
-        tokio::task::spawn_blocking(move || db::open(&url, 16)).await??
+        tokio::task::spawn_blocking(move || db::open(&url, DB_CONNECTIONS)).await??
     };
     let bmc = bmc::BmcPool::new(bmc::BmcConfig {
         max_concurrent: config.bmc_max_concurrent,
@@ -314,6 +317,11 @@ pub async fn serve(
                 .configure(http::configure(state.clone(), registry.clone()))
         })
         .workers(workers)
+        // Only diesel runs on the blocking pool (argon2 and ipmi-rs have threads of their
+        // own), and a closure there holds one of DB_CONNECTIONS connections: threads beyond
+        // that only wait, and each costs a stack and a malloc arena (hundreds of them under a
+        // login flood on PostgreSQL pushed igord past 256 MiB).
+        .worker_max_blocking_threads(DB_CONNECTIONS as usize)
         .on_connect(move |conn, ext| {
             if let Some(addr) = http::peer_of_connection(conn) {
                 ext.insert(std::rc::Rc::new(conns.open(addr)));
