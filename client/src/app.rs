@@ -383,7 +383,7 @@ impl App<'_> {
             "forwarding '{}' to {server} (streamed)",
             def.full_name
         ));
-        let mut printer = StreamPrinter::new(format);
+        let mut printer = StreamPrinter::new(format).for_output(&def.output, self.style());
         let quiet = self.scan.quiet;
         let bar =
             (format == Format::Table && !quiet && std::io::stderr().is_terminal()).then(|| {

@@ -283,7 +283,9 @@ fn table(result: &Value, schema: &Value, style: Style) -> String {
         Value::Array(items) if items.iter().all(Value::is_object) => {
             let item_schema = schema.get("items").unwrap_or(&Value::Null);
             let objects = items.iter().filter_map(Value::as_object);
-            let cols = columns(properties(schema, item_schema), objects.clone());
+            // The schema may name the columns a table shows (the rest are in -o json).
+            let cols = schema::params::list_columns(schema, schema)
+                .unwrap_or_else(|| columns(properties(schema, item_schema), objects.clone()));
             let rows = objects
                 .map(|o| {
                     cols.iter()
@@ -451,6 +453,10 @@ fn yaml_string(s: &str) -> String {
 /// document per item; with `-o name`, the machine. Counts failures for the exit code.
 pub struct StreamPrinter {
     pub format: Format,
+    /// How a list result is laid out under its machine's line.
+    pub style: Style,
+    /// The columns a list result shows (`x-igor-columns` of the command's output).
+    pub columns: Option<Vec<String>>,
     pub total: Option<u64>,
     pub seen: u64,
     pub failed: u64,
@@ -463,12 +469,25 @@ impl StreamPrinter {
     pub fn new(format: Format) -> Self {
         StreamPrinter {
             format,
+            style: Style::PLAIN,
+            columns: None,
             total: None,
             seen: 0,
             failed: 0,
             summary: None,
             last_error: String::new(),
         }
+    }
+
+    /// Lays list results out as the command's output schema says, in `style`.
+    pub fn for_output(mut self, output: &Value, style: Style) -> Self {
+        let result = output
+            .get("properties")
+            .and_then(|p| p.get("result"))
+            .unwrap_or(&Value::Null);
+        self.columns = schema::params::list_columns(output, result);
+        self.style = style;
+        self
     }
 
     /// Takes one line of the stream; returns the text to print for it (may be empty).
@@ -528,6 +547,19 @@ impl StreamPrinter {
                     )
                 };
                 let word = if ok { "ok" } else { "failed" };
+                // A list of records (a SEL, sensors) is a table of its own under the
+                // machine's line, in the columns the schema names.
+                if let (true, Some(Value::Array(rows))) = (ok, item.get("result"))
+                    && rows.iter().all(Value::is_object)
+                {
+                    let schema = match &self.columns {
+                        Some(cols) => serde_json::json!({ schema::X_COLUMNS: cols }),
+                        None => Value::Null,
+                    };
+                    let body = table(&Value::Array(rows.clone()), &schema, self.style);
+                    let count = format!("{} record(s)", rows.len());
+                    return format!("{machine:<16} {word:<7} {count}\n{body}");
+                }
                 format!("{machine:<16} {word:<7} {detail}\n")
             }
         }
@@ -538,6 +570,30 @@ impl StreamPrinter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A list result in a stream is a table under its machine's line, in the columns the
+    /// output schema names; the other fields stay out of the table.
+    #[test]
+    fn streamed_lists_show_the_named_columns() {
+        let output = json!({
+            "properties": {"result": {"type": ["array", "null"],
+                                      "items": {"$ref": "#/$defs/Rec"}}},
+            "$defs": {"Rec": {"type": "object", "x-igor-columns": ["id", "event"]}}
+        });
+        let mut p = StreamPrinter::new(Format::Table).for_output(&output, Style::PLAIN);
+        let line = json!({"item": {"machine": "m1", "ok": true, "result": [
+            {"id": 1, "event": "Upper Critical going high", "raw": "0100"},
+            {"id": 2, "event": "Absent", "raw": "0200"}]}});
+        let text = p.line(&line.to_string());
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines[0], "m1               ok      2 record(s)", "{text}");
+        assert!(
+            lines[1].starts_with("id") && lines[1].contains("event"),
+            "{text}"
+        );
+        assert!(lines[2].contains("Upper Critical going high"), "{text}");
+        assert!(!text.contains("raw") && !text.contains("0100"), "{text}");
+    }
 
     /// A boxed rendering, as on a terminal.
     fn r(format: Format, result: &Value, schema: &Value) -> String {

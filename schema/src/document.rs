@@ -15,6 +15,9 @@ pub const X_POSITIONAL: &str = "x-igor-positional";
 pub const X_CLI_NAME: &str = "x-igor-cli-name";
 /// Extension keyword on a parameter: the value is a secret; prompt without echo, never log.
 pub const X_SENSITIVE: &str = "x-igor-sensitive";
+/// Extension keyword on an output record: the fields a table shows by default, in order
+/// (the rest are in `-o json` and `-o yaml`).
+pub const X_COLUMNS: &str = "x-igor-columns";
 
 /// Everything a client needs to build its command tree. The server's own version and the
 /// cache TTL are deliberately not part of it: the document of one level must be the same

@@ -292,6 +292,30 @@ pub fn attributes(root: &Value) -> Vec<crate::Attribute> {
         .collect()
 }
 
+/// The fields a table shows by default for the records of a list, when the output schema
+/// says (`x-igor-columns` on the record's schema). `schema` is the list, or a nullable
+/// list, or the items' schema itself; `root` holds the definitions.
+pub fn list_columns(root: &Value, schema: &Value) -> Option<Vec<String>> {
+    let mut s = resolve_ref(root, schema);
+    for _ in 0..MAX_REF_HOPS {
+        if let Some(cols) = s.get(crate::X_COLUMNS).and_then(Value::as_array) {
+            return Some(
+                cols.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            );
+        }
+        let next = s.get("items").or_else(|| {
+            s.get("anyOf")
+                .and_then(Value::as_array)
+                .and_then(|b| b.iter().find(|b| !is_null_schema(resolve_ref(root, b))))
+        })?;
+        s = resolve_ref(root, next);
+    }
+    None
+}
+
 /// The parameters a command version's params schema declares, in property order.
 pub fn params(root: &Value) -> Vec<Param> {
     let required: Vec<&str> = root
@@ -423,6 +447,23 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn columns_of_a_list() {
+        let root = json!({
+            "properties": {"result": {"anyOf": [
+                {"type": "array", "items": {"$ref": "#/$defs/Rec"}}, {"type": "null"}]}},
+            "$defs": {"Rec": {"type": "object", "x-igor-columns": ["id", "event"]}}
+        });
+        let want = Some(vec!["id".to_owned(), "event".to_owned()]);
+        assert_eq!(list_columns(&root, &root["properties"]["result"]), want);
+        assert_eq!(list_columns(&root, &json!({"$ref": "#/$defs/Rec"})), want);
+        assert_eq!(
+            list_columns(&root, &json!({"type": "array", "items": {}})),
+            None
+        );
+        assert_eq!(list_columns(&root, &json!({"type": "string"})), None);
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn record(r: SelRecord) -> SelRecordOut {
 /// A SEL record as `sel-list/2` shows it: what ipmitool's `sel elist` shows first (time,
 /// sensor, event, direction, reading), then the codes and bytes behind it.
 #[derive(Serialize, JsonSchema)]
+#[schemars(extend("x-igor-columns" = ["id", "time", "sensor", "event", "direction", "reading"]))]
 pub struct SelEventOut {
     /// Record id.
     pub id: u16,

@@ -32,6 +32,7 @@ pub struct SensorOut {
 /// A sensor as `sensor-list/2` shows it: version 1's reading, plus its thresholds and, for
 /// discrete sensors, its asserted states by name.
 #[derive(Serialize, JsonSchema)]
+#[schemars(extend("x-igor-columns" = ["name", "value", "unit", "status", "lnr", "lc", "lnc", "unc", "uc", "unr", "states"]))]
 pub struct Sensor2Out {
     /// Sensor name from its SDR.
     pub name: String,
