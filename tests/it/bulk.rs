@@ -370,6 +370,17 @@ fn level_1_5_machine_sets_for_reads_clears_and_grants(backend: Backend) {
     }
     assert!(compared > 0, "no threshold was compared: {tool}");
 
+    // bootdev-get/1 reads back what ipmitool set, as `chassis bootparam get 5` shows it.
+    for (dev, text) in [("pxe", "Force PXE"), ("bios", "Force Boot into BIOS Setup")] {
+        sims[1].ipmitool_ok(&["chassis", "bootdev", dev]);
+        let tool = sims[1].ipmitool_ok(&["chassis", "bootparam", "get", "5"]);
+        assert!(tool.contains(text), "{tool}");
+        let r = s.rpc(&admin, "bootdev-get/1", json!({"machines": ["m2"]}));
+        let l = lines(&r);
+        let item = by_machine(&items(&l), "m2");
+        assert_eq!(item["result"]["device"], dev, "{item}");
+    }
+
     // bmc-info/2 and sel-clear/2 over a glob.
     let r = s.rpc(&admin, "bmc-info/2", json!({"machines": ["m*"]}));
     let l = lines(&r);

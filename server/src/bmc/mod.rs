@@ -230,6 +230,21 @@ pub enum BootDevice {
     Bios,
 }
 
+/// The boot flags (System Boot Options parameter 5) as the BMC reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFlags {
+    /// "none" (no override), "pxe", "disk", "disk-safe", "diag", "cdrom", "bios",
+    /// "remote-floppy", "remote-cdrom", "remote-disk", "floppy", or "0xNN" for a value the
+    /// IPMI 2.0 table does not name.
+    pub device: String,
+    /// The flags are valid (byte 1, bit 7).
+    pub valid: bool,
+    /// For every boot, not only the next one (byte 1, bit 6).
+    pub persistent: bool,
+    /// An EFI boot rather than a legacy one (byte 1, bit 5).
+    pub efi: bool,
+}
+
 /// What happened to one record of a SEL delete call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelDeletion {

@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 use super::commands::{Op, Output};
 use super::worker::{Job, Msg, Shared};
 use super::{
-    BmcConfig, BmcError, BmcTarget, BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify,
-    PowerState, SelDeletion, SelInfo, SelRecord, SensorReading,
+    BmcConfig, BmcError, BmcTarget, BootDevice, BootFlags, ChassisAction, ChassisStatus,
+    DeviceInfo, Identify, PowerState, SelDeletion, SelInfo, SelRecord, SensorReading,
 };
 
 /// Cheap to clone (Arc inside). One worker per machine key owns that BMC's session.
@@ -186,6 +186,14 @@ impl BmcPool {
         self.call(key, target, Op::SetBootDevice(dev, persistent))
             .await
             .map(|_| ())
+    }
+
+    /// The boot flags (System Boot Options parameter 5): device, persistent, EFI.
+    pub async fn boot_device(&self, key: i64, target: &BmcTarget) -> Result<BootFlags, BmcError> {
+        match self.call(key, target, Op::GetBootDevice).await? {
+            Output::Boot(f) => Ok(f),
+            _ => Err(unexpected("boot options")),
+        }
     }
 
     /// Closes the session of one machine (machine deleted or credentials changed).

@@ -140,6 +140,40 @@ pub struct BootdevOut {
     pub persistent: bool,
 }
 
+/// `bootdev-get/1`: the boot device the BMC will use, as it reports it.
+#[derive(Serialize, JsonSchema)]
+pub struct BootdevGetOut {
+    /// Machine name.
+    pub machine: String,
+    /// none (no override), pxe, disk, disk-safe, diag, cdrom, bios, remote-floppy,
+    /// remote-cdrom, remote-disk, floppy, or 0xNN for a value the IPMI table does not name.
+    pub device: String,
+    /// For every boot, not only the next one.
+    pub persistent: bool,
+    /// An EFI boot rather than a legacy one.
+    pub efi: bool,
+    /// Whether the BMC marks the flags valid. Some BMCs keep only the device (then this,
+    /// persistent and efi read false whatever was set).
+    pub valid: bool,
+}
+
+async fn bootdev_of(ctx: &Ctx, m: Machine) -> Result<BootdevGetOut, ApiError> {
+    let t = ctx.target(&m)?;
+    let f = ctx
+        .state
+        .bmc
+        .boot_device(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    Ok(BootdevGetOut {
+        machine: m.name,
+        device: f.device,
+        persistent: f.persistent,
+        efi: f.efi,
+        valid: f.valid,
+    })
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifyBulk {
@@ -262,6 +296,17 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Viewer,
             "Show the BMC's identity (IPMI Get Device ID) on a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { info_of(&ctx, m).await },
+        ),
+        bulk(
+            "bootdev-get",
+            1,
+            "1.5",
+            "chassis",
+            Access::Viewer,
+            "Show the boot device each machine's BMC will use, and its flags\n\
+             The System Boot Options boot flags (parameter 5), as ipmitool chassis \
+             bootparam get 5 shows them.",
+            |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { bootdev_of(&ctx, m).await },
         ),
     ]
 }

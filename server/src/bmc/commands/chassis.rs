@@ -8,7 +8,9 @@ use ipmi_rs::app::GetDeviceId;
 
 use super::{CHASSIS, Ctx, parse, short};
 use crate::bmc::session::Fail;
-use crate::bmc::{BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState};
+use crate::bmc::{
+    BmcError, BootDevice, BootFlags, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState,
+};
 
 pub(super) fn power(ctx: &mut Ctx<'_>) -> Result<PowerState, Fail> {
     Ok(if status(ctx)?.power_on {
@@ -124,9 +126,49 @@ pub(super) fn set_boot_device(
     Ok(())
 }
 
+/// Get System Boot Options, parameter 5 (the boot flags), decoded as `ipmitool chassis
+/// bootparam get 5` reads them.
+pub(super) fn boot_flags(ctx: &mut Ctx<'_>) -> Result<BootFlags, Fail> {
+    let d = ctx.req(CHASSIS, 0x09, &[0x05, 0x00, 0x00])?;
+    decode_boot_flags(&d)
+}
+
+/// The answer's data: parameter version, parameter number (bit 7: locked or invalid),
+/// then the five flag bytes.
+fn decode_boot_flags(d: &[u8]) -> Result<BootFlags, Fail> {
+    if d.len() < 4 {
+        return Err(Fail::Answer(BmcError::Protocol(format!(
+            "boot options: {} bytes, expected at least 4",
+            d.len()
+        ))));
+    }
+    let (flags, selector) = (d[2], (d[3] >> 2) & 0x0f);
+    let device = match selector {
+        0x0 => "none".to_owned(),
+        0x1 => "pxe".to_owned(),
+        0x2 => "disk".to_owned(),
+        0x3 => "disk-safe".to_owned(),
+        0x4 => "diag".to_owned(),
+        0x5 => "cdrom".to_owned(),
+        0x6 => "bios".to_owned(),
+        0x7 => "remote-floppy".to_owned(),
+        0x8 => "remote-cdrom".to_owned(),
+        0x9 => "remote-disk".to_owned(),
+        0xb => "remote-disk".to_owned(),
+        0xf => "floppy".to_owned(),
+        other => format!("{other:#04x}"),
+    };
+    Ok(BootFlags {
+        device,
+        valid: flags & 0x80 != 0,
+        persistent: flags & 0x40 != 0,
+        efi: flags & 0x20 != 0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{chassis_status, device_info};
+    use super::{chassis_status, decode_boot_flags, device_info};
     use crate::bmc::{ChassisStatus, DeviceInfo};
 
     /// Get Device ID answers (data after the completion code) and what they decode to.
@@ -254,5 +296,67 @@ mod tests {
         for (bytes, expected) in table {
             assert_eq!(&chassis_status(bytes).ok(), expected, "answer {bytes:02x?}");
         }
+    }
+
+    /// Get System Boot Options parameter 5 answers: ipmi_sim after `ipmitool chassis bootdev
+    /// pxe` (it keeps only the device selector; ipmitool shows "Force PXE"), and answers
+    /// built from the IPMI 2.0 table 28-14 layout.
+    #[test]
+    fn boot_flag_answers() {
+        let table: &[(&[u8], &str, bool, bool, bool)] = &[
+            (
+                &[0x01, 0x05, 0x00, 0x04, 0x00, 0x00, 0x00],
+                "pxe",
+                false,
+                false,
+                false,
+            ),
+            (
+                &[0x01, 0x05, 0xe0, 0x08, 0x00, 0x00, 0x00],
+                "disk",
+                true,
+                true,
+                true,
+            ),
+            (
+                &[0x01, 0x05, 0x80, 0x14, 0x00, 0x00, 0x00],
+                "cdrom",
+                true,
+                false,
+                false,
+            ),
+            (
+                &[0x01, 0x05, 0xa0, 0x18, 0x00, 0x00, 0x00],
+                "bios",
+                true,
+                false,
+                true,
+            ),
+            (
+                &[0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00],
+                "none",
+                false,
+                false,
+                false,
+            ),
+            (
+                &[0x01, 0x05, 0x00, 0x28, 0x00, 0x00, 0x00],
+                "0x0a",
+                false,
+                false,
+                false,
+            ),
+        ];
+        let mut wrong = vec![];
+        for (bytes, device, valid, persistent, efi) in table {
+            match decode_boot_flags(bytes) {
+                Ok(f)
+                    if f.device == *device
+                        && (f.valid, f.persistent, f.efi) == (*valid, *persistent, *efi) => {}
+                other => wrong.push(format!("{bytes:02x?}: {other:?}")),
+            }
+        }
+        assert!(decode_boot_flags(&[0x01, 0x05]).is_err());
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }

@@ -22,8 +22,8 @@ use ipmi_rs::connection::{CompletionErrorCode, IpmiCommand, LogicalUnit, Message
 
 use super::session::{Fail, Session};
 use super::{
-    BmcError, BootDevice, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState,
-    SelDeletion, SelInfo, SelRecord, SensorReading,
+    BmcError, BootDevice, BootFlags, ChassisAction, ChassisStatus, DeviceInfo, Identify,
+    PowerState, SelDeletion, SelInfo, SelRecord, SensorReading,
 };
 
 const CHASSIS: u8 = 0x00;
@@ -47,6 +47,7 @@ pub enum Op {
     Sensors,
     Identify(Identify),
     SetBootDevice(BootDevice, bool),
+    GetBootDevice,
 }
 
 impl Op {
@@ -60,6 +61,7 @@ impl Op {
                 | Op::SelInfo
                 | Op::SelList
                 | Op::Sensors
+                | Op::GetBootDevice
         )
     }
 }
@@ -74,6 +76,7 @@ pub enum Output {
     SelList(Vec<SelRecord>),
     SelDelete(Vec<SelDeletion>),
     Sensors(Vec<SensorReading>),
+    Boot(BootFlags),
 }
 
 /// A session plus the deadline of the call it serves: no request is sent once the
@@ -172,6 +175,7 @@ pub fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
             chassis::set_boot_device(ctx, *dev, *persistent)?;
             Output::Done
         }
+        Op::GetBootDevice => Output::Boot(chassis::boot_flags(ctx)?),
     })
 }
 
