@@ -107,7 +107,9 @@ async fn boot_device_agrees_with_ipmitool_bootparam() {
         (BootDevice::Cdrom, false, "Force Boot from CD/DVD"),
         (BootDevice::Bios, false, "Force Boot into BIOS Setup"),
     ] {
-        pool.set_boot_device(1, &t, dev, persistent).await.unwrap();
+        pool.set_boot_device(1, &t, dev, persistent, false)
+            .await
+            .unwrap();
         let out = sim.ipmitool_ok(&["chassis", "bootparam", "get", "5"]);
         assert!(out.contains(text), "{dev:?}: {out}");
         // ipmi_sim keeps only the device selector of parameter 5 (the first data byte, with

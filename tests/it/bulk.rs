@@ -381,6 +381,19 @@ fn level_1_5_machine_sets_for_reads_clears_and_grants(backend: Backend) {
         assert_eq!(item["result"]["device"], dev, "{item}");
     }
 
+    // bootdev-set/3: version 1's arguments, the machine a set.
+    let r = s.rpc(
+        &admin,
+        "bootdev-set/3",
+        json!({"machine": "m[1-2]", "device": "cdrom", "efi": true}),
+    );
+    let l = lines(&r);
+    assert_eq!(l.last().unwrap()["ok"], 2, "{l:?}");
+    for sim in &sims {
+        let tool = sim.ipmitool_ok(&["chassis", "bootparam", "get", "5"]);
+        assert!(tool.contains("Force Boot from CD/DVD"), "{tool}");
+    }
+
     // bmc-info/2 and sel-clear/2 over a glob.
     let r = s.rpc(&admin, "bmc-info/2", json!({"machines": ["m*"]}));
     let l = lines(&r);

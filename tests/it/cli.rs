@@ -134,6 +134,13 @@ fn demo_calls(backend: Backend) {
     let grant = grant.as_array().map(|a| a[0].clone()).unwrap_or(grant);
     assert_eq!(grant["result"]["role"], "viewer", "{grant}");
 
+    // `bootdev-set MACHINE DEVICE` as version 1 took it; the default version (3) agrees.
+    admin.ok(&["bootdev-set", "m1", "pxe"]);
+    let boot = sim.ipmitool_ok(&["chassis", "bootparam", "get", "5"]);
+    assert!(boot.contains("Force PXE"), "{boot}");
+    let got = admin.json(&["bootdev-get", "m1"]);
+    assert_eq!(got["result"]["device"], "pxe", "{got}");
+
     let on = admin.json(&["power-on/1", "m1"]);
     assert_eq!(on["machine"], "m1", "{on}");
     assert!(

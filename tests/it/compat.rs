@@ -172,6 +172,7 @@ fn levels_grow_and_command_versions_never_change() {
         ("permission-grant", 2),
         ("permission-revoke", 2),
         ("bootdev-get", 1),
+        ("bootdev-set", 3),
     ] {
         let c = at("1.5").command(name, v);
         assert!(c.is_some_and(|c| c.stream), "{name}/{v}");

@@ -182,8 +182,9 @@ impl BmcPool {
         target: &BmcTarget,
         dev: BootDevice,
         persistent: bool,
+        efi: bool,
     ) -> Result<(), BmcError> {
-        self.call(key, target, Op::SetBootDevice(dev, persistent))
+        self.call(key, target, Op::SetBootDevice(dev, persistent, efi))
             .await
             .map(|_| ())
     }

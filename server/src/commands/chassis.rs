@@ -140,6 +140,42 @@ pub struct BootdevOut {
     pub persistent: bool,
 }
 
+/// `bootdev-set/3`: version 1's arguments (`MACHINE DEVICE`), the machine now a set, and
+/// `--efi`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bootdev3 {
+    /// Machines: a name, a hostrange such as node[01-40] (commas allowed), or a glob such
+    /// as rack4-*.
+    #[schemars(length(min = 1, max = 4096))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: String,
+    /// Device to boot from.
+    #[schemars(extend("x-igor-positional" = 1))]
+    pub device: BootDev,
+    /// Keep it for every boot (default: next boot only).
+    #[serde(default)]
+    pub persistent: bool,
+    /// Boot in EFI mode rather than legacy BIOS mode.
+    #[serde(default)]
+    pub efi: bool,
+}
+
+impl MachineSet for Bootdev3 {
+    fn machines(&self) -> &[String] {
+        std::slice::from_ref(&self.machine)
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Bootdev3Out {
+    /// Machine name.
+    pub machine: String,
+    pub device: BootDev,
+    pub persistent: bool,
+    pub efi: bool,
+}
+
 /// `bootdev-get/1`: the boot device the BMC will use, as it reports it.
 #[derive(Serialize, JsonSchema)]
 pub struct BootdevGetOut {
@@ -308,6 +344,17 @@ pub fn specs() -> Vec<CommandSpec> {
              bootparam get 5 shows them.",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { bootdev_of(&ctx, m).await },
         ),
+        bulk(
+            "bootdev-set",
+            3,
+            "1.5",
+            "chassis",
+            Access::Operator,
+            "Choose the boot device for the next boot (or every boot with --persistent)\n\
+             Version 1's arguments (MACHINE DEVICE) with the machine now a name, hostrange \
+             or glob, and --efi for an EFI boot.",
+            |ctx: Ctx, m: Machine, p: Arc<Bootdev3>| async move { bootdev_3(&ctx, m, &p).await },
+        ),
     ]
 }
 
@@ -445,6 +492,22 @@ async fn bootdev_on(
     device: BootDev,
     persistent: bool,
 ) -> Result<BootdevOut, ApiError> {
+    set_bootdev(ctx, &m, device, persistent, false).await?;
+    Ok(BootdevOut {
+        machine: m.name,
+        device,
+        persistent,
+    })
+}
+
+/// Sends the boot flags: `device`, for every boot or the next, EFI or legacy.
+async fn set_bootdev(
+    ctx: &Ctx,
+    m: &Machine,
+    device: BootDev,
+    persistent: bool,
+    efi: bool,
+) -> Result<(), ApiError> {
     let t = ctx.target(&m)?;
     let dev = match device {
         BootDev::Pxe => BootDevice::Pxe,
@@ -454,12 +517,17 @@ async fn bootdev_on(
     };
     ctx.state
         .bmc
-        .set_boot_device(m.id, &t, dev, persistent)
+        .set_boot_device(m.id, &t, dev, persistent, efi)
         .await
-        .map_err(|e| bmc_error(&m.name, e))?;
-    Ok(BootdevOut {
+        .map_err(|e| bmc_error(&m.name, e))
+}
+
+async fn bootdev_3(ctx: &Ctx, m: Machine, p: &Bootdev3) -> Result<Bootdev3Out, ApiError> {
+    set_bootdev(ctx, &m, p.device, p.persistent, p.efi).await?;
+    Ok(Bootdev3Out {
         machine: m.name,
-        device,
-        persistent,
+        device: p.device,
+        persistent: p.persistent,
+        efi: p.efi,
     })
 }

@@ -112,16 +112,17 @@ pub(super) fn set_boot_device(
     ctx: &mut Ctx<'_>,
     dev: BootDevice,
     persistent: bool,
+    efi: bool,
 ) -> Result<(), Fail> {
-    // Boot flags parameter (5): byte 1 bit 7 "valid", bit 6 "persistent"; byte 2 bits 5:2
-    // the device selector. Same bytes as `ipmitool chassis bootdev`.
+    // Boot flags parameter (5): byte 1 bit 7 "valid", bit 6 "persistent", bit 5 "EFI";
+    // byte 2 bits 5:2 the device selector. Same bytes as `ipmitool chassis bootdev`.
     let selector = match dev {
         BootDevice::Pxe => 0x04,
         BootDevice::Disk => 0x08,
         BootDevice::Cdrom => 0x14,
         BootDevice::Bios => 0x18,
     };
-    let flags = 0x80 | if persistent { 0x40 } else { 0x00 };
+    let flags = 0x80 | if persistent { 0x40 } else { 0x00 } | if efi { 0x20 } else { 0x00 };
     ctx.req(CHASSIS, 0x08, &[0x05, flags, selector, 0x00, 0x00, 0x00])?;
     Ok(())
 }

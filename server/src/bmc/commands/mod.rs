@@ -46,7 +46,8 @@ pub enum Op {
     SelClear,
     Sensors,
     Identify(Identify),
-    SetBootDevice(BootDevice, bool),
+    /// Device, persistent, EFI.
+    SetBootDevice(BootDevice, bool, bool),
     GetBootDevice,
 }
 
@@ -171,8 +172,8 @@ pub fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
             chassis::identify(ctx, *mode)?;
             Output::Done
         }
-        Op::SetBootDevice(dev, persistent) => {
-            chassis::set_boot_device(ctx, *dev, *persistent)?;
+        Op::SetBootDevice(dev, persistent, efi) => {
+            chassis::set_boot_device(ctx, *dev, *persistent, *efi)?;
             Output::Done
         }
         Op::GetBootDevice => Output::Boot(chassis::boot_flags(ctx)?),
