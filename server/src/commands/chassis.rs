@@ -508,7 +508,7 @@ async fn set_bootdev(
     persistent: bool,
     efi: bool,
 ) -> Result<(), ApiError> {
-    let t = ctx.target(&m)?;
+    let t = ctx.target(m)?;
     let dev = match device {
         BootDev::Pxe => BootDevice::Pxe,
         BootDev::Disk => BootDevice::Disk,
