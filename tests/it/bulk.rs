@@ -381,6 +381,42 @@ fn level_1_5_machine_sets_for_reads_clears_and_grants(backend: Backend) {
         assert_eq!(item["result"]["device"], dev, "{item}");
     }
 
+    // power-on/4 and power-off/3 say what each machine was and became; a machine already in
+    // the state gets nothing sent.
+    sims[0].ipmitool_ok(&["chassis", "power", "on"]);
+    sims[1].ipmitool_ok(&["chassis", "power", "off"]);
+    let r = s.rpc(&admin, "power-on/4", json!({"machines": ["m*"]}));
+    let l = lines(&r);
+    let it = items(&l);
+    let (m1, m2) = (
+        &by_machine(&it, "m1")["result"],
+        &by_machine(&it, "m2")["result"],
+    );
+    assert_eq!(
+        (&m1["found"], &m1["outcome"]),
+        (&json!("on"), &json!("already on")),
+        "{l:?}"
+    );
+    assert_eq!(
+        (&m2["found"], &m2["outcome"], &m2["power"]),
+        (&json!("off"), &json!("on"), &json!("on")),
+        "{l:?}"
+    );
+    assert_eq!(sims[1].power_status(), "Chassis Power is on");
+    let r = s.rpc(
+        &admin,
+        "power-off/3",
+        json!({"machines": ["m1"], "no_wait": true}),
+    );
+    let l = lines(&r);
+    assert_eq!(items(&l)[0]["result"]["outcome"], "sent", "{l:?}");
+    let r = s.rpc(&admin, "power-off/3", json!({"machines": ["m[1-2]"]}));
+    let l = lines(&r);
+    assert_eq!(l.last().unwrap()["ok"], 2, "{l:?}");
+    for sim in &sims {
+        assert_eq!(sim.power_status(), "Chassis Power is off");
+    }
+
     // bootdev-set/3: version 1's arguments, the machine a set.
     let r = s.rpc(
         &admin,

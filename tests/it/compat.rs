@@ -173,6 +173,8 @@ fn levels_grow_and_command_versions_never_change() {
         ("permission-revoke", 2),
         ("bootdev-get", 1),
         ("bootdev-set", 3),
+        ("power-on", 4),
+        ("power-off", 3),
     ] {
         let c = at("1.5").command(name, v);
         assert!(c.is_some_and(|c| c.stream), "{name}/{v}");

@@ -34,7 +34,7 @@ fn forwarded(stderr: &str) -> String {
 fn expected_default(name: &str, k: &str, l: &str) -> String {
     // The highest version known at K (its newest bundle) that the server at L offers.
     let versions: &[(&str, u32)] = match name {
-        "power-on" => &[("1.0", 1), ("1.2", 2), ("1.3", 3)],
+        "power-on" => &[("1.0", 1), ("1.2", 2), ("1.3", 3), ("1.5", 4)],
         "power-status" => &[("1.0", 1), ("1.3", 2)],
         "sel-delete" => &[("1.0", 1), ("1.2", 2)],
         other => panic!("{other}"),
@@ -55,6 +55,7 @@ fn newer_than(l: &str) -> (&'static str, &'static str) {
         "1.1" => ("audit-find", "unknown command 'audit-find'"),
         "1.2" => ("power-status/2", "unknown command 'power-status/2'"),
         "1.3" => ("machine-find/2", "unknown command 'machine-find/2'"),
+        "1.4" => ("machine-find/3", "unknown command 'machine-find/3'"),
         _ => ("sel-delete/9", "unknown command 'sel-delete/9'"),
     }
 }

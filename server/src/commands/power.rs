@@ -216,7 +216,135 @@ pub fn specs() -> Vec<CommandSpec> {
             ChassisAction::SoftShutdown,
             "soft",
         ),
+        bulk(
+            "power-on",
+            4,
+            "1.5",
+            "power",
+            Access::Operator,
+            "Power a set of machines on, and report what each was and became\n\
+             A machine already on is reported as such and nothing is sent to it; otherwise \
+             the request is sent once and the machine polled until its BMC reports it on \
+             (or timeout_secs pass: bmc_timeout). --no-wait returns once the request is sent.",
+            |ctx: Ctx, m: Machine, p: Arc<PowerSwitch>| async move {
+                switch(&ctx, m, PowerState::On, p.no_wait, p.timeout_secs).await
+            },
+        ),
+        bulk(
+            "power-off",
+            3,
+            "1.5",
+            "power",
+            Access::Operator,
+            "Power a set of machines off at once, and report what each was and became\n\
+             No clean shutdown (see power-soft). A machine already off is reported as such \
+             and nothing is sent to it; otherwise the request is sent once and the machine \
+             polled until its BMC reports it off (or timeout_secs pass: bmc_timeout).",
+            |ctx: Ctx, m: Machine, p: Arc<PowerSwitch>| async move {
+                switch(&ctx, m, PowerState::Off, p.no_wait, p.timeout_secs).await
+            },
+        ),
     ]
+}
+
+/// `power-on/4` and `power-off/3`: a set of machines, waiting by default.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSwitch {
+    /// Machines: names, hostranges such as node[01-40], or globs such as rack4-*.
+    #[schemars(extend("x-igor-positional" = 0))]
+    #[schemars(length(min = 1, max = 10000))]
+    pub machines: Vec<String>,
+    /// Return once the request is sent, without waiting for the BMC to report the state.
+    #[serde(default)]
+    pub no_wait: bool,
+    /// How long to wait per machine, in seconds.
+    #[serde(default = "default_wait_secs")]
+    #[schemars(range(min = 1, max = 600))]
+    pub timeout_secs: u32,
+}
+
+impl MachineSet for PowerSwitch {
+    fn machines(&self) -> &[String] {
+        &self.machines
+    }
+}
+
+/// What a power switch found and did on one machine.
+#[derive(Serialize, JsonSchema)]
+pub struct PowerSwitchOut {
+    /// Machine name.
+    pub machine: String,
+    /// The state the BMC reported before anything was sent: `on` or `off`.
+    pub found: String,
+    /// The last state the BMC reported: `on` or `off`.
+    pub power: String,
+    /// `already on` / `already off` (nothing was sent), `on` / `off` (sent, and the BMC
+    /// reports it), or `sent` (with --no-wait: sent, not waited for).
+    pub outcome: String,
+    /// Milliseconds from sending to the BMC reporting the state (0 when nothing was sent or
+    /// nothing was waited for).
+    pub waited_ms: u64,
+}
+
+/// Switches `m` to `want` unless it is there already: reads the state, sends the request
+/// once if needed, then (unless `no_wait`) polls until the BMC reports `want` or the time
+/// is up (`bmc_timeout`, naming the last state).
+async fn switch(
+    ctx: &Ctx,
+    m: Machine,
+    want: PowerState,
+    no_wait: bool,
+    timeout_secs: u32,
+) -> Result<PowerSwitchOut, ApiError> {
+    let t = ctx.target(&m)?;
+    let bmc = &ctx.state.bmc;
+    let word = state_name(want);
+    let found = bmc
+        .power_status(m.id, &t)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    let out = |power: PowerState, outcome: String, waited_ms: u64| PowerSwitchOut {
+        machine: m.name.clone(),
+        found: state_name(found).to_owned(),
+        power: state_name(power).to_owned(),
+        outcome,
+        waited_ms,
+    };
+    if found == want {
+        return Ok(out(found, format!("already {word}"), 0));
+    }
+    let action = match want {
+        PowerState::On => ChassisAction::PowerOn,
+        PowerState::Off => ChassisAction::PowerOff,
+    };
+    bmc.chassis_control(m.id, &t, action)
+        .await
+        .map_err(|e| bmc_error(&m.name, e))?;
+    if no_wait {
+        return Ok(out(found, "sent".to_owned(), 0));
+    }
+    let started = Instant::now();
+    let limit = Duration::from_secs(u64::from(timeout_secs));
+    loop {
+        // A failed poll is not fatal while time remains: the BMC may be busy switching.
+        let last = bmc.power_status(m.id, &t).await;
+        if last.as_ref().is_ok_and(|s| *s == want) {
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            return Ok(out(want, word.to_owned(), waited_ms));
+        }
+        if started.elapsed() >= limit {
+            let last = match last {
+                Ok(s) => state_name(s).to_owned(),
+                Err(e) => e.to_string(),
+            };
+            return Err(ApiError::BmcTimeout(format!(
+                "machine '{}' did not report power {word} within {timeout_secs} s (last: {last})",
+                m.name
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn status_of(ctx: &Ctx, m: Machine) -> Result<PowerOut, ApiError> {
