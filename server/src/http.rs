@@ -342,7 +342,8 @@ async fn login(
             if let Some(addr) = addr {
                 state.logins.failed(&login.user, addr, Instant::now());
             }
-            audit_login_failure(&state, failed, addr).await;
+            let who = failed.unwrap_or_else(|| "(no such user)".to_owned());
+            audit_login(&state, who, ErrorCode::LoginFailed.as_str(), addr).await;
             return Err(ApiError::LoginFailed(
                 "invalid user name or password".into(),
             ));
@@ -366,6 +367,7 @@ async fn login(
         .db(move |c| models::token_insert(c, &hash, uid, issued, expires).map_err(ApiError::from))
         .await?;
     tracing::info!(user = %user.name, "login");
+    audit_login(&state, user.name.clone(), "ok", addr).await;
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         expires_at: rfc3339(expires),
@@ -374,19 +376,19 @@ async fn login(
     }))
 }
 
-/// One audit row per failed login: the user (when it exists) and the source address.
-async fn audit_login_failure(state: &AppState, user: Option<String>, addr: Option<IpAddr>) {
+/// One audit row per login, successful or not, with its source address.
+async fn audit_login(state: &AppState, user: String, outcome: &str, addr: Option<IpAddr>) {
     let row = AuditRow {
         at_ms: chrono::Utc::now().timestamp_millis(),
         machine: None,
-        outcome: ErrorCode::LoginFailed.as_str().to_owned(),
+        outcome: outcome.to_owned(),
         duration_ms: 0,
         detail: Some(match addr {
             Some(a) => format!("from {a}"),
             None => "from an unknown address".to_owned(),
         }),
+        params: None,
     };
-    let user = user.unwrap_or_else(|| "(no such user)".to_owned());
     state.audit(user, "login".to_owned(), vec![row]).await;
 }
 
@@ -447,14 +449,18 @@ async fn rpc(
     entry.validate(&params)?;
     // Streamed (bulk) commands write their own rows: one for the call, one per machine
     // acted on.
+    let audit_params = entry.audit_params(&params);
     let audit = (spec.audited && !spec.stream).then(|| {
-        Arc::new(CallAudit::new(
-            spec.full_name(),
-            spec.target
-                .and_then(|field| params.get(field))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        ))
+        Arc::new(
+            CallAudit::new(
+                spec.full_name(),
+                spec.target
+                    .and_then(|field| params.get(field))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            )
+            .with_params(audit_params.clone()),
+        )
     });
     let started = Instant::now();
     let ctx = Ctx {
@@ -463,6 +469,7 @@ async fn rpc(
         token_hash,
         peer: peer(&req),
         audit: audit.clone(),
+        audit_params: audit_params.clone(),
     };
     let outcome = spec.call(ctx, params).await;
     let elapsed = started.elapsed();
@@ -484,6 +491,7 @@ async fn rpc(
             outcome: code.to_owned(),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             detail: None,
+            params: audit_params,
         };
         state
             .audit(caller.name.clone(), spec.full_name(), vec![row])

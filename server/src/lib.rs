@@ -192,6 +192,7 @@ pub fn admin_reset(config: &Config, name: &str, password: Option<String>) -> any
                 } else {
                     "made an enabled admin with a new password; its tokens revoked"
                 }),
+                params: None,
             },
         )?;
         Ok(created)

@@ -465,7 +465,36 @@ impl Registry {
     }
 }
 
+/// The most of a call's parameters an audit record keeps (a bulk call may name thousands of
+/// machines; its selector is then cut, and the record says so).
+pub const AUDIT_PARAMS_MAX: usize = 4096;
+
 impl Entry {
+    /// The call's parameters as the audit records them: JSON with every secret (a parameter
+    /// marked sensitive) replaced by `***`, at most `AUDIT_PARAMS_MAX` characters; `None`
+    /// for a call without parameters.
+    pub fn audit_params(&self, params: &Value) -> Option<String> {
+        let map = params.as_object().filter(|m| !m.is_empty())?;
+        let masked: serde_json::Map<String, Value> = map
+            .iter()
+            .map(|(k, v)| {
+                let v = if self.sensitive.contains(k) {
+                    Value::String("***".into())
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let text = Value::Object(masked).to_string();
+        if text.chars().count() <= AUDIT_PARAMS_MAX {
+            return Some(text);
+        }
+        let mut cut: String = text.chars().take(AUDIT_PARAMS_MAX).collect();
+        cut.push_str("...");
+        Some(cut)
+    }
+
     fn unknown_parameter(&self) -> String {
         format!("is not a parameter; {}", self.takes())
     }

@@ -52,6 +52,8 @@ pub struct AuditRow {
     pub duration_ms: u64,
     /// What the outcome alone cannot say (a bulk call's selector and counts).
     pub detail: Option<String>,
+    /// The call's parameters as JSON, secrets masked (`Entry::audit_params`).
+    pub params: Option<String>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
                         outcome: &r.outcome,
                         duration_ms: i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
                         detail: r.detail.as_deref(),
+                        params: r.params.as_deref(),
                     })
                     .collect();
                 models::audit_insert_many(c, &rows).map_err(ApiError::from)
@@ -124,6 +127,8 @@ pub struct Ctx {
     pub peer: Option<IpAddr>,
     /// Set for audited commands: the audit row a change writes in its own transaction.
     pub audit: Option<Arc<CallAudit>>,
+    /// The call's parameters as its audit records keep them (secrets masked).
+    pub audit_params: Option<String>,
 }
 
 /// The audit record of one call in progress. A change writes it in the same transaction
@@ -132,6 +137,8 @@ pub struct Ctx {
 pub struct CallAudit {
     pub command: String,
     pub machine: Option<String>,
+    /// The call's parameters as JSON, secrets masked; recorded from level 1.5's audit on.
+    pub params: Option<String>,
     pub started: Instant,
     written: AtomicBool,
 }
@@ -141,9 +148,15 @@ impl CallAudit {
         CallAudit {
             command,
             machine,
+            params: None,
             started: Instant::now(),
             written: AtomicBool::new(false),
         }
+    }
+
+    pub fn with_params(mut self, params: Option<String>) -> Self {
+        self.params = params;
+        self
     }
 
     /// Whether the row is already committed with the call's change.
@@ -190,6 +203,7 @@ impl Ctx {
                                 outcome: "ok",
                                 duration_ms: i64::try_from(a.elapsed_ms()).unwrap_or(i64::MAX),
                                 detail: None,
+                                params: a.params.as_deref(),
                             },
                         )?;
                     }

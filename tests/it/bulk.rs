@@ -491,6 +491,65 @@ fn level_1_5_machine_sets_for_reads_clears_and_grants(backend: Backend) {
     let it = items(&l);
     assert_eq!(by_machine(&it, "m2")["ok"], true, "{l:?}");
     assert_eq!(by_machine(&it, "m3")["error"]["code"], "not_found", "{l:?}");
+    // audit-find/3: each call's parameters, secrets masked; time and outcome filters; a
+    // user sees its own records and those on machines it may view.
+    let rows = s.ok(
+        &admin,
+        "audit-find/3",
+        json!({"command": "permission-grant/2", "machine": "m1", "outcome": "conflict",
+               "since": "10m"}),
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let params: Value = serde_json::from_str(rows[0]["params"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        params,
+        json!({"user": "bob", "role": "operator", "machine": "m1"})
+    );
+    let adds = s.ok(&admin, "audit-find/3", json!({"command": "machine-add"}));
+    let adds = adds.as_array().unwrap();
+    assert_eq!(adds.len(), 2, "{adds:?}");
+    for row in adds {
+        let params: Value = serde_json::from_str(row["params"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            params["bmc_password"], "***",
+            "a secret in the audit: {row}"
+        );
+        assert_eq!(params["bmc_user"], sims[0].user, "{row}");
+    }
+    let logins = s.ok(
+        &admin,
+        "audit-find/3",
+        json!({"command": "login", "user": "bob"}),
+    );
+    let logins = logins.as_array().unwrap();
+    assert!(
+        logins
+            .iter()
+            .any(|r| r["outcome"] == "ok" && r["detail"] == "from 127.0.0.1"),
+        "bob's login is recorded: {logins:?}"
+    );
+    let r = s.rpc(&admin, "audit-find/3", json!({"until": "1h"}));
+    assert_eq!(r.body["result"], json!([]), "nothing is an hour old: {r:?}");
+    let r = s.rpc(&admin, "audit-find/3", json!({"since": "yesterday"}));
+    assert_eq!((r.status, r.code()), (400, "invalid_params"), "{r:?}");
+    let r = s.rpc(&bob, "audit-find/2", json!({}));
+    assert_eq!(r.status, 403, "version 2 stays admins' only: {r:?}");
+    let seen = s.ok(&bob, "audit-find/3", json!({"limit": 1000}));
+    let seen = seen.as_array().unwrap();
+    assert!(!seen.is_empty());
+    for row in seen {
+        assert!(
+            row["user"] == "bob" || row["machine"] == "m1",
+            "bob sees a record he may not: {row}"
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|r| r["machine"] == "m1" && r["user"] == "admin"),
+        "{seen:?}"
+    );
+
     let r = s.rpc(&bob, "machine-find/3", json!({"machines": ["m*"]}));
     let names: Vec<&str> = r.body["result"]
         .as_array()

@@ -1,6 +1,7 @@
-//! `audit-find` (1.2): who did what, when, on which machine. Admins only. Sensitive
-//! parameters never reach the audit table: it stores no parameters at all. `audit-find/2`
-//! (1.4) bounds its text filters in its schema.
+//! `audit-find` (1.2): who did what, when, on which machine. Admins only. `audit-find/2`
+//! (1.4) bounds its text filters in its schema. `audit-find/3` (1.5) shows each call's
+//! parameters (recorded with secrets masked), filters by outcome and time, and is open to
+//! every user for its own records and those on machines it may view.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,88 @@ pub struct AuditOut2 {
     pub detail: Option<String>,
 }
 
+/// `audit-find/3`: any user, with time and outcome filters.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFind3 {
+    /// Only calls by this user.
+    #[schemars(length(max = 64))]
+    pub user: Option<String>,
+    /// Only calls on this machine (or on this name or pattern, for one that matched none).
+    #[schemars(length(max = 4096))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: Option<String>,
+    /// Only commands whose full name starts with this, e.g. `power-` or `sel-delete/2`.
+    #[schemars(length(max = 64))]
+    pub command: Option<String>,
+    /// Only records with this outcome: `ok`, an error code, `partial` or `failed`.
+    #[schemars(length(max = 64))]
+    pub outcome: Option<String>,
+    /// Only records from this time on: RFC 3339 (`2026-12-02T10:00:00Z`) or an age
+    /// (`90s`, `10m`, `1h`, `7d`).
+    #[schemars(length(max = 64))]
+    pub since: Option<String>,
+    /// Only records up to this time, written as `since` is.
+    #[schemars(length(max = 64))]
+    pub until: Option<String>,
+    /// At most this many entries, newest first.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: u32,
+}
+
+/// `audit-find/3`'s record: version 2's, plus the call's parameters.
+#[derive(Serialize, JsonSchema)]
+pub struct AuditOut3 {
+    pub id: i64,
+    /// When the call finished (RFC 3339, milliseconds).
+    pub at: String,
+    pub user: String,
+    /// Full command name, e.g. power-off/1.
+    pub command: String,
+    /// The machine acted on; none for a bulk call's own record and for logins.
+    pub machine: Option<String>,
+    /// `ok` or the error code; a bulk call's own record says `ok`, `partial` or `failed`.
+    pub outcome: String,
+    pub duration_ms: i64,
+    /// A bulk call's selector and counts; a failed login's source address.
+    pub detail: Option<String>,
+    /// The call's parameters as JSON, secrets shown as `***` (recorded from this release
+    /// on; older records have none).
+    pub params: Option<String>,
+}
+
+/// A point in time as `audit-find/3` takes it: RFC 3339, or an age before `now_ms`.
+fn when(text: &str, what: &str, now_ms: i64) -> Result<i64, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    let bad = || ApiError::InvalidParams {
+        message: format!(
+            "invalid parameters: {what}: '{}' is neither RFC 3339 (2026-12-02T10:00:00Z) nor an age (90s, 10m, 1h, 7d)",
+            crate::error::escape_controls(text)
+        ),
+        details: None,
+    };
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = (
+        text.get(..split).ok_or_else(bad)?,
+        text.get(split..).ok_or_else(bad)?,
+    );
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_ms: i64 = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    if n < 0 {
+        return Err(bad());
+    }
+    Ok(now_ms.saturating_sub(n.saturating_mul(unit_ms)))
+}
+
 pub fn specs() -> Vec<CommandSpec> {
     vec![
         command(
@@ -102,6 +185,18 @@ pub fn specs() -> Vec<CommandSpec> {
             "List audit records, newest first: every BMC command and every change to users, machines and permissions\nAs version 1, with the length of each filter bounded, and each record's detail: a bulk call is one record with its selector and counts, plus one per machine acted on; failed logins carry their source address.",
             find_2,
         ),
+        command(
+            "audit-find",
+            3,
+            "1.5",
+            "audit",
+            Access::User,
+            "List audit records, newest first, with each call's parameters\n\
+             As version 2, plus --outcome, --since and --until (RFC 3339, or an age such as \
+             10m or 1h) and each record's parameters (secrets shown as ***). Admins see \
+             every record; other users see their own and those on machines they may view.",
+            find_3,
+        ),
     ]
 }
 
@@ -111,6 +206,9 @@ async fn rows(ctx: &Ctx, p: AuditFind) -> Result<Vec<models::AuditRow>, ApiError
         machine: p.machine,
         command: p.command,
         since_ms: None,
+        until_ms: None,
+        outcome: None,
+        visible_to: None,
         limit: i64::from(p.limit),
     };
     ctx.db(move |c| models::audit_find(c, &filter).map_err(ApiError::from))
@@ -164,4 +262,93 @@ async fn find_2(ctx: Ctx, p: AuditFind2) -> Result<Out<Vec<AuditOut2>>, ApiError
         .collect();
     let summary = format!("{} audit record(s)", out.len());
     Ok(Out::new(out, summary))
+}
+
+async fn find_3(ctx: Ctx, p: AuditFind3) -> Result<Out<Vec<AuditOut3>>, ApiError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let since_ms = p
+        .since
+        .as_deref()
+        .map(|t| when(t, "since", now_ms))
+        .transpose()?;
+    let until_ms = p
+        .until
+        .as_deref()
+        .map(|t| when(t, "until", now_ms))
+        .transpose()?;
+    let uid = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
+    let me = ctx.caller.name.clone();
+    let rows = ctx
+        .db(move |c| {
+            let visible_to = match uid {
+                Some(uid) => {
+                    let machines = models::machines_with_role(c, Some(uid))?
+                        .into_iter()
+                        .map(|(m, _)| m.name)
+                        .collect();
+                    Some((me, machines))
+                }
+                None => None,
+            };
+            let filter = AuditFilter {
+                user: p.user,
+                machine: p.machine,
+                command: p.command,
+                since_ms,
+                until_ms,
+                outcome: p.outcome,
+                visible_to,
+                limit: i64::from(p.limit),
+            };
+            models::audit_find(c, &filter).map_err(ApiError::from)
+        })
+        .await?;
+    let out: Vec<AuditOut3> = rows
+        .into_iter()
+        .map(|r| AuditOut3 {
+            id: r.id,
+            at: at(r.at_ms),
+            user: r.user_name,
+            command: r.command,
+            machine: r.machine,
+            outcome: r.outcome,
+            duration_ms: r.duration_ms,
+            detail: r.detail,
+            params: r.params,
+        })
+        .collect();
+    let summary = format!("{} audit record(s)", out.len());
+    Ok(Out::new(out, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn points_in_time() {
+        let now = 1_000_000_000;
+        let mut wrong = vec![];
+        for (text, want) in [
+            ("90s", Some(now - 90_000)),
+            ("10m", Some(now - 600_000)),
+            ("1h", Some(now - 3_600_000)),
+            ("7d", Some(now - 7 * 86_400_000)),
+            ("2026-12-02T10:00:00Z", Some(1_796_205_600_000)),
+            ("2026-12-02T11:00:00+01:00", Some(1_796_205_600_000)),
+            ("", None),
+            ("m", None),
+            ("10", None),
+            ("-5m", None),
+            ("5w", None),
+            ("yesterday", None),
+            ("\u{e9}m", None),
+        ] {
+            let got = when(text, "since", now).ok();
+            if got != want {
+                wrong.push(format!("{text:?}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 }

@@ -114,12 +114,16 @@ where
                 let full_name = full_name.clone();
                 tokio::spawn(async move {
                     let started = Instant::now();
+                    let params = ctx.audit_params.clone();
                     // A change on one machine (a bulk grant) writes its own audit row in its
                     // own transaction through `Ctx::write`, as a single call does.
                     let mut written = None;
                     let (machine, acted, outcome) = match target {
                         Ok(m) => {
-                            let audit = Arc::new(CallAudit::new(full_name, Some(m.name.clone())));
+                            let audit = Arc::new(
+                                CallAudit::new(full_name, Some(m.name.clone()))
+                                    .with_params(params.clone()),
+                            );
                             let ctx = Ctx {
                                 audit: Some(audit.clone()),
                                 ..ctx
@@ -144,6 +148,7 @@ where
                             outcome: code.clone(),
                             duration_ms,
                             detail: None,
+                            params,
                         },
                     });
                     let item = match outcome {
@@ -232,6 +237,7 @@ async fn write_audit(
                 "machines {shown}: {} named, {ok} ok, {failed} failed, {refused} refused",
                 ok + failed + refused
             )),
+            params: ctx.audit_params.clone(),
         },
     );
     ctx.state

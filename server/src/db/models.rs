@@ -104,6 +104,7 @@ pub struct NewAudit<'a> {
     pub outcome: &'a str,
     pub duration_ms: i64,
     pub detail: Option<&'a str>,
+    pub params: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -117,6 +118,7 @@ pub struct AuditRow {
     pub outcome: String,
     pub duration_ms: i64,
     pub detail: Option<String>,
+    pub params: Option<String>,
 }
 
 // Lookups by unique key use `get_result`, not `first`: `first` adds a bound `LIMIT ?`,
@@ -419,6 +421,11 @@ pub struct AuditFilter {
     pub machine: Option<String>,
     pub command: Option<String>,
     pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub outcome: Option<String>,
+    /// For a caller who is not an admin: its own name and the machines it may view; it
+    /// sees its own records and those on these machines.
+    pub visible_to: Option<(String, Vec<String>)>,
     pub limit: i64,
 }
 
@@ -440,6 +447,19 @@ pub fn audit_find(c: &mut DbConn, f: &AuditFilter) -> QueryResult<Vec<AuditRow>>
     }
     if let Some(s) = f.since_ms {
         q = q.filter(audit::at_ms.ge(s));
+    }
+    if let Some(u) = f.until_ms {
+        q = q.filter(audit::at_ms.le(u));
+    }
+    if let Some(o) = &f.outcome {
+        q = q.filter(audit::outcome.eq(o.clone()));
+    }
+    if let Some((me, machines)) = &f.visible_to {
+        q = q.filter(
+            audit::user_name
+                .eq(me.clone())
+                .or(audit::machine.eq_any(machines.clone())),
+        );
     }
     q.order(audit::id.desc()).limit(f.limit).load(c)
 }

@@ -56,6 +56,7 @@ diesel::table! {
         outcome -> Text,
         duration_ms -> BigInt,
         detail -> Nullable<Text>,
+        params -> Nullable<Text>,
     }
 }
 
