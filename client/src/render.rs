@@ -455,8 +455,9 @@ pub struct StreamPrinter {
     pub format: Format,
     /// How a list result is laid out under its machine's line.
     pub style: Style,
-    /// The columns a list result shows (`x-igor-columns` of the command's output).
-    pub columns: Option<Vec<String>>,
+    /// What a list result's table is drawn from: the columns the command's output names
+    /// (`x-igor-columns`), as a schema `table` reads; null for every field.
+    pub list_schema: Value,
     pub total: Option<u64>,
     pub seen: u64,
     pub failed: u64,
@@ -470,7 +471,7 @@ impl StreamPrinter {
         StreamPrinter {
             format,
             style: Style::PLAIN,
-            columns: None,
+            list_schema: Value::Null,
             total: None,
             seen: 0,
             failed: 0,
@@ -485,7 +486,9 @@ impl StreamPrinter {
             .get("properties")
             .and_then(|p| p.get("result"))
             .unwrap_or(&Value::Null);
-        self.columns = schema::params::list_columns(output, result);
+        if let Some(cols) = schema::params::list_columns(output, result) {
+            self.list_schema = serde_json::json!({ schema::X_COLUMNS: cols });
+        }
         self.style = style;
         self
     }
@@ -549,14 +552,10 @@ impl StreamPrinter {
                 let word = if ok { "ok" } else { "failed" };
                 // A list of records (a SEL, sensors) is a table of its own under the
                 // machine's line, in the columns the schema names.
-                if let (true, Some(Value::Array(rows))) = (ok, item.get("result"))
+                if let (true, Some(list @ Value::Array(rows))) = (ok, item.get("result"))
                     && rows.iter().all(Value::is_object)
                 {
-                    let schema = match &self.columns {
-                        Some(cols) => serde_json::json!({ schema::X_COLUMNS: cols }),
-                        None => Value::Null,
-                    };
-                    let body = table(&Value::Array(rows.clone()), &schema, self.style);
+                    let body = table(list, &self.list_schema, self.style);
                     let count = format!("{} record(s)", rows.len());
                     return format!("{machine:<16} {word:<7} {count}\n{body}");
                 }

@@ -473,7 +473,7 @@ impl Entry {
     /// The call's parameters as the audit records them: JSON with every secret (a parameter
     /// marked sensitive) replaced by `***`, at most `AUDIT_PARAMS_MAX` characters; `None`
     /// for a call without parameters.
-    pub fn audit_params(&self, params: &Value) -> Option<String> {
+    pub fn audit_params(&self, params: &Value) -> Option<Arc<str>> {
         let map = params.as_object().filter(|m| !m.is_empty())?;
         let masked: serde_json::Map<String, Value> = map
             .iter()
@@ -488,28 +488,25 @@ impl Entry {
             .collect();
         let text = Value::Object(masked).to_string();
         if text.chars().count() <= AUDIT_PARAMS_MAX {
-            return Some(text);
+            return Some(text.into());
         }
         let mut cut: String = text.chars().take(AUDIT_PARAMS_MAX).collect();
         cut.push_str("...");
-        Some(cut)
+        Some(cut.into())
     }
 
+    /// What a parameter the version does not have is told: "is not a parameter; ping/1
+    /// takes no parameters" or "...; machine-show/1 takes: name".
     fn unknown_parameter(&self) -> String {
-        format!("is not a parameter; {}", self.takes())
-    }
-
-    /// "this command version takes: a, b" (or none).
-    fn takes(&self) -> String {
-        let names: Vec<&String> = schema::params::properties(&self.spec.params)
+        let names: Vec<&str> = schema::params::properties(&self.spec.params)
             .into_iter()
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.as_str())
             .collect();
+        let full = self.spec.full_name();
         if names.is_empty() {
-            format!("{} takes no parameters", self.spec.full_name())
+            format!("is not a parameter; {full} takes no parameters")
         } else {
-            let list: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-            format!("{} takes: {}", self.spec.full_name(), list.join(", "))
+            format!("is not a parameter; {full} takes: {}", names.join(", "))
         }
     }
 

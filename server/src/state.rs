@@ -52,8 +52,9 @@ pub struct AuditRow {
     pub duration_ms: u64,
     /// What the outcome alone cannot say (a bulk call's selector and counts).
     pub detail: Option<String>,
-    /// The call's parameters as JSON, secrets masked (`Entry::audit_params`).
-    pub params: Option<String>,
+    /// The call's parameters as JSON, secrets masked (`Entry::audit_params`); one copy
+    /// shared by every row of a bulk call.
+    pub params: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -128,7 +129,7 @@ pub struct Ctx {
     /// Set for audited commands: the audit row a change writes in its own transaction.
     pub audit: Option<Arc<CallAudit>>,
     /// The call's parameters as its audit records keep them (secrets masked).
-    pub audit_params: Option<String>,
+    pub audit_params: Option<Arc<str>>,
 }
 
 /// The audit record of one call in progress. A change writes it in the same transaction
@@ -138,7 +139,7 @@ pub struct CallAudit {
     pub command: String,
     pub machine: Option<String>,
     /// The call's parameters as JSON, secrets masked; recorded from level 1.5's audit on.
-    pub params: Option<String>,
+    pub params: Option<Arc<str>>,
     pub started: Instant,
     written: AtomicBool,
 }
@@ -154,7 +155,7 @@ impl CallAudit {
         }
     }
 
-    pub fn with_params(mut self, params: Option<String>) -> Self {
+    pub fn with_params(mut self, params: Option<Arc<str>>) -> Self {
         self.params = params;
         self
     }

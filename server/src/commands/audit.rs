@@ -200,19 +200,30 @@ pub fn specs() -> Vec<CommandSpec> {
     ]
 }
 
-async fn rows(ctx: &Ctx, p: AuditFind) -> Result<Vec<models::AuditRow>, ApiError> {
-    let filter = AuditFilter {
-        user: p.user,
-        machine: p.machine,
-        command: p.command,
-        since_ms: None,
-        until_ms: None,
-        outcome: None,
-        visible_to: None,
-        limit: i64::from(p.limit),
-    };
-    ctx.db(move |c| models::audit_find(c, &filter).map_err(ApiError::from))
-        .await
+/// The records `filter` selects, newest first. A caller who is not an admin sees its own
+/// records and those on the machines it may view, whatever the filter says (versions 1 and
+/// 2 are for admins only, so this narrows `audit-find/3` alone).
+async fn query(ctx: &Ctx, mut filter: AuditFilter) -> Result<Vec<models::AuditRow>, ApiError> {
+    let uid = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
+    let me = ctx.caller.name.clone();
+    ctx.db(move |c| {
+        if let Some(uid) = uid {
+            let machines = models::machines_with_role(c, Some(uid))?
+                .into_iter()
+                .map(|(m, _)| m.name)
+                .collect();
+            filter.visible_to = Some((me, machines));
+        }
+        models::audit_find(c, &filter).map_err(ApiError::from)
+    })
+    .await
+}
+
+/// Records as one command version shows them, with the summary every version prints.
+fn listed<T>(rows: Vec<models::AuditRow>, show: impl Fn(models::AuditRow) -> T) -> Out<Vec<T>> {
+    let out: Vec<T> = rows.into_iter().map(show).collect();
+    let summary = format!("{} audit record(s)", out.len());
+    Out::new(out, summary)
 }
 
 fn at(ms: i64) -> String {
@@ -222,103 +233,67 @@ fn at(ms: i64) -> String {
 }
 
 async fn find(ctx: Ctx, p: AuditFind) -> Result<Out<Vec<AuditOut>>, ApiError> {
-    let out: Vec<AuditOut> = rows(&ctx, p)
-        .await?
-        .into_iter()
-        .map(|r| AuditOut {
-            id: r.id,
-            at: at(r.at_ms),
-            user: r.user_name,
-            command: r.command,
-            machine: r.machine,
-            outcome: r.outcome,
-            duration_ms: r.duration_ms,
-        })
-        .collect();
-    let summary = format!("{} audit record(s)", out.len());
-    Ok(Out::new(out, summary))
-}
-
-async fn find_2(ctx: Ctx, p: AuditFind2) -> Result<Out<Vec<AuditOut2>>, ApiError> {
-    let p = AuditFind {
+    let filter = AuditFilter {
         user: p.user,
         machine: p.machine,
         command: p.command,
-        limit: p.limit,
+        limit: i64::from(p.limit),
+        ..AuditFilter::default()
     };
-    let out: Vec<AuditOut2> = rows(&ctx, p)
-        .await?
-        .into_iter()
-        .map(|r| AuditOut2 {
-            id: r.id,
-            at: at(r.at_ms),
-            user: r.user_name,
-            command: r.command,
-            machine: r.machine,
-            outcome: r.outcome,
-            duration_ms: r.duration_ms,
-            detail: r.detail,
-        })
-        .collect();
-    let summary = format!("{} audit record(s)", out.len());
-    Ok(Out::new(out, summary))
+    Ok(listed(query(&ctx, filter).await?, |r| AuditOut {
+        id: r.id,
+        at: at(r.at_ms),
+        user: r.user_name,
+        command: r.command,
+        machine: r.machine,
+        outcome: r.outcome,
+        duration_ms: r.duration_ms,
+    }))
+}
+
+async fn find_2(ctx: Ctx, p: AuditFind2) -> Result<Out<Vec<AuditOut2>>, ApiError> {
+    let filter = AuditFilter {
+        user: p.user,
+        machine: p.machine,
+        command: p.command,
+        limit: i64::from(p.limit),
+        ..AuditFilter::default()
+    };
+    Ok(listed(query(&ctx, filter).await?, |r| AuditOut2 {
+        id: r.id,
+        at: at(r.at_ms),
+        user: r.user_name,
+        command: r.command,
+        machine: r.machine,
+        outcome: r.outcome,
+        duration_ms: r.duration_ms,
+        detail: r.detail,
+    }))
 }
 
 async fn find_3(ctx: Ctx, p: AuditFind3) -> Result<Out<Vec<AuditOut3>>, ApiError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let since_ms = p
-        .since
-        .as_deref()
-        .map(|t| when(t, "since", now_ms))
-        .transpose()?;
-    let until_ms = p
-        .until
-        .as_deref()
-        .map(|t| when(t, "until", now_ms))
-        .transpose()?;
-    let uid = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
-    let me = ctx.caller.name.clone();
-    let rows = ctx
-        .db(move |c| {
-            let visible_to = match uid {
-                Some(uid) => {
-                    let machines = models::machines_with_role(c, Some(uid))?
-                        .into_iter()
-                        .map(|(m, _)| m.name)
-                        .collect();
-                    Some((me, machines))
-                }
-                None => None,
-            };
-            let filter = AuditFilter {
-                user: p.user,
-                machine: p.machine,
-                command: p.command,
-                since_ms,
-                until_ms,
-                outcome: p.outcome,
-                visible_to,
-                limit: i64::from(p.limit),
-            };
-            models::audit_find(c, &filter).map_err(ApiError::from)
-        })
-        .await?;
-    let out: Vec<AuditOut3> = rows
-        .into_iter()
-        .map(|r| AuditOut3 {
-            id: r.id,
-            at: at(r.at_ms),
-            user: r.user_name,
-            command: r.command,
-            machine: r.machine,
-            outcome: r.outcome,
-            duration_ms: r.duration_ms,
-            detail: r.detail,
-            params: r.params,
-        })
-        .collect();
-    let summary = format!("{} audit record(s)", out.len());
-    Ok(Out::new(out, summary))
+    let mut filter = AuditFilter {
+        user: p.user,
+        machine: p.machine,
+        command: p.command,
+        outcome: p.outcome,
+        limit: i64::from(p.limit),
+        ..AuditFilter::default()
+    };
+    filter.since_ms = p.since.map(|t| when(&t, "since", now_ms)).transpose()?;
+    filter.until_ms = p.until.map(|t| when(&t, "until", now_ms)).transpose()?;
+    Ok(listed(query(&ctx, filter).await?, |r| AuditOut3 {
+        id: r.id,
+        at: at(r.at_ms),
+        user: r.user_name,
+        command: r.command,
+        machine: r.machine,
+        outcome: r.outcome,
+        duration_ms: r.duration_ms,
+        detail: r.detail,
+        params: r.params,
+    }))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bulk::{MachineSet, bulk};
 use crate::access::Access;
-use crate::bmc::{ChassisAction, PowerState};
+use crate::bmc::{BmcTarget, ChassisAction, PowerState};
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
 use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
@@ -324,27 +324,8 @@ async fn switch(
     if no_wait {
         return Ok(out(found, "sent".to_owned(), 0));
     }
-    let started = Instant::now();
-    let limit = Duration::from_secs(u64::from(timeout_secs));
-    loop {
-        // A failed poll is not fatal while time remains: the BMC may be busy switching.
-        let last = bmc.power_status(m.id, &t).await;
-        if last.as_ref().is_ok_and(|s| *s == want) {
-            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            return Ok(out(want, word.to_owned(), waited_ms));
-        }
-        if started.elapsed() >= limit {
-            let last = match last {
-                Ok(s) => state_name(s).to_owned(),
-                Err(e) => e.to_string(),
-            };
-            return Err(ApiError::BmcTimeout(format!(
-                "machine '{}' did not report power {word} within {timeout_secs} s (last: {last})",
-                m.name
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let waited_ms = wait_for(ctx, &m, &t, want, timeout_secs).await?;
+    Ok(out(want, word.to_owned(), waited_ms))
 }
 
 async fn status_of(ctx: &Ctx, m: Machine) -> Result<PowerOut, ApiError> {
@@ -488,19 +469,31 @@ async fn power_on_wait(
             waited_ms: 0,
         });
     }
+    let waited_ms = wait_for(ctx, &m, &t, PowerState::On, timeout_secs).await?;
+    Ok(PowerOn2Out {
+        machine: m.name,
+        power: "on".into(),
+        waited: true,
+        waited_ms,
+    })
+}
+
+/// Polls `m`'s power state until the BMC reports `want`, every 250 ms for at most
+/// `timeout_secs`; the milliseconds it took, or `bmc_timeout` naming the last state seen.
+/// A failed poll is not fatal while time remains: the BMC may be busy switching.
+async fn wait_for(
+    ctx: &Ctx,
+    m: &Machine,
+    t: &BmcTarget,
+    want: PowerState,
+    timeout_secs: u32,
+) -> Result<u64, ApiError> {
     let started = Instant::now();
     let limit = Duration::from_secs(u64::from(timeout_secs));
     loop {
-        // A failed poll is not fatal while time remains: the BMC may be busy switching.
-        let last = bmc.power_status(m.id, &t).await;
-        if let Ok(PowerState::On) = last {
-            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            return Ok(PowerOn2Out {
-                machine: m.name,
-                power: "on".into(),
-                waited: true,
-                waited_ms,
-            });
+        let last = ctx.state.bmc.power_status(m.id, t).await;
+        if last.as_ref().is_ok_and(|s| *s == want) {
+            return Ok(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         }
         if started.elapsed() >= limit {
             let last = match last {
@@ -508,8 +501,9 @@ async fn power_on_wait(
                 Err(e) => e.to_string(),
             };
             return Err(ApiError::BmcTimeout(format!(
-                "machine '{}' did not report power on within {timeout_secs} s (last: {last})",
-                m.name
+                "machine '{}' did not report power {} within {timeout_secs} s (last: {last})",
+                m.name,
+                state_name(want)
             )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

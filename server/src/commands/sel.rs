@@ -133,14 +133,7 @@ fn event(r: SelRecord) -> SelEventOut {
 }
 
 async fn events_of(ctx: &Ctx, m: Machine) -> Result<Vec<SelEventOut>, ApiError> {
-    let t = ctx.target(&m)?;
-    let records = ctx
-        .state
-        .bmc
-        .sel_list(m.id, &t)
-        .await
-        .map_err(|e| bmc_error(&m.name, e))?;
-    Ok(records.into_iter().map(event).collect())
+    Ok(records(ctx, &m).await?.into_iter().map(event).collect())
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -320,15 +313,18 @@ async fn info_of(ctx: &Ctx, m: Machine) -> Result<SelInfoOut, ApiError> {
     })
 }
 
-async fn list(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiError> {
-    let t = ctx.target(&m)?;
-    let records = ctx
-        .state
+/// Every record in `m`'s SEL, decoded.
+async fn records(ctx: &Ctx, m: &Machine) -> Result<Vec<SelRecord>, ApiError> {
+    let t = ctx.target(m)?;
+    ctx.state
         .bmc
         .sel_list(m.id, &t)
         .await
-        .map_err(|e| bmc_error(&m.name, e))?;
-    let out: Vec<SelRecordOut> = records.into_iter().map(record).collect();
+        .map_err(|e| bmc_error(&m.name, e))
+}
+
+async fn list(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<Vec<SelRecordOut>>, ApiError> {
+    let out: Vec<SelRecordOut> = records(&ctx, &m).await?.into_iter().map(record).collect();
     let summary = format!("{} record(s) in the SEL of machine '{}'", out.len(), m.name);
     Ok(Out::new(out, summary))
 }

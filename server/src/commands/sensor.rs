@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::bulk::bulk;
 use super::power::{MachineParam, MachinesParam};
 use crate::access::Access;
+use crate::bmc::SensorReading;
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
 use crate::registry::{CommandSpec, Out, on_machine};
@@ -63,14 +64,8 @@ pub struct Sensor2Out {
 }
 
 async fn sensors_of(ctx: &Ctx, m: Machine) -> Result<Vec<Sensor2Out>, ApiError> {
-    let t = ctx.target(&m)?;
-    let readings = ctx
-        .state
-        .bmc
-        .sensors(m.id, &t)
-        .await
-        .map_err(|e| bmc_error(&m.name, e))?;
-    Ok(readings
+    Ok(readings(ctx, &m)
+        .await?
         .into_iter()
         .map(|r| Sensor2Out {
             name: r.name,
@@ -114,15 +109,19 @@ pub fn specs() -> Vec<CommandSpec> {
     ]
 }
 
-async fn list(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<Vec<SensorOut>>, ApiError> {
-    let t = ctx.target(&m)?;
-    let readings = ctx
-        .state
+/// Every sensor reading of `m`'s BMC.
+async fn readings(ctx: &Ctx, m: &Machine) -> Result<Vec<SensorReading>, ApiError> {
+    let t = ctx.target(m)?;
+    ctx.state
         .bmc
         .sensors(m.id, &t)
         .await
-        .map_err(|e| bmc_error(&m.name, e))?;
-    let out: Vec<SensorOut> = readings
+        .map_err(|e| bmc_error(&m.name, e))
+}
+
+async fn list(ctx: Ctx, m: Machine, _: MachineParam) -> Result<Out<Vec<SensorOut>>, ApiError> {
+    let out: Vec<SensorOut> = readings(&ctx, &m)
+        .await?
         .into_iter()
         .map(|r| SensorOut {
             name: r.name,
