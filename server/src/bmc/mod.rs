@@ -234,8 +234,8 @@ pub enum BootDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootFlags {
     /// "none" (no override), "pxe", "disk", "disk-safe", "diag", "cdrom", "bios",
-    /// "remote-floppy", "remote-cdrom", "remote-disk", "floppy", or "0xNN" for a value the
-    /// IPMI 2.0 table does not name.
+    /// "remote-floppy", "remote-cdrom", "remote-media", "remote-disk", "floppy", or "0xNN"
+    /// for a value the IPMI 2.0 table (28-14, boot device selector) does not name.
     pub device: String,
     /// The flags are valid (byte 1, bit 7).
     pub valid: bool,

@@ -182,7 +182,8 @@ pub struct BootdevGetOut {
     /// Machine name.
     pub machine: String,
     /// none (no override), pxe, disk, disk-safe, diag, cdrom, bios, remote-floppy,
-    /// remote-cdrom, remote-disk, floppy, or 0xNN for a value the IPMI table does not name.
+    /// remote-cdrom, remote-media, remote-disk, floppy, or 0xNN for a value the IPMI table
+    /// does not name.
     pub device: String,
     /// For every boot, not only the next one.
     pub persistent: bool,

@@ -154,7 +154,7 @@ fn decode_boot_flags(d: &[u8]) -> Result<BootFlags, Fail> {
         0x6 => "bios".to_owned(),
         0x7 => "remote-floppy".to_owned(),
         0x8 => "remote-cdrom".to_owned(),
-        0x9 => "remote-disk".to_owned(),
+        0x9 => "remote-media".to_owned(),
         0xb => "remote-disk".to_owned(),
         0xf => "floppy".to_owned(),
         other => format!("{other:#04x}"),
