@@ -347,6 +347,20 @@ mod tests {
                 false,
                 false,
             ),
+            (
+                &[0x01, 0x05, 0x00, 0x24, 0x00, 0x00, 0x00],
+                "remote-media",
+                false,
+                false,
+                false,
+            ),
+            (
+                &[0x01, 0x05, 0x00, 0x2c, 0x00, 0x00, 0x00],
+                "remote-disk",
+                false,
+                false,
+                false,
+            ),
         ];
         let mut wrong = vec![];
         for (bytes, device, valid, persistent, efi) in table {
