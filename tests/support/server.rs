@@ -247,9 +247,13 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = read_from(&self.log_path, start_len);
-            if let Some(pos) = log.find("igord: listening on ") {
-                let rest = &log[pos + "igord: listening on ".len()..];
-                self.url = rest.lines().next().unwrap_or("").trim().to_owned();
+            // Only a whole line: stderr is unbuffered, so the line may arrive in pieces.
+            let listening = log
+                .find("igord: listening on ")
+                .map(|pos| &log[pos + "igord: listening on ".len()..])
+                .and_then(|rest| rest.split_once('\n'));
+            if let Some((url, _)) = listening {
+                self.url = url.trim().to_owned();
                 if opts.tls {
                     let trust = opts
                         .trust
