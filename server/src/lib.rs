@@ -286,7 +286,8 @@ pub async fn serve(
         max_concurrent: config.bmc_max_concurrent,
         deadline: config.bmc_deadline,
         idle_timeout: config.bmc_idle_timeout,
-    });
+    })
+    .context("cannot start the bmc runtime")?;
     let registry = Arc::new(registry);
     let state = Arc::new(AppState {
         published: registry.published(),
@@ -318,10 +319,11 @@ pub async fn serve(
                 .configure(http::configure(state.clone(), registry.clone()))
         })
         .workers(workers)
-        // Only diesel runs on the blocking pool (argon2 and ipmi-rs have threads of their
-        // own), and a closure there holds one of DB_CONNECTIONS connections: threads beyond
-        // that only wait, and each costs a stack and a malloc arena (hundreds of them under a
-        // login flood on PostgreSQL pushed igord past 256 MiB).
+        // Only diesel runs on the blocking pool (argon2 has threads of its own, BMC
+        // sessions a runtime of their own), and a closure there holds one of
+        // DB_CONNECTIONS connections: threads beyond that only wait, and each costs a stack
+        // and a malloc arena (hundreds of them under a login flood on PostgreSQL pushed
+        // igord past 256 MiB).
         .worker_max_blocking_threads(DB_CONNECTIONS as usize)
         .on_connect(move |conn, ext| {
             if let Some(addr) = http::peer_of_connection(conn) {

@@ -28,6 +28,7 @@ fn pool(deadline_ms: u64) -> BmcPool {
         deadline: Duration::from_millis(deadline_ms),
         ..BmcConfig::default()
     })
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
