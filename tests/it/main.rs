@@ -27,5 +27,6 @@ mod input;
 mod matrix;
 mod migrations;
 mod rolling;
+mod scale;
 mod schema_doc;
 mod tls;
