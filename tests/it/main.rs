@@ -26,6 +26,7 @@ mod harness;
 mod input;
 mod matrix;
 mod migrations;
+mod replicas;
 mod rolling;
 mod scale;
 mod schema_doc;
