@@ -781,3 +781,120 @@ async fn sel_list_reads_the_sdrs_once_per_session() {
     assert!(first_cost > second_cost + 5, "first call {first_cost}");
     pool.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_cap_bounds_calls_in_flight() {
+    const CAP: usize = 2;
+    const CALLS: usize = 6;
+    let pool = BmcPool::new(BmcConfig {
+        max_concurrent: CAP,
+        deadline: Duration::from_millis(1000),
+        ..BmcConfig::default()
+    })
+    .unwrap();
+    // BMCs that never answer: each call holds its permit until its wait ends.
+    let holes: Vec<UdpSocket> = (0..CALLS)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    // Each hole notes when its first datagram came; once the calls are over, `over` is set
+    // and a wake-up datagram ends the wait of holes nothing reached.
+    let over = Arc::new(AtomicBool::new(false));
+    let arrivals: Vec<_> = holes
+        .iter()
+        .map(|hole| {
+            let (hole, over) = (hole.try_clone().unwrap(), over.clone());
+            hole.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            std::thread::spawn(move || {
+                hole.recv_from(&mut [0u8; 512]).ok()?;
+                (!over.load(Ordering::SeqCst)).then(Instant::now)
+            })
+        })
+        .collect();
+    let calls: Vec<_> = holes
+        .iter()
+        .enumerate()
+        .map(|(i, hole)| {
+            let t = BmcTarget {
+                host: "127.0.0.1".into(),
+                port: hole.local_addr().unwrap().port(),
+                username: "admin".into(),
+                password: "admin".into(),
+                cipher_suite: 3,
+            };
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let r = pool.power_status(i as i64, &t).await;
+                assert!(matches!(r, Err(BmcError::Timeout(_))), "{r:?}");
+                Instant::now()
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    over.store(true, Ordering::SeqCst);
+    let waker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for hole in &holes {
+        waker.send_to(b"wake", hole.local_addr().unwrap()).unwrap();
+    }
+    // The first datagrams hit the holes (or never do, for calls whose deadline passed in
+    // the queue); whenever one arrives, fewer than CAP calls may have ended before it.
+    let mut arrived: Vec<Instant> = arrivals
+        .into_iter()
+        .filter_map(|a| a.join().unwrap())
+        .collect();
+    arrived.sort();
+    assert!(
+        arrived.len() >= CAP,
+        "{} calls reached a BMC",
+        arrived.len()
+    );
+    // A call into a hole holds its permit for its receive wait, half the deadline (500 ms),
+    // so call k + CAP can only have started once call k has ended: at least that long
+    // after it (less a margin for the holes' own threads, which note arrivals late).
+    for (k, later) in arrived.iter().skip(CAP).enumerate() {
+        let gap = *later - arrived[k];
+        assert!(
+            gap >= Duration::from_millis(350),
+            "call {} reached its BMC {gap:?} after call {}: more than {CAP} were in flight",
+            k + CAP + 1,
+            k + 1
+        );
+    }
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_closed() {
+    let sim = SimBmc::start_new();
+    let t = target(&sim);
+    let pool = BmcPool::new(BmcConfig {
+        deadline: Duration::from_millis(3000),
+        idle_timeout: Duration::from_millis(300),
+        ..BmcConfig::default()
+    })
+    .unwrap();
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    assert_eq!(pool.power_status(2, &t).await, Ok(PowerState::Off));
+    // Closed by the pool once idle, not by the BMC's own 30 s timeout.
+    let waiting = Instant::now();
+    while active_sessions(&sim) > 1 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "idle sessions still open"
+        );
+    }
+    // And the machines are forgotten (at the reaper's next round).
+    while pool.slots() > 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "idle machines are still known"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The next call opens a fresh session.
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    assert_eq!(active_sessions(&sim), 2);
+    pool.shutdown().await;
+}
