@@ -187,12 +187,22 @@ impl Ctx {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
+        self.write_recorded(move |c| f(c).map(|v| (v, None))).await
+    }
+
+    /// As [`Ctx::write`], with the audit row's detail saying what the change created or
+    /// removed (ids included), as only the transaction knows it.
+    pub async fn write_recorded<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<(T, Option<String>), ApiError> + Send + 'static,
+    {
         let audit = self.audit.clone();
         let user = self.caller.name.clone();
         let written = self
             .db(move |c| {
                 crate::db::transaction(c, |c| {
-                    let value = f(c)?;
+                    let (value, detail) = f(c)?;
                     if let Some(a) = &audit {
                         models::audit_insert(
                             c,
@@ -203,7 +213,7 @@ impl Ctx {
                                 machine: a.machine.as_deref(),
                                 outcome: "ok",
                                 duration_ms: i64::try_from(a.elapsed_ms()).unwrap_or(i64::MAX),
-                                detail: None,
+                                detail: detail.as_deref(),
                                 params: a.params.as_deref(),
                             },
                         )?;

@@ -26,6 +26,7 @@ mod harness;
 mod input;
 mod matrix;
 mod migrations;
+mod operator;
 mod rolling;
 mod schema_doc;
 mod tls;

@@ -8,6 +8,7 @@
 
 mod commands;
 mod decode;
+pub mod fru;
 mod pool;
 mod session;
 mod worker;

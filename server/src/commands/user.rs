@@ -219,7 +219,7 @@ async fn hash(ctx: &Ctx, password: String) -> Result<String, ApiError> {
 async fn add(ctx: Ctx, p: UserAdd) -> Result<Out<UserOut>, ApiError> {
     let hash = hash(&ctx, p.password).await?;
     let user = ctx
-        .write(move |c| {
+        .write_recorded(move |c| {
             let new = NewUser {
                 name: &p.name,
                 password_hash: &hash,
@@ -228,7 +228,12 @@ async fn add(ctx: Ctx, p: UserAdd) -> Result<Out<UserOut>, ApiError> {
                 created_at: now(),
             };
             models::user_insert(c, &new).map_err(|e| ApiError::db(e, "user", &p.name))?;
-            models::user_by_name(c, &p.name).map_err(ApiError::from)
+            let u = models::user_by_name(c, &p.name).map_err(ApiError::from)?;
+            let detail = format!(
+                "created user '{}' (id {}, role {}, enabled)",
+                u.name, u.id, u.role
+            );
+            Ok((u, Some(detail)))
         })
         .await?;
     let summary = format!("added user '{}'", user.name);

@@ -11,6 +11,7 @@
 //! a failed link poisons the session.
 
 mod chassis;
+mod fru;
 mod sdr;
 mod sel;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use ipmi_rs::app::GetDeviceId;
 use ipmi_rs::connection::{CompletionErrorCode, IpmiCommand, LogicalUnit, Message};
 
+use super::fru::Fru;
 use super::session::{Fail, Session};
 use super::{
     BmcError, BootDevice, BootFlags, ChassisAction, ChassisStatus, DeviceInfo, Identify,
@@ -49,6 +51,8 @@ pub enum Op {
     /// Device, persistent, EFI.
     SetBootDevice(BootDevice, bool, bool),
     GetBootDevice,
+    /// Read and decode a FRU device.
+    Fru(u8),
 }
 
 impl Op {
@@ -63,6 +67,7 @@ impl Op {
                 | Op::SelList
                 | Op::Sensors
                 | Op::GetBootDevice
+                | Op::Fru(_)
         )
     }
 }
@@ -78,6 +83,7 @@ pub enum Output {
     SelDelete(Vec<SelDeletion>),
     Sensors(Vec<SensorReading>),
     Boot(BootFlags),
+    Fru(Box<Fru>),
 }
 
 /// A session plus the deadline of the call it serves: no request is sent once the
@@ -177,6 +183,7 @@ pub fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
             Output::Done
         }
         Op::GetBootDevice => Output::Boot(chassis::boot_flags(ctx)?),
+        Op::Fru(device) => Output::Fru(Box::new(fru::read(ctx, *device)?)),
     })
 }
 
