@@ -510,6 +510,9 @@ impl StreamPrinter {
             return String::new();
         };
         self.seen += 1;
+        if item.get("ok").is_none() {
+            return self.record(item);
+        }
         let ok = item.get("ok") == Some(&Value::Bool(true));
         if !ok {
             self.failed += 1;
@@ -565,6 +568,37 @@ impl StreamPrinter {
     }
 }
 
+impl StreamPrinter {
+    /// An item of a stream of records (`audit-find --follow`) rather than of per-machine
+    /// outcomes: one table row per record, the header before the first.
+    fn record(&mut self, item: &Value) -> String {
+        match self.format {
+            Format::Json => format!("{item}\n"),
+            Format::Yaml => format!("---\n{}", yaml(item)),
+            Format::Name => name_of(item).map(|n| format!("{n}\n")).unwrap_or_default(),
+            Format::Table => {
+                let rows = Value::Array(vec![item.clone()]);
+                let text = table(
+                    &rows,
+                    &self.list_schema,
+                    Style {
+                        boxed: false,
+                        ..self.style
+                    },
+                );
+                if self.seen == 1 {
+                    text
+                } else {
+                    text.lines()
+                        .skip(usize::from(self.style.headers))
+                        .map(|l| format!("{l}\n"))
+                        .collect()
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,6 +626,27 @@ mod tests {
         );
         assert!(lines[2].contains("Upper Critical going high"), "{text}");
         assert!(!text.contains("raw") && !text.contains("0100"), "{text}");
+    }
+
+    #[test]
+    fn a_stream_of_records_is_one_table_with_one_header() {
+        let mut p = StreamPrinter::new(Format::Table);
+        let mut text = String::new();
+        for (id, user) in [(7, "alice"), (8, "bob")] {
+            text += &p.line(&json!({"item": {"id": id, "user": user}}).to_string());
+        }
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with("id") && lines[0].contains("user"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("alice") && lines[2].contains("bob"),
+            "{text}"
+        );
+        // Records are not outcomes: none of them counts as failed.
+        assert_eq!((p.seen, p.failed), (2, 0));
     }
 
     /// A boxed rendering, as on a terminal.

@@ -606,6 +606,7 @@ fn stream_response(s: ItemStream) -> HttpResponse {
         ok: usize,
         failed: usize,
         done: bool,
+        records: Option<&'static str>,
     }
     let start = St {
         first: Some(json!({ "total": s.total })),
@@ -613,6 +614,7 @@ fn stream_response(s: ItemStream) -> HttpResponse {
         ok: 0,
         failed: 0,
         done: false,
+        records: s.records,
     };
     let body = futures_util::stream::unfold(start, |mut st| async move {
         if let Some(first) = st.first.take() {
@@ -623,7 +625,7 @@ fn stream_response(s: ItemStream) -> HttpResponse {
         }
         match st.rx.recv().await {
             Some(item) => {
-                if item["ok"] == Value::Bool(true) {
+                if st.records.is_some() || item["ok"] == Value::Bool(true) {
                     st.ok += 1;
                 } else {
                     st.failed += 1;
@@ -632,12 +634,15 @@ fn stream_response(s: ItemStream) -> HttpResponse {
             }
             None => {
                 st.done = true;
-                let summary = format!(
-                    "{} machine(s): {} ok, {} failed",
-                    st.ok + st.failed,
-                    st.ok,
-                    st.failed
-                );
+                let summary = match st.records {
+                    Some(noun) => format!("{} {noun}", st.ok),
+                    None => format!(
+                        "{} machine(s): {} ok, {} failed",
+                        st.ok + st.failed,
+                        st.ok,
+                        st.failed
+                    ),
+                };
                 let last =
                     json!({ "done": true, "ok": st.ok, "failed": st.failed, "summary": summary });
                 Some((Ok(ndjson_line(&last)), st))

@@ -115,7 +115,7 @@ fn levels_grow_and_command_versions_never_change() {
         );
     }
     // The bulk versions, and they alone, are streamed: 1.3's, 1.5's but machine-find/3 and
-    // audit-find/3, and 1.6's fru-show.
+    // audit-find/3, and 1.6's fru-show and audit-find/4.
     for d in &docs {
         for c in &d.commands {
             let since = c.since.to_string();
@@ -124,7 +124,7 @@ fn levels_grow_and_command_versions_never_change() {
                 since == "1.3"
                     || (since == "1.5"
                         && !["machine-find", "audit-find"].contains(&c.name.as_str()))
-                    || (since == "1.6" && c.name == "fru-show"),
+                    || (since == "1.6" && ["fru-show", "audit-find"].contains(&c.name.as_str())),
                 "{} at {}",
                 c.full_name,
                 d.api_level

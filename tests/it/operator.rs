@@ -13,7 +13,8 @@ use tests::sim::SimBmc;
 
 on_both_backends!(
     defaults_come_from_the_server_configuration,
-    changes_record_what_they_created
+    changes_record_what_they_created,
+    audit_follow_streams_new_records_until_the_token_ends
 );
 
 /// `ipmitool fru print 0` as `key -> value` (`Board Mfg -> Acme Servers`).
@@ -305,4 +306,69 @@ fn changes_record_what_they_created(backend: Backend) {
         revoked.starts_with("removed permission: user 'carol'") && revoked.contains("was operator"),
         "{revoked}"
     );
+}
+
+fn audit_follow_streams_new_records_until_the_token_ends(backend: Backend) {
+    let db = TestDb::new(backend);
+    let s = Server::start_with(&db, ServerOptions::default());
+    let admin = Igor::new(&s.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    for name in ["u1", "u2"] {
+        admin.ok_stdin(&["user-add", name, "--password-stdin"], "user-password\n");
+    }
+    // Without --follow: the matching records, oldest first, then the stream ends.
+    let r = admin.ok(&[
+        "-o",
+        "json",
+        "audit-find",
+        "--command",
+        "user-add",
+        "--since",
+        "10m",
+    ]);
+    let users: Vec<String> = r
+        .json_lines()
+        .iter()
+        .map(|l| l["params"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(users.len(), 2, "{r}");
+    assert!(users[0].contains("u1") && users[1].contains("u2"), "{r}");
+
+    // With --follow: the last record already there (--limit 1), then each new one as it
+    // is written, and nothing that does not match.
+    let follower = Igor::new(&s.url);
+    follower.login("admin", ADMIN_PASSWORD);
+    let running = follower.start(&[
+        "-o",
+        "json",
+        "audit-find",
+        "--follow",
+        "--command",
+        "user-add",
+        "--limit",
+        "1",
+    ]);
+    let wait = std::time::Duration::from_secs(15);
+    let first: serde_json::Value =
+        serde_json::from_str(&running.line(wait).expect("the existing record")).unwrap();
+    assert!(
+        first["params"].as_str().unwrap_or_default().contains("u2"),
+        "{first}"
+    );
+    admin.ok(&["machine-find"]);
+    admin.ok_stdin(&["user-add", "u3", "--password-stdin"], "user-password\n");
+    let next: serde_json::Value =
+        serde_json::from_str(&running.line(wait).expect("the new record")).unwrap();
+    assert_eq!(next["command"], "user-add/1", "{next}");
+    assert!(
+        next["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("created user 'u3'"),
+        "{next}"
+    );
+    // Revoking the follower's token ends its stream, cleanly.
+    follower.ok(&["logout"]);
+    let (code, stderr) = running.wait(wait);
+    assert_eq!(code, 0, "{stderr}");
 }

@@ -2,7 +2,7 @@
 //! cache folder and HOME), and `CountingProxy`: a plain TCP relay in front of igord that
 //! records every request the client sends, which is how the cache tests count requests.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -276,6 +276,51 @@ impl Igor {
             );
         }
         run
+    }
+
+    /// Starts `igor --server URL ARGS` and hands its stdout over line by line as it comes
+    /// (a followed stream); stderr is kept for the end. Killed when dropped.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let mut cmd = Command::new(crate::bin("igor"));
+        for k in IGOR_ENV {
+            cmd.env_remove(k);
+        }
+        cmd.arg("--server")
+            .arg(&self.server)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("IGOR_CONFIG", &self.config)
+            .env("IGOR_CACHE_DIR", &self.cache_dir)
+            .env("RUST_BACKTRACE", "0")
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e})", crate::bin("igor").display()));
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        Running {
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
     }
 
     /// A run that must succeed without a warning.
@@ -555,4 +600,47 @@ fn relay(
     ));
     let _ = client.write_all(&answer);
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// A running igor whose stdout is read line by line (see [`Igor::start`]).
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// The next line of stdout, waiting at most `within`; `None` if none came (or stdout
+    /// ended).
+    pub fn line(&self, within: Duration) -> Option<String> {
+        self.lines.recv_timeout(within).ok()
+    }
+
+    /// Waits at most `within` for igor to exit; its exit code and stderr.
+    pub fn wait(mut self, within: Duration) -> (i32, String) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for igor") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "igor did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().expect("stderr reader"))
+            .unwrap_or_default();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
