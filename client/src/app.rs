@@ -373,6 +373,16 @@ impl App<'_> {
         if format == Format::Table && !resp.summary.is_empty() {
             self.summary(&resp.summary)?;
         }
+        // The answer is out before anything else is asked.
+        self.out.flush()?;
+        self.after_call(
+            target,
+            def,
+            &params,
+            Some(&resp.result),
+            &resolved,
+            token.as_deref(),
+        );
         Ok(if partly_failed(def, &resp.result) {
             EXIT_PARTIAL
         } else {
@@ -558,6 +568,8 @@ impl App<'_> {
         {
             self.summary(summary)?;
         }
+        self.out.flush()?;
+        self.after_call(target, def, &params, None, &resolved, token.as_deref());
         Ok(if printer.failed > 0 {
             EXIT_PARTIAL
         } else {
@@ -614,7 +626,22 @@ pub fn main_entry() -> i32 {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let scan = scan(argv.get(1..).unwrap_or_default());
+    // The completion script asks for candidates as `COMPLETE=bash igor -- igor WORDS...`:
+    // the words typed so far are what this run's flags come from.
+    let completing = cmd::completion::requested();
+    let words = match &completing {
+        Some(_) => {
+            let typed: Vec<String> = argv
+                .iter()
+                .skip_while(|a| *a != "--")
+                .skip(2)
+                .cloned()
+                .collect();
+            typed
+        }
+        None => argv.get(1..).unwrap_or_default().to_vec(),
+    };
+    let scan = scan(&words);
     use std::io::IsTerminal;
     let (paint_out, paint_err) = {
         // A value clap will refuse colours nothing meanwhile.
@@ -629,7 +656,11 @@ pub fn main_entry() -> i32 {
             paint(std::io::stderr().is_terminal()),
         )
     };
-    let diag = Diag::stderr(scan.verbose > 0, scan.quiet, paint_err);
+    // TAB shows candidates only: whatever goes wrong meanwhile stays unsaid.
+    let diag = match completing {
+        Some(_) => Diag::collect(),
+        None => Diag::stderr(scan.verbose > 0, scan.quiet, paint_err),
+    };
     let env = EnvVars::from_process();
     let setup = (|| -> Result<_> {
         let paths = Paths::new(&env)?;
@@ -674,7 +705,10 @@ pub fn main_entry() -> i32 {
         paint_out,
         paint_err,
     };
-    let code = app.run(&argv);
+    let code = match &completing {
+        Some(shell) => cmd::completion::complete(&mut app, shell, &argv),
+        None => app.run(&argv),
+    };
     let _ = app.out.flush();
     // The process exits once this returns. `App` still owns the known document (the newest
     // bundle, parsed at start) and any bundles parsed on demand: leaking them skips freeing

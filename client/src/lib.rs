@@ -21,6 +21,7 @@ pub mod diag;
 pub mod exit;
 pub mod hostlist;
 pub mod http;
+pub mod machines;
 pub mod prompt;
 pub mod render;
 pub mod resolve;
