@@ -26,6 +26,7 @@ mod harness;
 mod input;
 mod matrix;
 mod migrations;
+mod output;
 mod rolling;
 mod schema_doc;
 mod tls;
