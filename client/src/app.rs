@@ -61,10 +61,17 @@ impl App<'_> {
             .map_err(|e| self.print_clap(e))
     }
 
-    /// Help goes to our stdout (so tests can read it), errors to stderr with clap's colors.
+    /// Help goes to our stdout (so tests can read it), errors to stderr; clap's styles
+    /// only where that stream has colour (`color.rs`).
     fn print_clap(&mut self, e: clap::Error) -> i32 {
         if e.use_stderr() {
-            let _ = e.print();
+            let rendered = e.render();
+            let text = if self.paint_err.on {
+                rendered.ansi().to_string()
+            } else {
+                rendered.to_string()
+            };
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
         } else {
             // Help carries clap's styles (and our topic headings) only where colour is on.
             let rendered = e.render();

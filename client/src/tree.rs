@@ -631,7 +631,8 @@ pub fn by_topic(
         "help".to_owned(),
         "print this list, or the help of the given command".to_owned(),
     ));
-    let header = clap::builder::Styles::default().get_header().to_owned();
+    let styles = clap::builder::Styles::default();
+    let (header, literal) = (*styles.get_header(), *styles.get_literal());
     let mut text = String::new();
     if let Some(note) = note {
         text.push_str(note);
@@ -650,7 +651,8 @@ pub fn by_topic(
         };
         text.push_str(&format!("{header}{topic}:{header:#}{doc}\n"));
         for (name, about) in commands {
-            text.push_str(&format!("  {header}{name:<width$}{header:#}  {about}\n"));
+            let pad = " ".repeat(width.saturating_sub(name.chars().count()));
+            text.push_str(&format!("  {literal}{name}{literal:#}{pad}  {about}\n"));
         }
     }
     let text = text.trim_end().to_owned();
