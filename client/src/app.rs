@@ -635,7 +635,7 @@ pub fn main_entry() -> i32 {
         .collect();
     // The completion script asks for candidates as `COMPLETE=bash igor -- igor WORDS...`:
     // the words typed so far are what this run's flags come from.
-    let completing = cmd::completion::requested();
+    let completing = cmd::completion::requested(&argv);
     let words = match &completing {
         Some(_) => {
             let typed: Vec<String> = argv

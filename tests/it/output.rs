@@ -439,6 +439,10 @@ fn completion_of_machines_and_contexts_from_the_cache() {
             .code(0);
     }
     assert_eq!(igor.complete(&["--context", ""]), ["lab", "prod"]);
+    // A COMPLETE variable some other tool left behind does not make a run a completion.
+    let stray = Igor::with_env(&proxy.url, &[("COMPLETE", "bash")]);
+    stray.login("admin", ADMIN_PASSWORD);
+    assert!(stray.ok(&["ping"]).stdout.contains("admin"));
 
     // The script bash loads, run by bash, with the server gone: names from the cache.
     s.stop();

@@ -55,11 +55,13 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
 }
 
 /// Whether this run is the completion script asking for candidates: `COMPLETE` names a
-/// shell (empty or `0` turns completion off, as clap_complete has it).
-pub fn requested() -> Option<String> {
-    std::env::var(VAR)
-        .ok()
-        .filter(|v| !v.is_empty() && v != "0")
+/// shell clap_complete knows and the arguments start with `--`, as every registration
+/// script calls igor. Anything else is an ordinary run, so a `COMPLETE` variable some other
+/// tool left in the environment changes nothing.
+pub fn requested(argv: &[String]) -> Option<String> {
+    let shell = std::env::var(VAR).ok()?;
+    (Shells::builtins().completer(&shell).is_some() && argv.get(1).is_some_and(|a| a == "--"))
+        .then_some(shell)
 }
 
 /// Answers the completion script: the candidates for the words after `--` in `argv`
