@@ -190,6 +190,11 @@ impl App<'_> {
         let Some(resolved) = self.newest_bundle() else {
             return Err(no_server);
         };
+        if resolved.doc.topics.iter().any(|t| t.name == token) {
+            let code = self.topic_help(token, &resolved)?;
+            writeln!(self.out, "\n{}", bundled_note(resolved.doc.api_level))?;
+            return Ok(code);
+        }
         match tree::invoke(
             &resolved.doc,
             self.known.as_ref(),
@@ -248,6 +253,9 @@ impl App<'_> {
             resolved.source, resolved.doc.api_level, resolved.doc.fingerprint
         ));
         if def.is_none() {
+            if self.asks_help() && resolved.doc.topics.iter().any(|t| t.name == token) {
+                return self.topic_help(token, &resolved);
+            }
             return self.unknown_command(token, &resolved);
         }
         let (def, params, format) = match tree::invoke(
@@ -292,6 +300,24 @@ impl App<'_> {
         }
         let rerun = may_rerun.then_some((argv, token));
         self.call(&target, &def, params, resolved, format, rerun)
+    }
+
+    /// `igor help TOPIC`: the topic's commands, as the top-level help lists them.
+    fn topic_help(&mut self, topic: &str, resolved: &Resolved) -> Result<i32> {
+        let entries = tree::entries(&resolved.doc, self.known.as_ref());
+        let top = tree::top_command(cmd::builtins(), &entries, None);
+        let text = tree::topic_listing(&top, &resolved.doc.topics, &entries, Some(topic));
+        let text = clap::builder::StyledStr::from(text);
+        let text = if self.paint_out.on {
+            text.ansi().to_string()
+        } else {
+            text.to_string()
+        };
+        writeln!(
+            self.out,
+            "{text}\nSee 'igor COMMAND --help' for the options of a command."
+        )?;
+        Ok(EXIT_OK)
     }
 
     /// A well-formed name the schema lacks: the same words the server uses, exit 1.

@@ -571,7 +571,7 @@ pub fn top_command(
         .version(env!("CARGO_PKG_VERSION"))
         .about("igor: manage the BMCs of a fleet through an igord server")
         .after_help(
-            "Every server command also accepts an explicit version, e.g. 'igor sel-delete/2'.\nSee 'igor command-find' for all commands and versions.",
+            "Every server command also accepts an explicit version, e.g. 'igor sel-delete/2'.\nSee 'igor help TOPIC' for the commands of one topic, 'igor command-find' for all commands and versions.",
         )
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -607,6 +607,30 @@ pub fn by_topic(
     entries: &[Entry<'_>],
     note: Option<&str>,
 ) -> Command {
+    let mut text = String::new();
+    if let Some(note) = note {
+        text.push_str(note);
+        text.push_str("\n\n");
+    }
+    text.push_str(&topic_listing(&top, topics, entries, None));
+    let text = text.trim_end().to_owned();
+    top.mut_subcommands(|c| c.hide(true))
+        .override_usage("igor [OPTIONS] <COMMAND>")
+        .before_help(text)
+        .help_template(
+            "{about-with-newline}\n{usage-heading} {usage}\n\n{before-help}{all-args}{after-help}",
+        )
+}
+
+/// The commands of `top` (those not hidden) under a heading per topic, each heading with
+/// the topic's doc; only topic `only` when given (`igor help power`). Styled as clap styles
+/// help: headings bold and underlined, command names bold (stripped where colour is off).
+pub fn topic_listing(
+    top: &Command,
+    topics: &[schema::Topic],
+    entries: &[Entry<'_>],
+    only: Option<&str>,
+) -> String {
     use std::collections::BTreeMap;
     let topic_of = |name: &str| {
         entries
@@ -615,12 +639,10 @@ pub fn by_topic(
             .map_or(CLIENT_TOPIC, |e| e.def.topic.as_str())
     };
     let mut groups: BTreeMap<(bool, &str), Vec<(String, String)>> = BTreeMap::new();
-    let mut width = 0;
     for c in top.get_subcommands().filter(|c| !c.is_hide_set()) {
         let name = c.get_name();
-        let topic = topic_of(name);
-        width = width.max(name.chars().count());
         let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let topic = topic_of(name);
         groups
             .entry((topic == CLIENT_TOPIC, topic))
             .or_default()
@@ -629,21 +651,23 @@ pub fn by_topic(
     // clap adds its `help` subcommand only when the tree is built.
     groups.entry((true, CLIENT_TOPIC)).or_default().push((
         "help".to_owned(),
-        "print this list, or the help of the given command".to_owned(),
+        "print this list, the commands of a topic (igor help power), or a command's help"
+            .to_owned(),
     ));
+    groups.retain(|(_, topic), _| only.is_none_or(|o| o == *topic));
+    let width = groups
+        .values()
+        .flatten()
+        .map(|(name, _)| name.chars().count())
+        .max()
+        .unwrap_or(0);
     let styles = clap::builder::Styles::default();
     let (header, literal) = (*styles.get_header(), *styles.get_literal());
     let mut text = String::new();
-    if let Some(note) = note {
-        text.push_str(note);
-        text.push_str("\n\n");
-    }
-    let mut first = true;
     for ((_, topic), commands) in &groups {
-        if !first {
+        if !text.is_empty() {
             text.push('\n');
         }
-        first = false;
         let doc = match topics.iter().find(|t| t.name == *topic) {
             Some(t) => format!(" {}", t.doc.lines().next().unwrap_or_default()),
             None if *topic == CLIENT_TOPIC => " This client's own commands.".to_owned(),
@@ -655,13 +679,7 @@ pub fn by_topic(
             text.push_str(&format!("  {literal}{name}{literal:#}{pad}  {about}\n"));
         }
     }
-    let text = text.trim_end().to_owned();
-    top.mut_subcommands(|c| c.hide(true))
-        .override_usage("igor [OPTIONS] <COMMAND>")
-        .before_help(text)
-        .help_template(
-            "{about-with-newline}\n{usage-heading} {usage}\n\n{before-help}{all-args}{after-help}",
-        )
+    text
 }
 
 /// What an argv means against a schema: the one parsing path the binary and the tests share.

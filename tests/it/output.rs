@@ -312,6 +312,16 @@ fn help_by_topic_with_and_without_a_server() {
     let help = igor.ok(&["--help"]);
     check_top(&help);
     assert!(!help.stdout.contains("bundled"), "{help}");
+    // One topic, as `ipa help TOPIC` shows it.
+    let topic = igor.ok(&["help", "power"]);
+    assert!(
+        topic
+            .stdout
+            .starts_with("power: Power state and power control through the BMC.\n  power-cycle ")
+            && topic.stdout.contains("\n  power-status ")
+            && !topic.stdout.contains("sel-list"),
+        "{topic}"
+    );
     let help = igor.ok(&["power-on", "--help"]);
     let at = |needle: &str| {
         help.stdout
@@ -334,13 +344,20 @@ fn help_by_topic_with_and_without_a_server() {
     check_top(&help);
     assert!(help.stdout.contains(&note), "{help}");
     assert!(help.stderr.is_empty(), "{help}");
-    for args in [&["power-on", "--help"][..], &["help", "power-on"]] {
+    for args in [
+        &["power-on", "--help"][..],
+        &["help", "power-on"],
+        &["help", "power"],
+    ] {
         let help = nowhere.run_bare(args, "");
         help.code(0);
         assert!(
-            help.stdout.contains("--no-wait") && help.stdout.contains(&note),
+            help.stdout.contains("power-on") && help.stdout.contains(&note),
             "{help}"
         );
+        let topic = args == ["help", "power"];
+        assert_eq!(help.stdout.contains("--no-wait"), !topic, "{help}");
+        assert_eq!(help.stdout.contains("\n  power-status "), topic, "{help}");
     }
     let call = nowhere.run_bare(&["power-on", "node1"], "");
     call.code(1);
