@@ -48,8 +48,17 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
     else {
         return Ok(EXIT_USAGE);
     };
-    // The script calls igor as it was called now (a name found on PATH stays that name).
-    let completer = std::env::args().next().unwrap_or_else(|| "igor".to_owned());
+    // The script calls igor as it was called now: a name found on PATH stays that name, a
+    // relative path (`./igor`) becomes absolute, since TAB may come from another folder.
+    let called = std::path::PathBuf::from(std::env::args().next().unwrap_or_default());
+    let completer = match std::env::current_dir() {
+        Ok(cwd) if called.is_relative() && called.components().count() > 1 => {
+            cwd.join(called).components().collect()
+        }
+        _ if called.as_os_str().is_empty() => std::path::PathBuf::from("igor"),
+        _ => called,
+    };
+    let completer = completer.to_string_lossy();
     shell.write_registration(VAR, "igor", "igor", &completer, app.out)?;
     Ok(EXIT_OK)
 }
