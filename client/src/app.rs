@@ -65,21 +65,11 @@ impl App<'_> {
     /// only where that stream has colour (`color.rs`).
     fn print_clap(&mut self, e: clap::Error) -> i32 {
         if e.use_stderr() {
-            let rendered = e.render();
-            let text = if self.paint_err.on {
-                rendered.ansi().to_string()
-            } else {
-                rendered.to_string()
-            };
+            let text = self.paint_err.styled(&e.render());
             let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
         } else {
             // Help carries clap's styles (and our topic headings) only where colour is on.
-            let rendered = e.render();
-            let text = if self.paint_out.on {
-                rendered.ansi().to_string()
-            } else {
-                rendered.to_string()
-            };
+            let text = self.paint_out.styled(&e.render());
             let nl = if text.ends_with('\n') { "" } else { "\n" };
             let _ = write!(self.out, "{text}{nl}");
         }
@@ -307,12 +297,7 @@ impl App<'_> {
         let entries = tree::entries(&resolved.doc, self.known.as_ref());
         let top = tree::top_command(cmd::builtins(), &entries, None);
         let text = tree::topic_listing(&top, &resolved.doc.topics, &entries, Some(topic));
-        let text = clap::builder::StyledStr::from(text);
-        let text = if self.paint_out.on {
-            text.ansi().to_string()
-        } else {
-            text.to_string()
-        };
+        let text = self.paint_out.styled(&text.into());
         writeln!(
             self.out,
             "{text}\nSee 'igor COMMAND --help' for the options of a command."
@@ -663,15 +648,12 @@ pub fn main_entry() -> i32 {
     // the words typed so far are what this run's flags come from.
     let completing = cmd::completion::requested(&argv);
     let words = match &completing {
-        Some(_) => {
-            let typed: Vec<String> = argv
-                .iter()
-                .skip_while(|a| *a != "--")
-                .skip(2)
-                .cloned()
-                .collect();
-            typed
-        }
+        Some(_) => argv
+            .iter()
+            .skip_while(|a| *a != "--")
+            .skip(2)
+            .cloned()
+            .collect(),
         None => argv.get(1..).unwrap_or_default().to_vec(),
     };
     let scan = scan(&words);

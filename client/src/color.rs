@@ -68,6 +68,15 @@ impl Paint {
         }
     }
 
+    /// Text clap styled (help, its errors): with its escapes, or stripped of them.
+    pub fn styled(self, text: &clap::builder::StyledStr) -> String {
+        if self.on {
+            text.ansi().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
     /// A failure: an error, a failed machine.
     pub fn bad(self, text: &str) -> String {
         self.with(
