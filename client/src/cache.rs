@@ -260,12 +260,13 @@ impl Cache {
         serde_json::from_str(&text).ok()
     }
 
-    /// Replaces the machine names kept for completion, atomically.
+    /// Replaces the machine names kept for completion, atomically. The file is 0600: which
+    /// machines a user may see is that user's business, unlike the public schema beside it.
     pub fn store_machines(&self, server: &str, names: &MachineNames) -> std::io::Result<()> {
         let dir = self.server_dir(server);
         fs::create_dir_all(&dir)?;
         let text = serde_json::to_string(names).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join(MACHINES_FILE), text.as_bytes())
+        write_atomic_with_mode(&dir.join(MACHINES_FILE), text.as_bytes(), Some(0o600))
     }
 
     /// Stores only the metadata: a 304 renewal, or a bundled document (no file to keep).

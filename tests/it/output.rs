@@ -429,6 +429,9 @@ fn completion_of_machines_and_contexts_from_the_cache() {
     assert_eq!(commands(&proxy).len(), 1, "fresh: the call alone");
     igor.add_machine("node3", &sim);
     let kept = igor.cache_folder().join("machines.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "which machines a user sees is private");
     let mut names: Value = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
     names["fetched_at"] = json!(0);
     std::fs::write(&kept, names.to_string()).unwrap();
