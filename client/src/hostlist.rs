@@ -2,8 +2,10 @@
 //! compression of a set of names into hostranges (`node[1-2,4]`), as pdsh's `dshbak -c` and
 //! FreeIPMI's `ipmipower -C` print them. Pure: no I/O.
 //!
-//! No crate does the compressing side well enough to depend on: `hostlist-parser` (the
-//! server's) only expands. The rules here are the common ones of pdsh and Slurm:
+//! Written here rather than taken from a crate: `hostlist-parser` (the server's) and
+//! `hostlist` only expand; `hostlist_iter` (0.1, one release) also collapses, but brings a
+//! pest grammar to build and trust for what is a page of code here. The rules are the
+//! common ones of pdsh and Slurm:
 //! - a name's number is its last run of digits; what comes before is its prefix, what comes
 //!   after its suffix (`rack4-n12a` is `rack4-n` 12 `a`); names differing only in that number
 //!   share a bracket, in numeric order;
