@@ -9,11 +9,11 @@ use schema::ErrorCode;
 use crate::auth::TokenState;
 use crate::call::{ApiError, rpc, rpc_lines};
 use crate::cmd;
-use crate::config::{EnvVars, Paths, Target};
+use crate::config::{EnvVars, NoServer, Paths, Target};
 use crate::context::{App, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, print_error};
 use crate::diag::Diag;
 use crate::exit::{stderr_line, unreached};
-use crate::render::{Format, StreamPrinter, Style, render};
+use crate::render::{Format, Order, Printed, StreamPrinter, Style, render};
 use crate::resolve::{Resolved, Source};
 use crate::scan::scan;
 use crate::tree::{self, BUILTINS, Invocation};
@@ -61,12 +61,15 @@ impl App<'_> {
             .map_err(|e| self.print_clap(e))
     }
 
-    /// Help goes to our stdout (so tests can read it), errors to stderr with clap's colors.
+    /// Help goes to our stdout (so tests can read it), errors to stderr; clap's styles
+    /// only where that stream has colour (`color.rs`).
     fn print_clap(&mut self, e: clap::Error) -> i32 {
         if e.use_stderr() {
-            let _ = e.print();
+            let text = self.paint_err.styled(&e.render());
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
         } else {
-            let text = e.render().to_string();
+            // Help carries clap's styles (and our topic headings) only where colour is on.
+            let text = self.paint_out.styled(&e.render());
             let nl = if text.ends_with('\n') { "" } else { "\n" };
             let _ = write!(self.out, "{text}{nl}");
         }
@@ -77,12 +80,12 @@ impl App<'_> {
         let code = match self.dispatch(argv) {
             Ok(code) => code,
             Err(e) => {
-                print_error(&e);
+                print_error(&e, self.paint_err);
                 crate::exit::code_of(&e)
             }
         };
         if let Err(e) = self.finish_tls() {
-            print_error(&e);
+            print_error(&e, self.paint_err);
             return crate::exit::code_of(&e);
         }
         code
@@ -110,28 +113,95 @@ impl App<'_> {
         }
     }
 
-    /// `igor`, `igor --help`, `igor help`: the list needs the schema if one can be had; if
-    /// not, the built-ins alone with a warning.
+    /// `igor`, `igor --help`, `igor help`: the commands by topic. The list needs the schema
+    /// if one can be had; with no server configured at all, that of the newest bundle, said
+    /// so; if the configuration is broken, the built-ins alone with a warning.
     fn top_level_help(&mut self, argv: &[String]) -> Result<i32> {
-        let resolved = self
-            .target()
-            .and_then(|t| self.resolve(&t.server, self.force_schema_check()));
-        let resolved = match resolved {
-            Ok(r) => Some(r),
+        let target = self.target();
+        let mut note = None;
+        let resolved = match target {
+            Err(e) if e.is::<NoServer>() => self
+                .newest_bundle()
+                .inspect(|r| note = Some(bundled_note(r.doc.api_level))),
             Err(e) => {
                 self.diag
                     .warn(format_args!("{e:#}; listing the built-in commands only"));
                 None
             }
+            Ok(t) => match self.resolve(&t.server, self.force_schema_check()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.diag
+                        .warn(format_args!("{e:#}; listing the built-in commands only"));
+                    None
+                }
+            },
         };
         let entries = resolved
             .as_ref()
             .map(|r| tree::entries(&r.doc, self.known.as_ref()))
             .unwrap_or_default();
+        let topics = resolved.as_ref().map(|r| r.doc.topics.as_slice());
         let top = tree::top_command(cmd::builtins(), &entries, None);
+        let top = tree::by_topic(top, topics.unwrap_or_default(), &entries, note.as_deref());
         match self.parse(top, argv) {
             Ok(_) => Ok(EXIT_USAGE),
             Err(code) => Ok(code),
+        }
+    }
+
+    /// The newest bundled schema this client may use, as a resolution without a server.
+    fn newest_bundle(&self) -> Option<Resolved> {
+        use crate::version::BundleSet;
+        self.bundles
+            .docs()
+            .iter()
+            .max_by_key(|b| b.api_level)
+            .cloned()
+            .map(|doc| Resolved {
+                source: Source::Bundled(doc.api_level),
+                doc,
+                offline: None,
+            })
+    }
+
+    /// Whether this run asks for help (`igor X --help`, `igor help X`), which needs no server.
+    fn asks_help(&self) -> bool {
+        self.scan.help || self.scan.command.as_deref() == Some("help")
+    }
+
+    /// `igor X --help` with no server configured: X's help from the newest bundle, said so.
+    fn bundled_help(
+        &mut self,
+        argv: &[String],
+        token: &str,
+        no_server: anyhow::Error,
+    ) -> Result<i32> {
+        let Some(resolved) = self.newest_bundle() else {
+            return Err(no_server);
+        };
+        if resolved.doc.topics.iter().any(|t| t.name == token) {
+            let code = self.topic_help(token, &resolved)?;
+            writeln!(self.out, "\n{}", bundled_note(resolved.doc.api_level))?;
+            return Ok(code);
+        }
+        match tree::invoke(
+            &resolved.doc,
+            self.known.as_ref(),
+            cmd::builtins(),
+            token,
+            argv,
+        ) {
+            Invocation::Clap(e) => {
+                let help = !e.use_stderr();
+                let code = self.print_clap(e);
+                if help {
+                    writeln!(self.out, "\n{}", bundled_note(resolved.doc.api_level))?;
+                }
+                Ok(code)
+            }
+            Invocation::Unknown => self.unknown_command(token, &resolved),
+            _ => Err(no_server),
         }
     }
 
@@ -149,7 +219,13 @@ impl App<'_> {
         token: &str,
         may_rerun: bool,
     ) -> Result<i32> {
-        let target = self.target()?;
+        let target = match self.target() {
+            Ok(t) => t,
+            Err(e) if e.is::<NoServer>() && self.asks_help() => {
+                return self.bundled_help(argv, token, e);
+            }
+            Err(e) => return Err(e),
+        };
         let server = target.server.clone();
         let mut resolved = self.resolve(&server, self.force_schema_check())?;
         self.diag.info(format_args!("server: {server}"));
@@ -167,6 +243,9 @@ impl App<'_> {
             resolved.source, resolved.doc.api_level, resolved.doc.fingerprint
         ));
         if def.is_none() {
+            if self.asks_help() && resolved.doc.topics.iter().any(|t| t.name == token) {
+                return self.topic_help(token, &resolved);
+            }
             return self.unknown_command(token, &resolved);
         }
         let (def, params, format) = match tree::invoke(
@@ -211,6 +290,19 @@ impl App<'_> {
         }
         let rerun = may_rerun.then_some((argv, token));
         self.call(&target, &def, params, resolved, format, rerun)
+    }
+
+    /// `igor help TOPIC`: the topic's commands, as the top-level help lists them.
+    fn topic_help(&mut self, topic: &str, resolved: &Resolved) -> Result<i32> {
+        let entries = tree::entries(&resolved.doc, self.known.as_ref());
+        let top = tree::top_command(cmd::builtins(), &entries, None);
+        let text = tree::topic_listing(&top, &resolved.doc.topics, &entries, Some(topic));
+        let text = self.paint_out.styled(&text.into());
+        writeln!(
+            self.out,
+            "{text}\nSee 'igor COMMAND --help' for the options of a command."
+        )?;
+        Ok(EXIT_OK)
     }
 
     /// A well-formed name the schema lacks: the same words the server uses, exit 1.
@@ -299,6 +391,16 @@ impl App<'_> {
         if format == Format::Table && !resp.summary.is_empty() {
             self.summary(&resp.summary)?;
         }
+        // The answer is out before anything else is asked.
+        self.out.flush()?;
+        self.after_call(
+            target,
+            def,
+            &params,
+            Some(&resp.result),
+            &resolved,
+            token.as_deref(),
+        );
         Ok(if partly_failed(def, &resp.result) {
             EXIT_PARTIAL
         } else {
@@ -311,6 +413,7 @@ impl App<'_> {
         Style {
             boxed: self.tty,
             headers: !self.scan.no_headers,
+            all_columns: self.scan.raw,
         }
     }
 
@@ -383,8 +486,18 @@ impl App<'_> {
             "forwarding '{}' to {server} (streamed)",
             def.full_name
         ));
-        let mut printer = StreamPrinter::new(format).for_output(&def.output, self.style());
+        let order = if self.scan.consolidate {
+            Order::Consolidated
+        } else if self.scan.stream {
+            Order::Stream
+        } else {
+            Order::Sorted
+        };
+        let mut printer = StreamPrinter::new(format)
+            .for_output(&def.output, self.style())
+            .ordered(order, self.paint_out);
         let quiet = self.scan.quiet;
+        let paint_err = self.paint_err;
         let bar =
             (format == Format::Table && !quiet && std::io::stderr().is_terminal()).then(|| {
                 let bar = indicatif::ProgressBar::new(0);
@@ -398,31 +511,35 @@ impl App<'_> {
         let http = self.http;
         let out = &mut *self.out;
         let mut write_error = None;
+        let mut emit = |printed: Printed, bar: Option<&indicatif::ProgressBar>| {
+            if quiet {
+                for e in &printed.errors {
+                    stderr_line(format_args!("{} {e}", paint_err.bad("error:")));
+                }
+            }
+            if printed.out.is_empty() {
+                return;
+            }
+            let mut write = || {
+                out.write_all(printed.out.as_bytes())?;
+                out.flush()
+            };
+            let written = match bar {
+                Some(b) => b.suspend(write),
+                None => write(),
+            };
+            if let Err(e) = written {
+                write_error.get_or_insert(e);
+            }
+        };
         let outcome = {
             let mut on_line = |l: &str| {
-                let failed = printer.failed;
-                let text = printer.line(l);
-                if quiet && printer.failed > failed {
-                    stderr_line(format_args!("error: {}", printer.last_error));
-                }
+                let printed = printer.line(l);
                 if let (Some(bar), Some(total)) = (&bar, printer.total) {
                     bar.set_length(total);
                     bar.set_position(printer.seen);
                 }
-                if text.is_empty() {
-                    return;
-                }
-                let mut write = || {
-                    out.write_all(text.as_bytes())?;
-                    out.flush()
-                };
-                let written = match &bar {
-                    Some(b) => b.suspend(write),
-                    None => write(),
-                };
-                if let Err(e) = written {
-                    write_error.get_or_insert(e);
-                }
+                emit(printed, bar.as_ref());
             };
             rpc_lines(
                 http,
@@ -436,6 +553,9 @@ impl App<'_> {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
+        // What was held for the end (all of it unless --stream), also when the answer
+        // broke off: the machines that did answer are shown.
+        emit(printer.finish(), None);
         let outcome = outcome.map_err(|e| unreached(server, e))?;
         if let Some(e) = write_error {
             return Err(anyhow!("cannot write the output: {e}"));
@@ -466,12 +586,21 @@ impl App<'_> {
         {
             self.summary(summary)?;
         }
+        self.out.flush()?;
+        self.after_call(target, def, &params, None, &resolved, token.as_deref());
         Ok(if printer.failed > 0 {
             EXIT_PARTIAL
         } else {
             EXIT_OK
         })
     }
+}
+
+/// What help from a bundle says about itself.
+fn bundled_note(level: schema::ApiLevel) -> String {
+    format!(
+        "Note: no server is configured, so these are the commands of the bundled API level {level}; your server's may differ (see 'igor config set-context')."
+    )
 }
 
 /// Whether a call over several records (`sel-delete/2`) left some undone: an item whose
@@ -515,8 +644,38 @@ pub fn main_entry() -> i32 {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let scan = scan(argv.get(1..).unwrap_or_default());
-    let diag = Diag::stderr(scan.verbose > 0, scan.quiet);
+    // The completion script asks for candidates as `COMPLETE=bash igor -- igor WORDS...`:
+    // the words typed so far are what this run's flags come from.
+    let completing = cmd::completion::requested(&argv);
+    let words = match &completing {
+        Some(_) => argv
+            .iter()
+            .skip_while(|a| *a != "--")
+            .skip(2)
+            .cloned()
+            .collect(),
+        None => argv.get(1..).unwrap_or_default().to_vec(),
+    };
+    let scan = scan(&words);
+    use std::io::IsTerminal;
+    let (paint_out, paint_err) = {
+        // A value clap will refuse colours nothing meanwhile.
+        let choice = crate::color::Choice::parse(scan.color.as_deref())
+            .unwrap_or(crate::color::Choice::Never);
+        let (no_color, term) = (std::env::var("NO_COLOR").ok(), std::env::var("TERM").ok());
+        let paint = |terminal: bool| crate::color::Paint {
+            on: choice.enabled(terminal, no_color.as_deref(), term.as_deref()),
+        };
+        (
+            paint(std::io::stdout().is_terminal()),
+            paint(std::io::stderr().is_terminal()),
+        )
+    };
+    // TAB shows candidates only: whatever goes wrong meanwhile stays unsaid.
+    let diag = match completing {
+        Some(_) => Diag::collect(),
+        None => Diag::stderr(scan.verbose > 0, scan.quiet, paint_err),
+    };
     let env = EnvVars::from_process();
     let setup = (|| -> Result<_> {
         let paths = Paths::new(&env)?;
@@ -527,13 +686,12 @@ pub fn main_entry() -> i32 {
     let (paths, bundles, known) = match setup {
         Ok(s) => s,
         Err(e) => {
-            print_error(&e);
+            print_error(&e, paint_err);
             return crate::exit::code_of(&e);
         }
     };
     let http = crate::http::UreqHttp::new();
     let mut prompter = crate::prompt::TermPrompter;
-    use std::io::IsTerminal;
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     // `--quiet` keeps stdout empty, except for help asked for explicitly.
@@ -559,8 +717,13 @@ pub fn main_entry() -> i32 {
         prompter: &mut prompter,
         out: &mut out,
         tty,
+        paint_out,
+        paint_err,
     };
-    let code = app.run(&argv);
+    let code = match &completing {
+        Some(shell) => cmd::completion::complete(&mut app, shell, &argv),
+        None => app.run(&argv),
+    };
     let _ = app.out.flush();
     // The process exits once this returns. `App` still owns the known document (the newest
     // bundle, parsed at start) and any bundles parsed on demand: leaking them skips freeing

@@ -14,6 +14,11 @@ use serde_json::Value;
 use crate::diag::Diag;
 
 const META_FILE: &str = "meta.json";
+const MACHINES_FILE: &str = "machines.json";
+
+/// How long the machine names kept for completion are used before an ordinary call
+/// refreshes them.
+pub const MACHINES_TTL_SECS: u64 = 300;
 const SCHEMA_PREFIX: &str = "sha256-";
 const TMP_PREFIX: &str = ".tmp-";
 
@@ -47,6 +52,22 @@ impl Meta {
     /// backwards counts as stale rather than as fresh forever.
     pub fn is_fresh(&self, now: u64) -> bool {
         now >= self.fetched_at && now - self.fetched_at < self.ttl_secs
+    }
+}
+
+/// `machines.json`: the names of the machines the logged-in user may see, as `machine-find`
+/// listed them, for shell completion (which reads only this, never the network).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MachineNames {
+    /// Unix seconds.
+    pub fetched_at: u64,
+    pub names: Vec<String>,
+}
+
+impl MachineNames {
+    /// Fresh for `MACHINES_TTL_SECS`; a clock that went backwards makes it stale.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        now >= self.fetched_at && now - self.fetched_at < MACHINES_TTL_SECS
     }
 }
 
@@ -230,6 +251,22 @@ impl Cache {
             Ok(()) => self.prune(server, Some(&meta.fingerprint)),
             Err(e) => self.warn_unwritable(server, e, diag),
         }
+    }
+
+    /// The machine names kept for completion; anything unreadable is nothing (silently: a
+    /// completion cache is a convenience, and TAB has no place for warnings).
+    pub fn load_machines(&self, server: &str) -> Option<MachineNames> {
+        let text = fs::read_to_string(self.server_dir(server).join(MACHINES_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Replaces the machine names kept for completion, atomically. The file is 0600: which
+    /// machines a user may see is that user's business, unlike the public schema beside it.
+    pub fn store_machines(&self, server: &str, names: &MachineNames) -> std::io::Result<()> {
+        let dir = self.server_dir(server);
+        fs::create_dir_all(&dir)?;
+        let text = serde_json::to_string(names).map_err(std::io::Error::other)?;
+        write_atomic_with_mode(&dir.join(MACHINES_FILE), text.as_bytes(), Some(0o600))
     }
 
     /// Stores only the metadata: a 304 renewal, or a bundled document (no file to keep).

@@ -232,10 +232,23 @@ pub fn resolve_target(
     if let Some(name) = &cfg.current {
         return by_context(name);
     }
-    bail!(
-        "no server configured: pass --server URL, set IGOR_SERVER, or run 'igor config set-context NAME --server URL'"
-    )
+    Err(NoServer.into())
 }
+
+/// No `--server`, `--context`, `IGOR_SERVER`, `IGOR_CONTEXT` nor current context: help can
+/// still be had (from the newest bundle), a call cannot.
+#[derive(Debug)]
+pub struct NoServer;
+
+impl std::fmt::Display for NoServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "no server configured: pass --server URL, set IGOR_SERVER, or run 'igor config set-context NAME --server URL'",
+        )
+    }
+}
+
+impl std::error::Error for NoServer {}
 
 #[cfg(test)]
 mod tests {

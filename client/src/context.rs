@@ -35,14 +35,18 @@ pub struct App<'a> {
     pub out: &'a mut dyn Write,
     /// Whether stdout is a terminal: tables are boxed there, plain columns elsewhere.
     pub tty: bool,
+    /// Colours for stdout and for stderr, each decided for its own stream (`color.rs`).
+    pub paint_out: crate::color::Paint,
+    pub paint_err: crate::color::Paint,
 }
 
 pub use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, EXIT_USAGE};
 
 /// Prints an error the way users see every error: `error: ...` with its causes, never a
-/// Debug dump or backtrace; a server refusal adds its details line by line.
-pub fn print_error(e: &anyhow::Error) {
-    crate::exit::stderr_line(format_args!("error: {e:#}"));
+/// Debug dump or backtrace; a server refusal adds its details line by line. `paint` is
+/// stderr's (red on a terminal).
+pub fn print_error(e: &anyhow::Error, paint: crate::color::Paint) {
+    crate::exit::stderr_line(format_args!("{} {e:#}", paint.bad("error:")));
     if let Some(api) = e.downcast_ref::<ApiError>() {
         for line in api.detail_lines() {
             crate::exit::stderr_line(format_args!("  {line}"));

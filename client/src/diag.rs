@@ -11,15 +11,18 @@ pub struct Diag {
     echo: bool,
     verbose: bool,
     quiet: bool,
+    /// Colours for what is echoed (the `warning:` word); lines are kept plain.
+    paint: crate::color::Paint,
     lines: RefCell<Vec<String>>,
 }
 
 impl Diag {
-    pub fn stderr(verbose: bool, quiet: bool) -> Self {
+    pub fn stderr(verbose: bool, quiet: bool, paint: crate::color::Paint) -> Self {
         Diag {
             echo: true,
             verbose,
             quiet,
+            paint,
             lines: RefCell::default(),
         }
     }
@@ -54,7 +57,12 @@ impl Diag {
             return;
         }
         if self.echo && !self.quiet {
-            crate::exit::stderr_line(&line);
+            match line.strip_prefix("warning:") {
+                Some(rest) => {
+                    crate::exit::stderr_line(format_args!("{}{rest}", self.paint.warn("warning:")))
+                }
+                None => crate::exit::stderr_line(&line),
+            }
         }
         lines.push(line);
     }

@@ -17,6 +17,8 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// JSON text; `None` sends an empty body.
     pub body: Option<String>,
+    /// A deadline for this request alone, shorter than the agent's (a background refresh).
+    pub timeout: Option<Duration>,
 }
 
 impl HttpRequest {
@@ -26,6 +28,7 @@ impl HttpRequest {
             url: url.into(),
             headers: Vec::new(),
             body: None,
+            timeout: None,
         }
     }
 
@@ -35,11 +38,17 @@ impl HttpRequest {
             url: url.into(),
             headers: Vec::new(),
             body,
+            timeout: None,
         }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
         self
     }
 
@@ -203,12 +212,18 @@ impl UreqHttp {
                 for (k, v) in &req.headers {
                     r = r.header(k, v);
                 }
+                if let Some(t) = req.timeout {
+                    r = r.config().timeout_global(Some(t)).build();
+                }
                 r.call()
             }
             Method::Post => {
                 let mut r = self.agent.post(&req.url);
                 for (k, v) in &req.headers {
                     r = r.header(k, v);
+                }
+                if let Some(t) = req.timeout {
+                    r = r.config().timeout_global(Some(t)).build();
                 }
                 match req.body {
                     Some(body) => r.content_type("application/json").send(body),

@@ -20,6 +20,8 @@
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
 
+use crate::color::Paint;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Table,
@@ -46,21 +48,26 @@ impl Format {
     }
 }
 
-/// How a table is drawn: boxed (a terminal) or plain columns, with or without its header.
+/// How a table is drawn: boxed (a terminal) or plain columns, with or without its header,
+/// in the columns the output names (`x-igor-columns`) or all of them (`--raw`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Style {
     pub boxed: bool,
     pub headers: bool,
+    /// `--raw`: every field a column, whatever `x-igor-columns` names.
+    pub all_columns: bool,
 }
 
 impl Style {
     pub const BOXED: Style = Style {
         boxed: true,
         headers: true,
+        all_columns: false,
     };
     pub const PLAIN: Style = Style {
         boxed: false,
         headers: true,
+        all_columns: false,
     };
 }
 
@@ -283,8 +290,11 @@ fn table(result: &Value, schema: &Value, style: Style) -> String {
         Value::Array(items) if items.iter().all(Value::is_object) => {
             let item_schema = schema.get("items").unwrap_or(&Value::Null);
             let objects = items.iter().filter_map(Value::as_object);
-            // The schema may name the columns a table shows (the rest are in -o json).
-            let cols = schema::params::list_columns(schema, schema)
+            // The schema may name the columns a table shows (the rest are in -o json and
+            // --raw).
+            let cols = (!style.all_columns)
+                .then(|| schema::params::list_columns(schema, schema))
+                .flatten()
                 .unwrap_or_else(|| columns(properties(schema, item_schema), objects.clone()));
             let rows = objects
                 .map(|o| {
@@ -448,9 +458,43 @@ fn yaml_string(s: &str) -> String {
     out
 }
 
-/// Prints a streamed answer as it arrives: in a table, one line per machine
-/// (`node01  ok      power=on`); in JSON, one compact object per line (NDJSON); in YAML, one
-/// document per item; with `-o name`, the machine. Counts failures for the exit code.
+/// In which order a streamed answer's items are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// All at the end, in hostlist order of their machines (`node2` before `node10`).
+    #[default]
+    Sorted,
+    /// Each as it arrives, in completion order (`--stream`).
+    Stream,
+    /// All at the end, machines with identical results merged under one hostlist
+    /// (`-C`/`--consolidate`): `node[1-2,4]  ok  power=on`.
+    Consolidated,
+}
+
+/// Text for stdout, and one line per failure (`machine: code: message`) for stderr, which
+/// the caller prints under `--quiet` (where stdout is silent).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Printed {
+    pub out: String,
+    pub errors: Vec<String>,
+}
+
+impl Printed {
+    fn push(&mut self, other: Printed) {
+        self.out.push_str(&other.out);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Stands for the machine's name inside an error message while results are compared for
+/// `--consolidate` (a message never holds a NUL: igord escapes control characters).
+const NAME_MARK: &str = "\u{0}machine\u{0}";
+
+/// Prints a streamed answer: in a table, one line per machine (`node01  ok  power=on`);
+/// in JSON, one compact object per line (NDJSON); in YAML, one document per item; with `-o
+/// name`, the machine. Items print as they arrive (`Order::Stream`) or, by default, all
+/// at once in hostlist order when the answer is complete; `Order::Consolidated` merges
+/// identical results. Counts failures for the exit code.
 pub struct StreamPrinter {
     pub format: Format,
     /// How a list result is laid out under its machine's line.
@@ -458,12 +502,15 @@ pub struct StreamPrinter {
     /// What a list result's table is drawn from: the columns the command's output names
     /// (`x-igor-columns`), as a schema `table` reads; null for every field.
     pub list_schema: Value,
+    pub order: Order,
+    /// Colours for stdout's table lines.
+    pub paint: Paint,
     pub total: Option<u64>,
     pub seen: u64,
     pub failed: u64,
     pub summary: Option<String>,
-    /// The last failed item, as `machine: code: message`.
-    pub last_error: String,
+    /// Items held until the answer is complete (every order but `Stream`).
+    held: Vec<Value>,
 }
 
 impl StreamPrinter {
@@ -472,94 +519,289 @@ impl StreamPrinter {
             format,
             style: Style::PLAIN,
             list_schema: Value::Null,
+            order: Order::Stream,
+            paint: Paint::OFF,
             total: None,
             seen: 0,
             failed: 0,
             summary: None,
-            last_error: String::new(),
+            held: Vec::new(),
         }
     }
 
-    /// Lays list results out as the command's output schema says, in `style`.
+    /// Lays list results out as the command's output schema says, in `style` (every field
+    /// under `all_columns`).
     pub fn for_output(mut self, output: &Value, style: Style) -> Self {
         let result = output
             .get("properties")
             .and_then(|p| p.get("result"))
             .unwrap_or(&Value::Null);
-        if let Some(cols) = schema::params::list_columns(output, result) {
+        if let Some(cols) = schema::params::list_columns(output, result)
+            && !style.all_columns
+        {
             self.list_schema = serde_json::json!({ schema::X_COLUMNS: cols });
         }
         self.style = style;
         self
     }
 
-    /// Takes one line of the stream; returns the text to print for it (may be empty).
-    pub fn line(&mut self, line: &str) -> String {
+    pub fn ordered(mut self, order: Order, paint: Paint) -> Self {
+        self.order = order;
+        self.paint = paint;
+        self
+    }
+
+    /// Takes one line of the stream; returns what to print for it now (empty unless the
+    /// order is `Stream`).
+    pub fn line(&mut self, line: &str) -> Printed {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
-            return String::new();
+            return Printed::default();
         };
         if let Some(total) = v.get("total").and_then(Value::as_u64) {
             self.total = Some(total);
-            return String::new();
+            return Printed::default();
         }
         if v.get("done") == Some(&Value::Bool(true)) {
             self.summary = v.get("summary").and_then(Value::as_str).map(str::to_owned);
-            return String::new();
+            return Printed::default();
         }
         let Some(item) = v.get("item") else {
-            return String::new();
+            return Printed::default();
         };
         self.seen += 1;
-        let ok = item.get("ok") == Some(&Value::Bool(true));
-        if !ok {
-            self.failed += 1;
-            let e = item.get("error").unwrap_or(&Value::Null);
-            let text =
-                |v: Option<&Value>, or: &str| visible(v.and_then(Value::as_str).unwrap_or(or));
-            self.last_error = format!(
-                "{}: {}: {}",
-                text(item.get("machine"), "?"),
-                text(e.get("code"), "error"),
-                text(e.get("message"), "")
-            );
+        if item.get("ok").is_none() {
+            // A stream of records (audit-find --follow), not per-machine outcomes: printed
+            // as it comes, whatever the order, since such a stream may never end.
+            return Printed {
+                out: self.record(item),
+                errors: Vec::new(),
+            };
         }
-        match self.format {
+        if !is_ok(item) {
+            self.failed += 1;
+        }
+        if self.order == Order::Stream {
+            let label = machine_of(item).to_owned();
+            return self.print(item, &label, MACHINE_WIDTH);
+        }
+        self.held.push(item.clone());
+        Printed::default()
+    }
+
+    /// The answer is complete: what is left to print (all of it unless `Stream`).
+    pub fn finish(&mut self) -> Printed {
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by(|a, b| crate::hostlist::natural_cmp(machine_of(a), machine_of(b)));
+        let mut printed = Printed::default();
+        if self.order == Order::Consolidated && self.format != Format::Name {
+            let groups = consolidate(&held);
+            let labels: Vec<String> = groups
+                .iter()
+                .map(|(names, _)| crate::hostlist::compress(names.iter().map(String::as_str)))
+                .collect();
+            let width = column_width(labels.iter().map(String::as_str));
+            for ((names, item), label) in groups.iter().zip(&labels) {
+                let item = unmark(item, label);
+                printed.push(self.print_group(&item, label, names.len(), width));
+            }
+            return printed;
+        }
+        let width = column_width(held.iter().map(machine_of));
+        for item in &held {
+            printed.push(self.print(item, machine_of(item), width));
+        }
+        printed
+    }
+
+    /// One item, its machine shown as `label` in a column `width` wide.
+    fn print(&self, item: &Value, label: &str, width: usize) -> Printed {
+        let errors = error_line(item, label).into_iter().collect();
+        let out = match self.format {
             Format::Json => format!("{item}\n"),
             Format::Yaml => format!("---\n{}", yaml(item)),
             // An item always names its machine.
             Format::Name => name_of(item).map(|n| format!("{n}\n")).unwrap_or_default(),
+            Format::Table => self.table_line(item, label, width),
+        };
+        Printed { out, errors }
+    }
+
+    /// A group of `count` machines with the same result, named by the hostlist `label`.
+    fn print_group(&self, item: &Value, label: &str, count: usize, width: usize) -> Printed {
+        let mut group = serde_json::Map::new();
+        group.insert("machines".to_owned(), Value::from(label));
+        group.insert("count".to_owned(), Value::from(count));
+        for key in ["ok", "result", "error"] {
+            if let Some(v) = item.get(key).filter(|v| !v.is_null()) {
+                group.insert(key.to_owned(), v.clone());
+            }
+        }
+        let group = Value::Object(group);
+        match self.format {
+            Format::Json => Printed {
+                out: format!("{group}\n"),
+                errors: error_line(item, label).into_iter().collect(),
+            },
+            Format::Yaml => Printed {
+                out: format!("---\n{}", yaml(&group)),
+                errors: error_line(item, label).into_iter().collect(),
+            },
+            _ => self.print(item, label, width),
+        }
+    }
+
+    fn table_line(&self, item: &Value, label: &str, width: usize) -> String {
+        let ok = is_ok(item);
+        let machine = visible(label);
+        let machine = format!("{machine:<width$}");
+        let word = if ok {
+            self.paint.good(&format!("{:<7}", "ok"))
+        } else {
+            self.paint.bad(&format!("{:<7}", "failed"))
+        };
+        // A list of records (a SEL, sensors) is a table of its own under the machine's
+        // line, in the columns the schema names.
+        if let (true, Some(list @ Value::Array(rows))) = (ok, item.get("result"))
+            && rows.iter().all(Value::is_object)
+        {
+            let body = table(list, &self.list_schema, self.style);
+            let count = format!("{} record(s)", rows.len());
+            return format!("{machine} {word} {count}\n{body}");
+        }
+        let detail = if ok {
+            match item.get("result") {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "machine")
+                    .map(|(k, v)| format!("{}={}", visible(k), cell(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                Some(other) => cell(other),
+                None => String::new(),
+            }
+        } else {
+            let (code, message) = error_of(item);
+            self.paint.bad(&format!("{code}: {message}"))
+        };
+        format!("{machine} {word} {detail}").trim_end().to_owned() + "\n"
+    }
+}
+
+/// The machine column's least width; wider when a name (or a hostlist) is.
+const MACHINE_WIDTH: usize = 16;
+
+fn column_width<'a>(labels: impl Iterator<Item = &'a str>) -> usize {
+    labels
+        .map(|l| visible(l).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(MACHINE_WIDTH)
+}
+
+fn is_ok(item: &Value) -> bool {
+    item.get("ok") == Some(&Value::Bool(true))
+}
+
+fn machine_of(item: &Value) -> &str {
+    item.get("machine").and_then(Value::as_str).unwrap_or("?")
+}
+
+/// A failed item's code and message, made visible.
+fn error_of(item: &Value) -> (String, String) {
+    let e = item.get("error").unwrap_or(&Value::Null);
+    let text = |k: &str, or: &str| visible(e.get(k).and_then(Value::as_str).unwrap_or(or));
+    (text("code", "error"), text("message", ""))
+}
+
+/// `label: code: message` for a failed item, for stderr under `--quiet`.
+fn error_line(item: &Value, label: &str) -> Option<String> {
+    (!is_ok(item)).then(|| {
+        let (code, message) = error_of(item);
+        format!("{}: {code}: {message}", visible(label))
+    })
+}
+
+/// Groups items (in hostlist order) whose results are the same, each with its machines,
+/// in the order of their first machine. Results are compared without the machine's own
+/// name: a result's `machine` field is left out, and an error message naming the machine
+/// (`machine 'node3': ...`) is compared with the name marked, to be put back as the group's
+/// hostlist (`unmark`).
+fn consolidate(items: &[Value]) -> Vec<(Vec<String>, Value)> {
+    let mut groups: Vec<(Vec<String>, Value)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for item in items {
+        let machine = machine_of(item);
+        let mut key = serde_json::Map::new();
+        key.insert("ok".to_owned(), Value::Bool(is_ok(item)));
+        match item.get("result") {
+            Some(Value::Object(m)) => {
+                let mut m = m.clone();
+                m.remove("machine");
+                key.insert("result".to_owned(), Value::Object(m));
+            }
+            Some(other) if !other.is_null() => {
+                key.insert("result".to_owned(), other.clone());
+            }
+            _ => {}
+        }
+        if let Some(Value::Object(e)) = item.get("error") {
+            let mut e = e.clone();
+            if let Some(Value::String(m)) = e.get_mut("message") {
+                *m = m.replace(&format!("'{machine}'"), &format!("'{NAME_MARK}'"));
+            }
+            key.insert("error".to_owned(), Value::Object(e));
+        }
+        let key = Value::Object(key);
+        let text = key.to_string();
+        match index.get(&text) {
+            Some(&i) => groups[i].0.push(machine.to_owned()),
+            None => {
+                index.insert(text, groups.len());
+                groups.push((vec![machine.to_owned()], key));
+            }
+        }
+    }
+    groups
+}
+
+/// A group's result with its hostlist where the machine's name was (see `consolidate`).
+fn unmark(item: &Value, label: &str) -> Value {
+    let mut item = item.clone();
+    if let Some(Value::String(m)) = item.pointer_mut("/error/message") {
+        *m = m.replace(NAME_MARK, label);
+    }
+    if let Value::Object(o) = &mut item {
+        o.insert("machine".to_owned(), Value::from(label));
+    }
+    item
+}
+
+impl StreamPrinter {
+    /// An item of a stream of records (`audit-find --follow`) rather than of per-machine
+    /// outcomes: one table row per record, the header before the first.
+    fn record(&mut self, item: &Value) -> String {
+        match self.format {
+            Format::Json => format!("{item}\n"),
+            Format::Yaml => format!("---\n{}", yaml(item)),
+            Format::Name => name_of(item).map(|n| format!("{n}\n")).unwrap_or_default(),
             Format::Table => {
-                let machine = visible(item.get("machine").and_then(Value::as_str).unwrap_or("?"));
-                let detail = if ok {
-                    match item.get("result") {
-                        Some(Value::Object(m)) => m
-                            .iter()
-                            .filter(|(k, _)| k.as_str() != "machine")
-                            .map(|(k, v)| format!("{}={}", visible(k), cell(v)))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        Some(other) => cell(other),
-                        None => String::new(),
-                    }
+                let rows = Value::Array(vec![item.clone()]);
+                let text = table(
+                    &rows,
+                    &self.list_schema,
+                    Style {
+                        boxed: false,
+                        ..self.style
+                    },
+                );
+                if self.seen == 1 {
+                    text
                 } else {
-                    let e = item.get("error").cloned().unwrap_or(Value::Null);
-                    format!(
-                        "{}: {}",
-                        visible(e.get("code").and_then(Value::as_str).unwrap_or("error")),
-                        visible(e.get("message").and_then(Value::as_str).unwrap_or(""))
-                    )
-                };
-                let word = if ok { "ok" } else { "failed" };
-                // A list of records (a SEL, sensors) is a table of its own under the
-                // machine's line, in the columns the schema names.
-                if let (true, Some(list @ Value::Array(rows))) = (ok, item.get("result"))
-                    && rows.iter().all(Value::is_object)
-                {
-                    let body = table(list, &self.list_schema, self.style);
-                    let count = format!("{} record(s)", rows.len());
-                    return format!("{machine:<16} {word:<7} {count}\n{body}");
+                    text.lines()
+                        .skip(usize::from(self.style.headers))
+                        .map(|l| format!("{l}\n"))
+                        .collect()
                 }
-                format!("{machine:<16} {word:<7} {detail}\n")
             }
         }
     }
@@ -583,7 +825,7 @@ mod tests {
         let line = json!({"item": {"machine": "m1", "ok": true, "result": [
             {"id": 1, "event": "Upper Critical going high", "raw": "0100"},
             {"id": 2, "event": "Absent", "raw": "0200"}]}});
-        let text = p.line(&line.to_string());
+        let text = p.line(&line.to_string()).out;
         let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
         assert_eq!(lines[0], "m1               ok      2 record(s)", "{text}");
         assert!(
@@ -592,6 +834,132 @@ mod tests {
         );
         assert!(lines[2].contains("Upper Critical going high"), "{text}");
         assert!(!text.contains("raw") && !text.contains("0100"), "{text}");
+    }
+
+    #[test]
+    fn a_stream_of_records_is_one_table_with_one_header() {
+        let mut p = StreamPrinter::new(Format::Table);
+        let mut text = String::new();
+        for (id, user) in [(7, "alice"), (8, "bob")] {
+            text += &p
+                .line(&json!({"item": {"id": id, "user": user}}).to_string())
+                .out;
+        }
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with("id") && lines[0].contains("user"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("alice") && lines[2].contains("bob"),
+            "{text}"
+        );
+        // Records are not outcomes: none of them counts as failed.
+        assert_eq!((p.seen, p.failed), (2, 0));
+    }
+
+    /// A bulk answer's items, in completion order, as igord streams them.
+    fn bulk_lines() -> Vec<String> {
+        let ok = |m: &str, p: &str| {
+            json!({"item": {"machine": m, "ok": true, "duration_ms": 3,
+            "result": {"machine": m, "power": p}}})
+        };
+        let refused = |m: &str| {
+            json!({"item": {"machine": m, "ok": false, "duration_ms": 1,
+            "error": {"code": "forbidden", "message": format!("not permitted on machine '{m}'")}}})
+        };
+        let mut lines = vec![json!({"total": 7})];
+        lines.extend([
+            ok("node10", "on"),
+            ok("node2", "on"),
+            refused("node5"),
+            ok("node3", "off"),
+            ok("node1", "on"),
+            refused("node4"),
+            json!({"item": {"machine": "gh*", "ok": false, "duration_ms": 0,
+                "error": {"code": "not_found", "message": "no machine you may see matches 'gh*'"}}}),
+        ]);
+        lines.push(json!({"done": true, "ok": 4, "failed": 3, "summary": "4 of 7"}));
+        lines.iter().map(Value::to_string).collect()
+    }
+
+    fn run(format: Format, order: Order) -> (Vec<Printed>, Printed) {
+        let mut p = StreamPrinter::new(format).ordered(order, Paint::OFF);
+        let now = bulk_lines().iter().map(|l| p.line(l)).collect();
+        (now, p.finish())
+    }
+
+    /// By default a bulk answer prints once complete, in hostlist order; `--stream` prints
+    /// each item as it comes; `-C` merges identical results (errors naming their machine
+    /// too) under one hostlist, in the table and in JSON.
+    #[test]
+    fn bulk_orders() {
+        let firsts = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+                .collect()
+        };
+        let (now, end) = run(Format::Table, Order::Sorted);
+        assert!(now.iter().all(|p| p.out.is_empty()), "{now:?}");
+        assert_eq!(
+            firsts(&end.out),
+            ["gh*", "node1", "node2", "node3", "node4", "node5", "node10"],
+            "{}",
+            end.out
+        );
+        assert_eq!(end.errors.len(), 3, "{end:?}");
+        assert_eq!(
+            end.errors[1],
+            "node4: forbidden: not permitted on machine 'node4'"
+        );
+
+        let (now, end) = run(Format::Table, Order::Stream);
+        let streamed: String = now.iter().map(|p| p.out.as_str()).collect();
+        assert_eq!(
+            firsts(&streamed),
+            ["node10", "node2", "node5", "node3", "node1", "node4", "gh*"]
+        );
+        assert_eq!(end, Printed::default());
+
+        let (_, end) = run(Format::Table, Order::Consolidated);
+        let lines: Vec<&str> = end.out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "gh*              failed  not_found: no machine you may see matches 'gh*'",
+                "node[1-2,10]     ok      power=on",
+                "node3            ok      power=off",
+                "node[4-5]        failed  forbidden: not permitted on machine 'node[4-5]'",
+            ],
+            "{}",
+            end.out
+        );
+        assert_eq!(
+            end.errors,
+            [
+                "gh*: not_found: no machine you may see matches 'gh*'",
+                "node[4-5]: forbidden: not permitted on machine 'node[4-5]'"
+            ]
+        );
+
+        let (_, end) = run(Format::Json, Order::Consolidated);
+        let groups: Vec<Value> = end
+            .out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            groups[1],
+            json!({"machines": "node[1-2,10]", "count": 3, "ok": true, "result": {"power": "on"}})
+        );
+        assert_eq!(
+            groups[3]["error"]["message"],
+            "not permitted on machine 'node[4-5]'"
+        );
+        // Names stay names, one a line, for xargs.
+        let (_, end) = run(Format::Name, Order::Consolidated);
+        assert_eq!(firsts(&end.out).len(), 7, "{}", end.out);
     }
 
     /// A boxed rendering, as on a terminal.
@@ -623,7 +991,8 @@ mod tests {
         let line = stream.line(
             &json!({"item": {"machine": evil, "ok": false, "error": {"code": "x", "message": evil}}})
                 .to_string(),
-        );
+        )
+        .out;
         for out in [record, list, plain, line] {
             assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
             assert!(out.contains("\\x1b]0;owned\\x07"), "{out}");
@@ -840,7 +1209,9 @@ mod tests {
         );
         let mut stream = StreamPrinter::new(Format::Name);
         assert_eq!(
-            stream.line(&json!({"item": {"machine": "m3", "ok": false}}).to_string()),
+            stream
+                .line(&json!({"item": {"machine": "m3", "ok": false}}).to_string())
+                .out,
             "m3\n"
         );
         assert_eq!(stream.failed, 1);

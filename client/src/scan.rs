@@ -12,6 +12,14 @@ pub struct Scan {
     /// `-q`: only errors on stderr, nothing on stdout.
     pub quiet: bool,
     pub no_headers: bool,
+    /// `--stream`: a bulk call's results as they arrive, in completion order.
+    pub stream: bool,
+    /// `-C`: a bulk call's identical results merged under one hostlist.
+    pub consolidate: bool,
+    /// `--raw`: tables show every field.
+    pub raw: bool,
+    /// `--color WHEN`, as typed (clap checks the value).
+    pub color: Option<String>,
     pub force_schema_check: bool,
     pub certificate_authority: Option<String>,
     pub trust_fingerprint: Option<String>,
@@ -31,6 +39,7 @@ const VALUED: &[&str] = &[
     "-o",
     "--certificate-authority",
     "--trust-fingerprint",
+    "--color",
 ];
 
 /// `args` excludes the program name.
@@ -68,6 +77,9 @@ pub fn scan(args: &[String]) -> Scan {
             "--force-schema-check" => s.force_schema_check = true,
             "-q" | "--quiet" => s.quiet = true,
             "--no-headers" => s.no_headers = true,
+            "--stream" => s.stream = true,
+            "-C" | "--consolidate" => s.consolidate = true,
+            "--raw" => s.raw = true,
             "-h" | "--help" => s.help = true,
             "-V" | "--version" if s.command.is_none() => s.version = true,
             // Saturates like clap's count: `-vvv…` of any length is not a crash or a wrap.
@@ -93,6 +105,7 @@ impl Scan {
             "--context" => self.context = Some(v),
             "--certificate-authority" => self.certificate_authority = Some(v),
             "--trust-fingerprint" => self.trust_fingerprint = Some(v),
+            "--color" => self.color = Some(v),
             _ => self.output = Some(v),
         }
     }
@@ -141,6 +154,10 @@ mod tests {
         assert!(x.version && x.command.is_none());
         let x = s("-q machine-find --no-headers");
         assert!(x.quiet && x.no_headers);
+        let x = s("power-status -C node[1-3] --raw --color=always --stream");
+        assert!(x.consolidate && x.raw && x.stream);
+        assert_eq!(x.color.as_deref(), Some("always"));
+        assert_eq!(x.command.as_deref(), Some("power-status"));
         let x = s("-- --server x");
         assert_eq!(x, Scan::default());
     }

@@ -212,6 +212,14 @@ pub fn decide(
     }
 }
 
+/// A PEM reading error in words: an I/O failure without the OS's error number.
+pub fn pem_words(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => crate::prompt::io_words(io),
+        other => other.to_string(),
+    }
+}
+
 /// What the connector and the verifier share with `UreqHttp`: the trust of the run (which
 /// a login may change after asking), the rustls configuration once built, and what the last
 /// handshakes decided.
@@ -287,8 +295,9 @@ impl Shared {
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| {
                     Refusal::CaFile(format!(
-                        "cannot read the certificate authority file {}: {e}",
-                        path.display()
+                        "cannot read the certificate authority file {}: {}; give the PEM file of the CA that signed igord's certificate (--certificate-authority FILE, or set-context --certificate-authority FILE)",
+                        path.display(),
+                        pem_words(&e)
                     ))
                 })?;
             let (ca_added, _) = roots.add_parsable_certificates(certs);

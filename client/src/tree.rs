@@ -47,7 +47,14 @@ const RESERVED: &[&str] = &[
     "version",
     "certificate-authority",
     "trust-fingerprint",
+    "stream",
+    "consolidate",
+    "raw",
+    "color",
 ];
+
+/// The heading of the global flags in every command's help, apart from its own options.
+pub const GLOBAL_HEADING: &str = "Global options";
 
 /// One parameter, as the CLI sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -352,6 +359,18 @@ pub fn params_from_matches(
     Ok((Value::Object(params), secrets))
 }
 
+/// Whether parameter `key` of `def` names machines, which completion offers machine names
+/// for. The schema has no keyword for it (levels up to 1.5); every level spells such a
+/// parameter `machine` or `machines` (a name, or a name, hostrange or glob), and the machine
+/// commands name theirs `name` (all but `machine-add`, whose name is new).
+pub fn is_machine_param(def: &CommandDef, key: &str) -> bool {
+    match key {
+        "machine" | "machines" => true,
+        "name" => def.object.as_deref() == Some("machine") && def.method.as_deref() != Some("add"),
+        _ => false,
+    }
+}
+
 /// The refusal of `--FLAG VALUE` for a secret (also `igor login --password`).
 pub fn refuse_secret_value(flag: &str) -> String {
     format!(
@@ -512,7 +531,33 @@ pub fn global_args() -> Vec<Arg> {
             .global(true)
             .value_name("sha256:HEX")
             .help("trust the server's certificate if it has this fingerprint, and pin it"),
+        Arg::new("stream")
+            .long("stream")
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .help("bulk commands: print each machine's result as it arrives, in completion order [default: all at the end, sorted by machine]"),
+        Arg::new("consolidate")
+            .long("consolidate")
+            .short('C')
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .conflicts_with("stream")
+            .help("bulk commands: merge machines with identical results (or errors) under one hostrange, like node[1-2,4]"),
+        Arg::new("raw")
+            .long("raw")
+            .global(true)
+            .action(ArgAction::SetTrue)
+            .help("tables: show every field, raw bytes and codes included [default: the columns the command names]"),
+        Arg::new("color")
+            .long("color")
+            .global(true)
+            .value_name("WHEN")
+            .value_parser(crate::color::CHOICES)
+            .help("colour failures on a terminal: auto, always or never [default: auto, off when NO_COLOR is set]"),
     ]
+    .into_iter()
+    .map(|a| a.help_heading(GLOBAL_HEADING))
+    .collect()
 }
 
 /// The top level: global flags, the built-ins, and the schema's commands by name and
@@ -526,7 +571,7 @@ pub fn top_command(
         .version(env!("CARGO_PKG_VERSION"))
         .about("igor: manage the BMCs of a fleet through an igord server")
         .after_help(
-            "Every server command also accepts an explicit version, e.g. 'igor sel-delete/2'.\nSee 'igor command-find' for all commands and versions.",
+            "Every server command also accepts an explicit version, e.g. 'igor sel-delete/2'.\nSee 'igor help TOPIC' for the commands of one topic, 'igor command-find' for all commands and versions.",
         )
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -547,6 +592,94 @@ pub fn top_command(
         top = top.subcommand(cmd);
     }
     top
+}
+
+/// The topic the built-in commands are listed under.
+pub const CLIENT_TOPIC: &str = "client";
+
+/// The top level's help with the commands under a heading per topic (as FreeIPA's `ipa
+/// help` groups them), topics in name order, the built-ins last under `client`; `note`
+/// goes above the list. clap lists subcommands under one heading only, so the list is
+/// written here and clap's own is hidden; the global flags keep clap's layout.
+pub fn by_topic(
+    top: Command,
+    topics: &[schema::Topic],
+    entries: &[Entry<'_>],
+    note: Option<&str>,
+) -> Command {
+    let mut text = String::new();
+    if let Some(note) = note {
+        text.push_str(note);
+        text.push_str("\n\n");
+    }
+    text.push_str(&topic_listing(&top, topics, entries, None));
+    let text = text.trim_end().to_owned();
+    top.mut_subcommands(|c| c.hide(true))
+        .override_usage("igor [OPTIONS] <COMMAND>")
+        .before_help(text)
+        .help_template(
+            "{about-with-newline}\n{usage-heading} {usage}\n\n{before-help}{all-args}{after-help}",
+        )
+}
+
+/// The commands of `top` (those not hidden) under a heading per topic, each heading with
+/// the topic's doc; only topic `only` when given (`igor help power`). Styled as clap styles
+/// help: headings bold and underlined, command names bold (stripped where colour is off).
+pub fn topic_listing(
+    top: &Command,
+    topics: &[schema::Topic],
+    entries: &[Entry<'_>],
+    only: Option<&str>,
+) -> String {
+    use std::collections::BTreeMap;
+    let topic_of = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.subname == name)
+            .map_or(CLIENT_TOPIC, |e| e.def.topic.as_str())
+    };
+    let mut groups: BTreeMap<(bool, &str), Vec<(String, String)>> = BTreeMap::new();
+    for c in top.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = c.get_name();
+        let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let topic = topic_of(name);
+        groups
+            .entry((topic == CLIENT_TOPIC, topic))
+            .or_default()
+            .push((name.to_owned(), about));
+    }
+    // clap adds its `help` subcommand only when the tree is built.
+    groups.entry((true, CLIENT_TOPIC)).or_default().push((
+        "help".to_owned(),
+        "print this list, the commands of a topic (igor help power), or a command's help"
+            .to_owned(),
+    ));
+    groups.retain(|(_, topic), _| only.is_none_or(|o| o == *topic));
+    let width = groups
+        .values()
+        .flatten()
+        .map(|(name, _)| name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let styles = clap::builder::Styles::default();
+    let (header, literal) = (*styles.get_header(), *styles.get_literal());
+    let mut text = String::new();
+    for ((_, topic), commands) in &groups {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        let doc = match topics.iter().find(|t| t.name == *topic) {
+            Some(t) => format!(" {}", t.doc.lines().next().unwrap_or_default()),
+            None if *topic == CLIENT_TOPIC => " This client's own commands.".to_owned(),
+            None => String::new(),
+        };
+        text.push_str(&format!("{header}{topic}:{header:#}{doc}\n"));
+        for (name, about) in commands {
+            let pad = " ".repeat(width.saturating_sub(name.chars().count()));
+            text.push_str(&format!("  {literal}{name}{literal:#}{pad}  {about}\n"));
+        }
+    }
+    text
 }
 
 /// What an argv means against a schema: the one parsing path the binary and the tests share.

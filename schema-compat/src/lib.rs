@@ -15,6 +15,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("1.3", include_str!("../bundled/1.3.json")),
     ("1.4", include_str!("../bundled/1.4.json")),
     ("1.5", include_str!("../bundled/1.5.json")),
+    ("1.6", include_str!("../bundled/1.6.json")),
 ];
 
 /// Every bundled document, parsed, oldest first. A bundle that does not parse or whose

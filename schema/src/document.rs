@@ -15,6 +15,10 @@ pub const X_POSITIONAL: &str = "x-igor-positional";
 pub const X_CLI_NAME: &str = "x-igor-cli-name";
 /// Extension keyword on a parameter: the value is a secret; prompt without echo, never log.
 pub const X_SENSITIVE: &str = "x-igor-sensitive";
+/// Extension keyword on a parameter: its default depends on the server (its configuration
+/// or its data), so it cannot be written into the schema; the value names the server
+/// setting (`bmc.default_user`), and `command-defaults` returns what the server would use.
+pub const X_DYNAMIC_DEFAULT: &str = "x-igor-dynamic-default";
 /// Extension keyword on an output record: the fields a table shows by default, in order
 /// (the rest are in `-o json` and `-o yaml`).
 pub const X_COLUMNS: &str = "x-igor-columns";

@@ -12,7 +12,7 @@ mod wire;
 pub use code::{ErrorCode, UnknownCode};
 pub use document::{
     Attribute, Class, CommandDef, SCHEMA_FORMAT_VERSION, SchemaDocument, Topic, X_CLI_NAME,
-    X_COLUMNS, X_POSITIONAL, X_SENSITIVE,
+    X_COLUMNS, X_DYNAMIC_DEFAULT, X_POSITIONAL, X_SENSITIVE,
 };
 pub use fingerprint::{canonical_json, fingerprint_of};
 pub use level::{ApiLevel, LevelParseError};

@@ -52,6 +52,9 @@ pub struct Param {
     pub sensitive: bool,
     /// The default the server applies when the parameter is not given.
     pub default: Option<Value>,
+    /// `x-igor-dynamic-default`: the server setting that supplies the default, which only
+    /// the server knows (ask it with `command-defaults`).
+    pub dynamic_default: Option<String>,
     /// The property's description, else that of the schema it refers to.
     pub doc: Option<String>,
     /// The short type name introspection shows (`integer (1-65535)`, `viewer|operator`).
@@ -341,6 +344,10 @@ pub fn params(root: &Value) -> Vec<Param> {
                 positional: prop.get(X_POSITIONAL).and_then(Value::as_u64),
                 sensitive: prop.get(X_SENSITIVE).and_then(Value::as_bool) == Some(true),
                 default: prop.get("default").cloned(),
+                dynamic_default: prop
+                    .get(crate::X_DYNAMIC_DEFAULT)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 doc: prop
                     .get("description")
                     .or_else(|| resolved.get("description"))

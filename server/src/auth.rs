@@ -151,10 +151,9 @@ impl HashSlot {
     }
 }
 
-/// Recently checked tokens (by hash), so a burst of calls costs one database lookup. An
-/// entry lives `TOKEN_CACHE_TTL` at most, never past the token's expiry; logout, and any
-/// change to users, empty it here at once. Another replica sharing the database may honour
-/// a revoked token for up to the TTL.
+/// Checked tokens (by hash), so calls cost no database lookup. An entry lives
+/// `TOKEN_CACHE_TTL` at most, never past the token's expiry; logout and every change empty
+/// it at once, on every replica (`crate::hot`).
 #[derive(Default)]
 pub struct TokenCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant, i64)>>,
@@ -163,7 +162,8 @@ pub struct TokenCache {
     generation: std::sync::atomic::AtomicU64,
 }
 
-pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// A safety net only: revocation reaches every replica's cache through `crate::hot`.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// Bounds the memory a flood of distinct tokens can take.
 const TOKEN_CACHE_MAX: usize = 10_000;
 

@@ -44,6 +44,8 @@ pub struct FileBmcConfig {
     pub max_concurrent: Option<usize>,
     pub deadline_ms: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub default_user: Option<String>,
+    pub default_port: Option<u16>,
 }
 
 /// What flags and environment gave (clap fills it).
@@ -72,6 +74,10 @@ pub struct Config {
     pub bmc_max_concurrent: usize,
     pub bmc_deadline: Duration,
     pub bmc_idle_timeout: Duration,
+    /// The BMC user `machine-add/3` applies when none is given; `None`: it must be given.
+    pub bmc_default_user: Option<String>,
+    /// The BMC port `machine-add/3` applies when none is given.
+    pub bmc_default_port: u16,
     /// `None`: plain HTTP (`--insecure-http`, loopback only).
     pub tls: Option<TlsSource>,
     /// Units of work one user may ask for per minute (a call is one, a bulk call one more
@@ -123,6 +129,16 @@ impl Config {
         if max_concurrent == 0 {
             bail!("bmc.max_concurrent must be greater than 0");
         }
+        let bmc_default_user = file.bmc.default_user;
+        if let Some(u) = &bmc_default_user
+            && (u.is_empty() || u.len() > 16 || !u.chars().all(|c| (' '..='~').contains(&c)))
+        {
+            bail!("bmc.default_user must be 1 to 16 printable ASCII characters");
+        }
+        let bmc_default_port = file.bmc.default_port.unwrap_or(623);
+        if bmc_default_port == 0 {
+            bail!("bmc.default_port must be greater than 0");
+        }
         let tls = tls_source(
             o.tls_cert.or(file.tls_cert),
             o.tls_key.or(file.tls_key),
@@ -168,6 +184,8 @@ impl Config {
                 20,
                 "bmc.idle_timeout_secs",
             )?),
+            bmc_default_user,
+            bmc_default_port,
         })
     }
 }

@@ -64,6 +64,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// One parameter refused by a handler (after the schema accepted it), in the same
+    /// shape as a schema violation.
+    pub fn invalid_param(field: &str, problem: &str) -> ApiError {
+        ApiError::InvalidParams {
+            message: format!("invalid parameters: {field}: {problem}"),
+            details: Some(serde_json::json!({
+                "violations": [{ "path": format!("/{field}"), "message": problem }]
+            })),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::InvalidParams { .. } => ErrorCode::InvalidParams,

@@ -200,10 +200,13 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, String), ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
     let hash = auth::token_hash(&token);
-    if let Some(caller) = state.tokens.get(&hash, now()) {
+    let caches = &state.caches;
+    if caches.is_live()
+        && let Some(caller) = caches.tokens.get(&hash, now())
+    {
         return Ok((caller, hash));
     }
-    let generation = state.tokens.generation();
+    let generation = caches.tokens.generation();
     let h = hash.clone();
     let found = state
         .db(move |c| match models::token_user(c, &h, now()) {
@@ -220,9 +223,11 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
         role: auth::Role::parse(&user.role),
         name: user.name,
     };
-    state
-        .tokens
-        .put(hash.clone(), caller.clone(), expires_at, generation);
+    if caches.is_live() {
+        caches
+            .tokens
+            .put(hash.clone(), caller.clone(), expires_at, generation);
+    }
     Ok((caller, hash))
 }
 
@@ -394,9 +399,12 @@ async fn audit_login(state: &AppState, user: String, outcome: &str, addr: Option
 
 async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (caller, hash) = authenticate(&state, &req).await?;
-    state.tokens.forget(&hash);
+    state.caches.tokens.forget(&hash);
     state
-        .db(move |c| models::token_delete(c, &hash).map_err(ApiError::from))
+        .db(move |c| {
+            models::token_delete(c, &hash)?;
+            crate::db::notify_changed(c).map_err(ApiError::from)
+        })
         .await?;
     tracing::info!(user = %caller.name, "logout");
     Ok(HttpResponse::NoContent().finish())
@@ -606,6 +614,7 @@ fn stream_response(s: ItemStream) -> HttpResponse {
         ok: usize,
         failed: usize,
         done: bool,
+        records: Option<&'static str>,
     }
     let start = St {
         first: Some(json!({ "total": s.total })),
@@ -613,6 +622,7 @@ fn stream_response(s: ItemStream) -> HttpResponse {
         ok: 0,
         failed: 0,
         done: false,
+        records: s.records,
     };
     let body = futures_util::stream::unfold(start, |mut st| async move {
         if let Some(first) = st.first.take() {
@@ -623,7 +633,7 @@ fn stream_response(s: ItemStream) -> HttpResponse {
         }
         match st.rx.recv().await {
             Some(item) => {
-                if item["ok"] == Value::Bool(true) {
+                if st.records.is_some() || item["ok"] == Value::Bool(true) {
                     st.ok += 1;
                 } else {
                     st.failed += 1;
@@ -632,12 +642,15 @@ fn stream_response(s: ItemStream) -> HttpResponse {
             }
             None => {
                 st.done = true;
-                let summary = format!(
-                    "{} machine(s): {} ok, {} failed",
-                    st.ok + st.failed,
-                    st.ok,
-                    st.failed
-                );
+                let summary = match st.records {
+                    Some(noun) => format!("{} {noun}", st.ok),
+                    None => format!(
+                        "{} machine(s): {} ok, {} failed",
+                        st.ok + st.failed,
+                        st.ok,
+                        st.failed
+                    ),
+                };
                 let last =
                     json!({ "done": true, "ok": st.ok, "failed": st.failed, "summary": summary });
                 Some((Ok(ndjson_line(&last)), st))

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod hot;
 pub mod http;
 pub mod limits;
 pub mod registry;
@@ -161,6 +162,8 @@ pub fn admin_reset(config: &Config, name: &str, password: Option<String>) -> any
                     },
                 )?;
                 db::models::tokens_delete_for_user(c, user.id)?;
+                // Replicas still running on a shared database drop their cached tokens.
+                db::notify_changed(c)?;
                 false
             }
             Err(db::DbError::NotFound) => {
@@ -303,12 +306,26 @@ pub async fn serve(
     }
     .context("cannot start the bmc runtime")?;
     let registry = Arc::new(registry);
+    let caches = Arc::new(hot::Invalidation::new(matches!(
+        url,
+        db::DbUrl::Postgres(_)
+    )));
+    let stop_listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = {
+        let (url, caches, stop) = (url.clone(), caches.clone(), stop_listening.clone());
+        std::thread::Builder::new()
+            .name("db-listen".into())
+            .spawn(move || {
+                let on = caches.clone();
+                db::listen(&url, &stop, &|| caches.changed(), &|live| on.set_live(live));
+            })?
+    };
     let state = Arc::new(AppState {
         published: registry.published(),
         pool,
         key,
         bmc,
-        tokens: auth::TokenCache::default(),
+        caches,
         // Hashing gets at most half the cores (at least one), so that a login flood leaves
         // the other half to everyone else's calls; 64 waiting is enough for any real burst.
         hasher: auth::Hasher::new(hash_threads(), 64)?,
@@ -389,6 +406,8 @@ pub async fn serve(
     let served = server.run().await;
     // Close every BMC session: a BMC has few session slots and keeps ours until timeout.
     state.bmc.shutdown().await;
+    stop_listening.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = tokio::task::spawn_blocking(move || listener.join()).await;
     served?;
     tracing::info!("igord stopped");
     Ok(())

@@ -56,9 +56,13 @@ pub struct Reply {
 
 /// The items of a streamed answer (see `CommandDef::stream`).
 pub struct ItemStream {
-    /// How many items will come, so a client can show progress.
+    /// How many items will come, so a client can show progress (for a followed stream,
+    /// how many were there at the start).
     pub total: usize,
     pub items: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    /// What the items are: one outcome per machine (`{"machine", "ok", ...}`, counted as
+    /// ok or failed), or plain records, named in the summary (`audit record(s)`).
+    pub records: Option<&'static str>,
 }
 
 type BoxFut = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;

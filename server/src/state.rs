@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::access::{self, Access, Who};
-use crate::auth::{Caller, HashSlot, Hasher, TokenCache};
+use crate::auth::{Caller, HashSlot, Hasher};
 use crate::bmc::{BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
@@ -24,7 +24,8 @@ pub struct AppState {
     pub pool: Pool,
     pub key: SecretKey,
     pub bmc: BmcPool,
-    pub tokens: TokenCache,
+    /// Tokens and machine lookups kept in memory, and what empties them (`crate::hot`).
+    pub caches: Arc<crate::hot::Invalidation>,
     /// Every argon2 hash and verification runs here (bounded threads and queue).
     pub hasher: Hasher,
     pub logins: LoginThrottle,
@@ -187,12 +188,23 @@ impl Ctx {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
+        self.write_recorded(move |c| f(c).map(|v| (v, None))).await
+    }
+
+    /// As [`Ctx::write`], with the audit row's detail saying what the change created or
+    /// removed (ids included), as only the transaction knows it.
+    pub async fn write_recorded<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<(T, Option<String>), ApiError> + Send + 'static,
+    {
         let audit = self.audit.clone();
         let user = self.caller.name.clone();
         let written = self
             .db(move |c| {
                 crate::db::transaction(c, |c| {
-                    let value = f(c)?;
+                    let (value, detail) = f(c)?;
+                    crate::db::notify_changed(c)?;
                     if let Some(a) = &audit {
                         models::audit_insert(
                             c,
@@ -203,7 +215,7 @@ impl Ctx {
                                 machine: a.machine.as_deref(),
                                 outcome: "ok",
                                 duration_ms: i64::try_from(a.elapsed_ms()).unwrap_or(i64::MAX),
-                                detail: None,
+                                detail: detail.as_deref(),
                                 params: a.params.as_deref(),
                             },
                         )?;
@@ -212,6 +224,7 @@ impl Ctx {
                 })
             })
             .await?;
+        self.state.caches.changed();
         if let Some(a) = &self.audit {
             a.written.store(true, Ordering::SeqCst);
         }
@@ -241,26 +254,38 @@ impl Ctx {
     /// decided by `access::on_machine` like every other machine access.
     pub async fn machine(&self, name: &str, need: Access) -> Result<Machine, ApiError> {
         let who = self.who();
-        let uid = self.caller.id;
-        let name = name.to_owned();
-        self.db(move |c| {
-            let machine = match models::machine_by_name(c, &name) {
-                Ok(m) => Some(m),
-                Err(DbError::NotFound) => None,
-                Err(e) => return Err(ApiError::db(e, "machine", &name)),
-            };
-            let role = match &machine {
-                Some(m) if !who.admin => models::permission_role(c, uid, m.id)?,
-                _ => None,
-            };
-            access::on_machine(
-                who,
-                &name,
-                machine.as_ref().map(|m| (m, role.as_deref())),
-                need,
-            )
-        })
-        .await
+        // Admins need no role, so one cached answer serves them all.
+        let uid = (!who.admin).then_some(self.caller.id);
+        let caches = self.state.caches.clone();
+        let found = match caches.machine(uid, name) {
+            Some(found) => found,
+            None => {
+                let generation = caches.generation();
+                let key = name.to_owned();
+                let found = self
+                    .db(move |c| {
+                        let machine = match models::machine_by_name(c, &key) {
+                            Ok(m) => Some(m),
+                            Err(DbError::NotFound) => None,
+                            Err(e) => return Err(ApiError::db(e, "machine", &key)),
+                        };
+                        let role = match (&machine, uid) {
+                            (Some(m), Some(uid)) => models::permission_role(c, uid, m.id)?,
+                            _ => None,
+                        };
+                        Ok(machine.map(|m| (m, role)))
+                    })
+                    .await?;
+                caches.put_machine(uid, name, found.clone(), generation);
+                found
+            }
+        };
+        access::on_machine(
+            who,
+            name,
+            found.as_ref().map(|(m, role)| (m, role.as_deref())),
+            need,
+        )
     }
 
     /// The caller, as machine access sees it.

@@ -114,8 +114,8 @@ fn levels_grow_and_command_versions_never_change() {
             "{name}/{v}"
         );
     }
-    // The bulk versions, and they alone, are streamed: 1.3's, and 1.5's but machine-find/3
-    // and audit-find/3.
+    // The bulk versions, and they alone, are streamed: 1.3's, 1.5's but machine-find/3 and
+    // audit-find/3, and 1.6's fru-show and audit-find/4.
     for d in &docs {
         for c in &d.commands {
             let since = c.since.to_string();
@@ -123,7 +123,8 @@ fn levels_grow_and_command_versions_never_change() {
                 c.stream,
                 since == "1.3"
                     || (since == "1.5"
-                        && !["machine-find", "audit-find"].contains(&c.name.as_str())),
+                        && !["machine-find", "audit-find"].contains(&c.name.as_str()))
+                    || (since == "1.6" && ["fru-show", "audit-find"].contains(&c.name.as_str())),
                 "{} at {}",
                 c.full_name,
                 d.api_level
@@ -191,4 +192,28 @@ fn levels_grow_and_command_versions_never_change() {
         find.is_some_and(|c| !c.stream && c.params["properties"].get("machines").is_some()),
         "machine-find/3"
     );
+    // 1.6: FRU inventory, and defaults that come from the server's configuration, marked
+    // in the schema with the setting that supplies them.
+    assert!(at("1.6").command("fru-show", 1).is_some_and(|c| c.stream));
+    assert!(at("1.6").command("command-defaults", 1).is_some());
+    let add = at("1.6").command("machine-add", 3).expect("machine-add/3");
+    for (param, setting) in [
+        ("bmc_user", "bmc.default_user"),
+        ("bmc_port", "bmc.default_port"),
+    ] {
+        assert_eq!(
+            add.params["properties"][param][schema::X_DYNAMIC_DEFAULT],
+            setting,
+            "machine-add/3 {param}"
+        );
+        assert!(
+            !add.params["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|v| v == param)),
+            "machine-add/3 {param} is optional"
+        );
+    }
+    for name in ["fru-show", "command-defaults"] {
+        assert!(at("1.5").latest(name).is_none(), "{name} is new at 1.6");
+    }
 }

@@ -13,7 +13,7 @@ use tests::db::{Backend, TestDb};
 use tests::server::{ADMIN_PASSWORD, Server, ServerOptions};
 use tests::sim::SimBmc;
 
-const LEVELS: &[&str] = &["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"];
+const LEVELS: &[&str] = &["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6"];
 
 /// What a cell found: the versions the client chose by default, and the requests it sent.
 struct Cell {
@@ -56,6 +56,7 @@ fn newer_than(l: &str) -> (&'static str, &'static str) {
         "1.2" => ("power-status/2", "unknown command 'power-status/2'"),
         "1.3" => ("machine-find/2", "unknown command 'machine-find/2'"),
         "1.4" => ("machine-find/3", "unknown command 'machine-find/3'"),
+        "1.5" => ("fru-show", "unknown command 'fru-show'"),
         _ => ("sel-delete/9", "unknown command 'sel-delete/9'"),
     }
 }

@@ -457,6 +457,35 @@ fn ca_signed_certificate_needs_no_pin(backend: Backend) {
         "{r}"
     );
 
+    // A CA file that is not there: said in words, with what to give instead.
+    let r = igor.run(&["--certificate-authority", "/nonexistent/ca.pem", "ping"]);
+    r.code(1);
+    assert!(
+        r.stderr.contains(
+            "cannot read the certificate authority file /nonexistent/ca.pem: no such file; give the PEM file"
+        ) && !r.stderr.contains("os error"),
+        "{r}"
+    );
+    let r = igor.run_bare(
+        &[
+            "config",
+            "set-context",
+            "x",
+            "--server",
+            &s.url,
+            "--certificate-authority",
+            "/nonexistent/ca.pem",
+        ],
+        "",
+    );
+    r.code(1);
+    assert!(
+        r.stderr.starts_with(
+            "error: --certificate-authority /nonexistent/ca.pem: no such file; give the PEM file"
+        ) && !r.stderr.contains("os error"),
+        "{r}"
+    );
+
     // Through a context that names the CA file.
     let ctx = Igor::new(&s.url);
     ctx.run_bare(

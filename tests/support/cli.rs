@@ -2,7 +2,7 @@
 //! cache folder and HOME), and `CountingProxy`: a plain TCP relay in front of igord that
 //! records every request the client sends, which is how the cache tests count requests.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +23,8 @@ const IGOR_ENV: &[&str] = &[
     "IGOR_KNOWN_LEVEL",
     "XDG_CONFIG_HOME",
     "XDG_CACHE_HOME",
+    "COMPLETE",
+    "NO_COLOR",
 ];
 
 /// Marks of a Debug dump or a panic: what a user must never see on stderr.
@@ -175,6 +177,72 @@ impl Igor {
         self.spawn(&argv, stdin, spawn)
     }
 
+    /// `igor --server URL ARGS` with stdin, stdout and stderr on a terminal (a
+    /// pseudo-terminal from util-linux's `script`), as at a shell, with `env` added (it
+    /// overrides the `NO_COLOR=1` every other run gets). The terminal mixes both streams:
+    /// they come back together as `stdout`, its `\r\n` made `\n`.
+    pub fn run_on_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut line = quote(&crate::bin("igor").display().to_string());
+        for a in ["--server", self.server.as_str()].iter().chain(args) {
+            line.push(' ');
+            line.push_str(&quote(a));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c", &line, "/dev/null"]);
+        for k in IGOR_ENV {
+            cmd.env_remove(k);
+        }
+        let out = cmd
+            .env("HOME", self.home.path())
+            .env("IGOR_CONFIG", &self.config)
+            .env("IGOR_CACHE_DIR", &self.cache_dir)
+            .env("RUST_BACKTRACE", "0")
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run script ({e}); this test needs util-linux: apt-get install util-linux")
+            });
+        let run = Run {
+            argv: args.iter().map(|a| a.to_string()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        for mark in NEVER_ON_STDERR {
+            assert!(
+                !run.stdout.contains(mark),
+                "the terminal shows '{mark}': {run}"
+            );
+        }
+        run
+    }
+
+    /// What the completion script gets when it asks igor for candidates, as fish's asks:
+    /// `COMPLETE=fish igor -- igor --server URL WORDS...`, the last word the one being
+    /// completed. One
+    /// candidate a line, without the description fish shows beside it. Completion must
+    /// succeed and say nothing on stderr.
+    pub fn complete(&self, words: &[&str]) -> Vec<String> {
+        let mut argv = vec!["--", "igor", "--server", self.server.as_str()];
+        argv.extend_from_slice(words);
+        let spawn = Spawn {
+            complete: true,
+            ..Spawn::default()
+        };
+        let run = self.spawn(&argv, "", spawn);
+        assert_eq!(run.code, 0, "completion failed: {run}");
+        assert!(run.stderr.is_empty(), "completion said something: {run}");
+        run.stdout
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     fn spawn(&self, args: &[&str], stdin: &str, how: Spawn) -> Run {
         let argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let mut cmd = if how.no_terminal {
@@ -201,6 +269,7 @@ impl Igor {
             .env("RUST_BACKTRACE", "0")
             .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(how.complete.then_some(("COMPLETE", "fish")))
             .stdin(Stdio::piped())
             .stdout(stdout)
             .stderr(Stdio::piped());
@@ -278,6 +347,51 @@ impl Igor {
         run
     }
 
+    /// Starts `igor --server URL ARGS` and hands its stdout over line by line as it comes
+    /// (a followed stream); stderr is kept for the end. Killed when dropped.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let mut cmd = Command::new(crate::bin("igor"));
+        for k in IGOR_ENV {
+            cmd.env_remove(k);
+        }
+        cmd.arg("--server")
+            .arg(&self.server)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("IGOR_CONFIG", &self.config)
+            .env("IGOR_CACHE_DIR", &self.cache_dir)
+            .env("RUST_BACKTRACE", "0")
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e})", crate::bin("igor").display()));
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        Running {
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
     /// A run that must succeed without a warning.
     pub fn ok(&self, args: &[&str]) -> Run {
         self.ok_stdin(args, "")
@@ -345,6 +459,8 @@ impl Igor {
 struct Spawn {
     closed_stdout: bool,
     no_terminal: bool,
+    /// `COMPLETE=fish`: the completion script asking for candidates.
+    complete: bool,
 }
 
 /// Reads a YAML stream the way Ansible does: PyYAML's `safe_load_all` (YAML 1.1), each
@@ -555,4 +671,47 @@ fn relay(
     ));
     let _ = client.write_all(&answer);
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// A running igor whose stdout is read line by line (see [`Igor::start`]).
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// The next line of stdout, waiting at most `within`; `None` if none came (or stdout
+    /// ended).
+    pub fn line(&self, within: Duration) -> Option<String> {
+        self.lines.recv_timeout(within).ok()
+    }
+
+    /// Waits at most `within` for igor to exit; its exit code and stderr.
+    pub fn wait(mut self, within: Duration) -> (i32, String) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for igor") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "igor did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().expect("stderr reader"))
+            .unwrap_or_default();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -15,11 +15,20 @@ use crate::tls::{Fingerprint, KnownServers};
 fn ca_file(file: &str) -> Result<String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let path = std::fs::canonicalize(file)
-        .map_err(|e| anyhow::anyhow!("--certificate-authority {file}: {e}"))?;
+    let path = std::fs::canonicalize(file).map_err(|e| {
+        anyhow::anyhow!(
+            "--certificate-authority {file}: {}; give the PEM file of the CA that signed igord's certificate",
+            crate::prompt::io_words(&e)
+        )
+    })?;
     let certs = CertificateDer::pem_file_iter(&path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("--certificate-authority {file}: {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--certificate-authority {file}: {}",
+                crate::tls::pem_words(&e)
+            )
+        })?;
     if certs.is_empty() {
         bail!("--certificate-authority {file}: no PEM certificate in it");
     }

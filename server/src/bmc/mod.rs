@@ -9,6 +9,7 @@
 
 mod commands;
 mod decode;
+pub mod fru;
 mod pool;
 pub mod rmcp;
 mod session;

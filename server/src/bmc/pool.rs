@@ -272,6 +272,19 @@ impl BmcPool {
         }
     }
 
+    /// FRU device `device`'s inventory (chassis, board and product areas).
+    pub async fn fru(
+        &self,
+        key: i64,
+        target: &BmcTarget,
+        device: u8,
+    ) -> Result<super::fru::Fru, BmcError> {
+        match self.call(key, target, Op::Fru(device)).await? {
+            Output::Fru(f) => Ok(*f),
+            _ => Err(unexpected("fru")),
+        }
+    }
+
     /// Closes the session of one machine (machine deleted or credentials changed), after
     /// the call in progress on it, if any.
     pub async fn forget(&self, key: i64) {

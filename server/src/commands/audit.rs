@@ -1,7 +1,9 @@
 //! `audit-find` (1.2): who did what, when, on which machine. Admins only. `audit-find/2`
 //! (1.4) bounds its text filters in its schema. `audit-find/3` (1.5) shows each call's
 //! parameters (recorded with secrets masked), filters by outcome and time, and is open to
-//! every user for its own records and those on machines it may view.
+//! every user for its own records and those on machines it may view. `audit-find/4` (1.6)
+//! streams the records, oldest first, and with `follow` keeps streaming new ones as they
+//! are written, as `tail -f` does.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::Access;
 use crate::db::models::{self, AuditFilter};
 use crate::error::ApiError;
-use crate::registry::{CommandSpec, Out, command};
+use crate::registry::{CommandSpec, ItemStream, Out, command, streaming};
 use crate::state::Ctx;
 
 fn default_limit() -> u32 {
@@ -134,6 +136,49 @@ pub struct AuditOut3 {
     pub params: Option<String>,
 }
 
+/// `audit-find/4`: version 3's filters, streamed oldest first, optionally followed.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFind4 {
+    /// Only calls by this user.
+    #[schemars(length(max = 64))]
+    pub user: Option<String>,
+    /// Only calls on this machine (or on this name or pattern, for one that matched none).
+    #[schemars(length(max = 4096))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub machine: Option<String>,
+    /// Only commands whose full name starts with this, e.g. `power-` or `sel-delete/2`.
+    #[schemars(length(max = 64))]
+    pub command: Option<String>,
+    /// Only records with this outcome: `ok`, an error code, `partial` or `failed`.
+    #[schemars(length(max = 64))]
+    pub outcome: Option<String>,
+    /// Only records from this time on: RFC 3339 (`2026-12-02T10:00:00Z`) or an age
+    /// (`90s`, `10m`, `1h`, `7d`).
+    #[schemars(length(max = 64))]
+    pub since: Option<String>,
+    /// Only records up to this time, written as `since` is.
+    #[schemars(length(max = 64))]
+    pub until: Option<String>,
+    /// At most this many of the records already written (the newest of them).
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: u32,
+    /// Keep streaming records as they are written, until the client leaves, its token
+    /// ends, or an hour has passed.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// How often a follower looks for new records.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long one follow lasts at most; the client may start another.
+const FOLLOW_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
+/// A follower looks again at this many ids below the highest it has seen: on PostgreSQL a
+/// record may commit after records with higher ids (ids are taken at insert), and a
+/// record committed later than this many newer ones would be missed.
+const FOLLOW_LOOKBACK_IDS: i64 = 1000;
+
 /// A point in time as `audit-find/3` takes it: RFC 3339, or an age before `now_ms`.
 fn when(text: &str, what: &str, now_ms: i64) -> Result<i64, ApiError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
@@ -196,6 +241,19 @@ pub fn specs() -> Vec<CommandSpec> {
              10m or 1h) and each record's parameters (secrets shown as ***). Admins see \
              every record; other users see their own and those on machines they may view.",
             find_3,
+        ),
+        streaming::<_, AuditOut3, _, _>(
+            "audit-find",
+            4,
+            "1.6",
+            "audit",
+            Access::User,
+            "Stream audit records, oldest first, and with --follow the new ones as they are written\n\
+             Version 3's filters and records. Without --follow the newest --limit records that \
+             match are streamed, oldest first; with --follow the stream then goes on with each \
+             new matching record until the client leaves, its token is revoked or expires, or \
+             an hour has passed.",
+            find_4,
         ),
     ]
 }
@@ -294,6 +352,123 @@ async fn find_3(ctx: Ctx, p: AuditFind3) -> Result<Out<Vec<AuditOut3>>, ApiError
         detail: r.detail,
         params: r.params,
     }))
+}
+
+fn record_3(r: models::AuditRow) -> AuditOut3 {
+    AuditOut3 {
+        id: r.id,
+        at: at(r.at_ms),
+        user: r.user_name,
+        command: r.command,
+        machine: r.machine,
+        outcome: r.outcome,
+        duration_ms: r.duration_ms,
+        detail: r.detail,
+        params: r.params,
+    }
+}
+
+async fn find_4(ctx: Ctx, p: AuditFind4) -> Result<ItemStream, ApiError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut filter = AuditFilter {
+        user: p.user,
+        machine: p.machine,
+        command: p.command,
+        outcome: p.outcome,
+        limit: i64::from(p.limit),
+        ..AuditFilter::default()
+    };
+    filter.since_ms = p.since.map(|t| when(&t, "since", now_ms)).transpose()?;
+    filter.until_ms = p.until.map(|t| when(&t, "until", now_ms)).transpose()?;
+    let mut rows = query(&ctx, filter.clone()).await?;
+    rows.reverse();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let total = rows.len();
+    let mut cursor = rows.last().map_or(0, |r| r.id);
+    for r in rows {
+        let _ = tx.send(serde_json::to_value(record_3(r)).unwrap_or_default());
+    }
+    if p.follow {
+        if cursor == 0 {
+            // Nothing matched yet: start from the newest record of all.
+            let newest = AuditFilter {
+                limit: 1,
+                ..AuditFilter::default()
+            };
+            cursor = query_all(&ctx, newest).await?.first().map_or(0, |r| r.id);
+        }
+        tokio::spawn(follow(ctx, filter, cursor, tx));
+    }
+    Ok(ItemStream {
+        total,
+        items: rx,
+        records: Some("audit record(s)"),
+    })
+}
+
+/// The newest records of every user (for a follower's starting point only: its ids are
+/// used, never shown).
+async fn query_all(ctx: &Ctx, filter: AuditFilter) -> Result<Vec<models::AuditRow>, ApiError> {
+    ctx.db(move |c| models::audit_find(c, &filter).map_err(ApiError::from))
+        .await
+}
+
+/// Streams new matching records until the client leaves, the token stops being valid, or
+/// [`FOLLOW_MAX`] has passed.
+async fn follow(
+    ctx: Ctx,
+    mut filter: AuditFilter,
+    mut cursor: i64,
+    tx: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+) {
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut tick = tokio::time::interval(FOLLOW_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    filter.limit = 10_000;
+    // Records at or below the starting point were there when the stream began: they were
+    // sent already, or left out by the filter or the limit. The first look only notes them.
+    let start = cursor;
+    let mut first = true;
+    while !tx.is_closed() && started.elapsed() < FOLLOW_MAX {
+        tick.tick().await;
+        let hash = ctx.token_hash.clone();
+        let valid = ctx
+            .db(
+                move |c| match models::token_user(c, &hash, crate::state::now()) {
+                    Ok(_) => Ok(true),
+                    Err(crate::db::DbError::NotFound) => Ok(false),
+                    Err(e) => Err(ApiError::from(e)),
+                },
+            )
+            .await;
+        if !matches!(valid, Ok(true)) {
+            break;
+        }
+        filter.after_id = Some(cursor - FOLLOW_LOOKBACK_IDS);
+        let Ok(mut rows) = query(&ctx, filter.clone()).await else {
+            break;
+        };
+        rows.reverse();
+        for r in rows {
+            if r.id <= cursor - FOLLOW_LOOKBACK_IDS || !seen.insert(r.id) {
+                continue;
+            }
+            if first && r.id <= start {
+                continue;
+            }
+            cursor = cursor.max(r.id);
+            if tx
+                .send(serde_json::to_value(record_3(r)).unwrap_or_default())
+                .is_err()
+            {
+                return;
+            }
+        }
+        first = false;
+        let floor = cursor - FOLLOW_LOOKBACK_IDS;
+        seen.retain(|id| *id > floor);
+    }
 }
 
 #[cfg(test)]

@@ -176,7 +176,11 @@ where
             }
             drop(audit_tx);
             tokio::spawn(write_audit(ctx, full_name, selector, started, audit_rx, tx));
-            Ok(ItemStream { total, items: rx })
+            Ok(ItemStream {
+                total,
+                items: rx,
+                records: None,
+            })
         }
     })
 }

@@ -166,6 +166,65 @@ pub struct MachineAdd2 {
     pub description: String,
 }
 
+/// `machine-add/3` (1.6): as version 2, with the BMC user and port defaulting to igord's
+/// `[bmc] default_user` and `default_port` (see `command-defaults`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineAdd3 {
+    /// Machine name: letters, digits, '.', '_' and '-'.
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    #[schemars(extend("x-igor-positional" = 0))]
+    pub name: String,
+    /// BMC host name or IP address: letters, digits, '.', '_', '-', ':' and '%'.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[A-Za-z0-9._:%-]+$"))]
+    pub bmc_host: String,
+    /// BMC UDP port; default: the server's [bmc] default_port (623 unless configured).
+    #[schemars(range(min = 1))]
+    #[schemars(extend("x-igor-dynamic-default" = "bmc.default_port"))]
+    pub bmc_port: Option<u16>,
+    /// BMC user name: printable ASCII; default: the server's [bmc] default_user, if set.
+    #[schemars(length(min = 1, max = 16), regex(pattern = r"^[\u0020-\u007e]+$"))]
+    #[schemars(extend("x-igor-dynamic-default" = "bmc.default_user"))]
+    pub bmc_user: Option<String>,
+    /// BMC password (stored encrypted, never shown).
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-igor-sensitive" = true))]
+    pub bmc_password: String,
+    /// RMCP+ cipher suite; 3 (HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128) is the one supported.
+    #[serde(default = "default_cipher_suite")]
+    #[schemars(range(min = 3, max = 3))]
+    pub cipher_suite: u8,
+    /// Free text; tabs and newlines are the only control characters allowed.
+    #[serde(default)]
+    #[schemars(length(max = 1024), regex(pattern = DESCRIPTION_PATTERN))]
+    pub description: String,
+}
+
+impl MachineAdd3 {
+    /// Version 2's parameters, with the server's defaults applied (the same values
+    /// `command-defaults` reports).
+    fn resolve(self, config: &crate::config::Config) -> Result<MachineAdd, ApiError> {
+        let bmc_user = match self.bmc_user {
+            Some(u) => u,
+            None => config.bmc_default_user.clone().ok_or_else(|| {
+                ApiError::invalid_param(
+                    "bmc_user",
+                    "required: this server has no [bmc] default_user to apply",
+                )
+            })?,
+        };
+        Ok(MachineAdd {
+            name: self.name,
+            bmc_host: self.bmc_host,
+            bmc_port: self.bmc_port.unwrap_or(config.bmc_default_port),
+            bmc_user,
+            bmc_password: self.bmc_password,
+            cipher_suite: self.cipher_suite,
+            description: self.description,
+        })
+    }
+}
+
 /// Free text: no control character but tab and newline.
 const DESCRIPTION_PATTERN: &str = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$";
 
@@ -321,6 +380,21 @@ pub fn specs() -> Vec<CommandSpec> {
         .audited()
         .target("name"),
         command(
+            "machine-add",
+            3,
+            "1.6",
+            "machine",
+            Access::Admin,
+            "Add a machine and the credentials of its BMC\nAs version 2, with the BMC user and port defaulting to the server's [bmc] default_user and default_port (command-defaults shows them).",
+            |ctx: Ctx, p: MachineAdd3| async move {
+                let p = p.resolve(&ctx.state.config)?;
+                add(ctx, p).await
+            },
+        )
+        .object("machine", "add")
+        .audited()
+        .target("name"),
+        command(
             "machine-find",
             2,
             "1.4",
@@ -368,7 +442,7 @@ pub fn specs() -> Vec<CommandSpec> {
 async fn add(ctx: Ctx, p: MachineAdd) -> Result<Out<MachineOut>, ApiError> {
     let enc = ctx.state.key.encrypt(&p.bmc_password);
     let m = ctx
-        .write(move |c| {
+        .write_recorded(move |c| {
             let new = NewMachine {
                 name: &p.name,
                 bmc_host: &p.bmc_host,
@@ -380,7 +454,12 @@ async fn add(ctx: Ctx, p: MachineAdd) -> Result<Out<MachineOut>, ApiError> {
                 created_at: now(),
             };
             models::machine_insert(c, &new).map_err(|e| ApiError::db(e, "machine", &p.name))?;
-            models::machine_by_name(c, &p.name).map_err(ApiError::from)
+            let m = models::machine_by_name(c, &p.name).map_err(ApiError::from)?;
+            let detail = format!(
+                "created machine '{}' (id {}, BMC {}:{} as '{}')",
+                m.name, m.id, m.bmc_host, m.bmc_port, m.bmc_user
+            );
+            Ok((m, Some(detail)))
         })
         .await?;
     let summary = format!("added machine '{}'", m.name);

@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod bulk;
 pub mod chassis;
+pub mod defaults;
 pub mod introspect;
+pub mod inventory;
 pub mod machine;
 pub mod permission;
 pub mod ping;
@@ -36,6 +38,10 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("sel", "The System Event Log kept by the BMC."),
     ("sensor", "Sensor readings from the BMC's SDR repository."),
     ("audit", "Who did what, when, on which machine."),
+    (
+        "inventory",
+        "What the BMC knows of its machine: FRU chassis, board and product data.",
+    ),
 ];
 
 /// All command versions of every level.
@@ -51,6 +57,8 @@ pub fn all() -> Vec<CommandSpec> {
     v.extend(sel::specs());
     v.extend(sensor::specs());
     v.extend(audit::specs());
+    v.extend(inventory::specs());
+    v.extend(defaults::specs());
     v
 }
 

@@ -199,7 +199,7 @@ pub fn specs() -> Vec<CommandSpec> {
 
 async fn grant(ctx: Ctx, p: PermissionGrant) -> Result<Out<PermissionOut>, ApiError> {
     let row = ctx
-        .write(move |c| {
+        .write_recorded(move |c| {
             let m = models::machine_by_name(c, &p.machine)
                 .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
             grant_row(c, &m, &p.user, p.role)
@@ -218,7 +218,7 @@ fn grant_row(
     m: &Machine,
     user: &str,
     role: PermRole,
-) -> Result<PermissionRow, ApiError> {
+) -> Result<(PermissionRow, Option<String>), ApiError> {
     let u = models::user_by_name(c, user).map_err(|e| ApiError::db(e, "user", user))?;
     if let Some(existing) = models::permission_role(c, u.id, m.id)? {
         return Err(ApiError::Conflict(format!(
@@ -227,11 +227,20 @@ fn grant_row(
         )));
     }
     models::permission_insert(c, u.id, m.id, role.as_str())?;
-    Ok(PermissionRow {
+    let detail = format!(
+        "created permission: user '{}' (id {}) is {} on machine '{}' (id {})",
+        u.name,
+        u.id,
+        role.as_str(),
+        m.name,
+        m.id
+    );
+    let row = PermissionRow {
         user: u.name,
         machine: m.name.clone(),
         role: role.as_str().to_owned(),
-    })
+    };
+    Ok((row, Some(detail)))
 }
 
 async fn grant_on(
@@ -241,13 +250,15 @@ async fn grant_on(
     role: PermRole,
 ) -> Result<PermissionOut, ApiError> {
     let user = user.to_owned();
-    let row = ctx.write(move |c| grant_row(c, &m, &user, role)).await?;
+    let row = ctx
+        .write_recorded(move |c| grant_row(c, &m, &user, role))
+        .await?;
     Ok(out(row))
 }
 
 async fn revoke(ctx: Ctx, p: PermissionRevoke) -> Result<Out<PermissionOut>, ApiError> {
     let row = ctx
-        .write(move |c| {
+        .write_recorded(move |c| {
             let m = models::machine_by_name(c, &p.machine)
                 .map_err(|e| ApiError::db(e, "machine", &p.machine))?;
             revoke_row(c, &m, &p.user)
@@ -265,7 +276,7 @@ fn revoke_row(
     c: &mut crate::db::DbConn,
     m: &Machine,
     user: &str,
-) -> Result<PermissionRow, ApiError> {
+) -> Result<(PermissionRow, Option<String>), ApiError> {
     let u = models::user_by_name(c, user).map_err(|e| ApiError::db(e, "user", user))?;
     let Some(role) = models::permission_role(c, u.id, m.id)? else {
         return Err(ApiError::NotFound(format!(
@@ -274,16 +285,23 @@ fn revoke_row(
         )));
     };
     models::permission_delete(c, u.id, m.id)?;
-    Ok(PermissionRow {
+    let detail = format!(
+        "removed permission: user '{}' (id {}) was {role} on machine '{}' (id {})",
+        u.name, u.id, m.name, m.id
+    );
+    let row = PermissionRow {
         user: u.name,
         machine: m.name.clone(),
         role,
-    })
+    };
+    Ok((row, Some(detail)))
 }
 
 async fn revoke_on(ctx: &Ctx, m: Machine, user: &str) -> Result<PermissionOut, ApiError> {
     let user = user.to_owned();
-    let row = ctx.write(move |c| revoke_row(c, &m, &user)).await?;
+    let row = ctx
+        .write_recorded(move |c| revoke_row(c, &m, &user))
+        .await?;
     Ok(out(row))
 }
 

@@ -219,7 +219,7 @@ async fn hash(ctx: &Ctx, password: String) -> Result<String, ApiError> {
 async fn add(ctx: Ctx, p: UserAdd) -> Result<Out<UserOut>, ApiError> {
     let hash = hash(&ctx, p.password).await?;
     let user = ctx
-        .write(move |c| {
+        .write_recorded(move |c| {
             let new = NewUser {
                 name: &p.name,
                 password_hash: &hash,
@@ -228,7 +228,12 @@ async fn add(ctx: Ctx, p: UserAdd) -> Result<Out<UserOut>, ApiError> {
                 created_at: now(),
             };
             models::user_insert(c, &new).map_err(|e| ApiError::db(e, "user", &p.name))?;
-            models::user_by_name(c, &p.name).map_err(ApiError::from)
+            let u = models::user_by_name(c, &p.name).map_err(ApiError::from)?;
+            let detail = format!(
+                "created user '{}' (id {}, role {}, enabled)",
+                u.name, u.id, u.role
+            );
+            Ok((u, Some(detail)))
         })
         .await?;
     let summary = format!("added user '{}'", user.name);
@@ -309,7 +314,6 @@ async fn modify(ctx: Ctx, p: UserMod) -> Result<Out<UserOut>, ApiError> {
         })
         .await?;
     // Disabled, demoted or with a new password: no cached token may outlive the change.
-    ctx.state.tokens.clear();
     let summary = format!("modified user '{}'", user.name);
     Ok(Out::new(out(&user), summary))
 }
@@ -344,7 +348,6 @@ async fn del(ctx: Ctx, p: UserName) -> Result<Out<Deleted>, ApiError> {
             Ok(user.name)
         })
         .await?;
-    ctx.state.tokens.clear();
     let summary = format!("deleted user '{name}'");
     Ok(Out::new(
         Deleted {
@@ -398,6 +401,5 @@ async fn passwd(ctx: Ctx, p: Passwd) -> Result<Out<UserOut>, ApiError> {
             models::user_by_id(c, id).map_err(ApiError::from)
         })
         .await?;
-    ctx.state.tokens.clear();
     Ok(Out::new(out(&user), "password changed"))
 }

@@ -44,9 +44,12 @@ pub struct AdvisoryLocks {
 impl AdvisoryLocks {
     /// Connects (once, so a wrong URL fails the start) and starts the lock thread.
     pub fn start(url: &str) -> Result<AdvisoryLocks, String> {
-        let conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
+        // Named, so that an operator can tell it in pg_stat_activity (and its locks in
+        // pg_locks).
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{sep}application_name=igord-locks");
+        let conn = PgConnection::establish(&url).map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel();
-        let url = url.to_owned();
         std::thread::Builder::new()
             .name("bmc-locks".into())
             .spawn(move || Locker::new(url, conn).run(rx))

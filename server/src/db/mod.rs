@@ -227,6 +227,86 @@ pub fn claim_sqlite(url: &DbUrl) -> Result<Option<SqliteClaim>, OpenError> {
     }
 }
 
+/// The channel every replica listens on for changes to users, machines, permissions and
+/// tokens (see `crate::hot`).
+const CHANGED_CHANNEL: &str = "igor_changed";
+
+/// Tells every replica sharing a PostgreSQL database that something their caches hold has
+/// changed. Inside a transaction, PostgreSQL delivers it at commit, and only if the
+/// transaction commits. Nothing to do on SQLite, which one process owns.
+pub fn notify_changed(c: &mut DbConn) -> QueryResult<()> {
+    match c {
+        DbConn::Pg(pg) => pg.batch_execute(&format!("NOTIFY {CHANGED_CHANNEL}")),
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// How often the listener looks for notifications (a non-blocking read of its socket).
+const LISTEN_POLL: Duration = Duration::from_millis(20);
+/// How often the listener proves its connection alive with a query, since a connection
+/// that died quietly would otherwise just deliver nothing.
+const LISTEN_CHECK: Duration = Duration::from_secs(2);
+
+/// Listens for [`notify_changed`] from every replica (this one included), on a connection
+/// of its own, until `stop` is set: each notification calls `changed`; `live(true)` once
+/// listening, `live(false)` when the connection is lost (then it reconnects).
+pub fn listen(
+    url: &DbUrl,
+    stop: &std::sync::atomic::AtomicBool,
+    changed: &dyn Fn(),
+    live: &dyn Fn(bool),
+) {
+    use std::sync::atomic::Ordering;
+    let DbUrl::Postgres(pg_url) = url else {
+        return;
+    };
+    // Named, so that an operator (and the tests) can tell it in pg_stat_activity.
+    let sep = if pg_url.contains('?') { '&' } else { '?' };
+    let pg_url = format!("{pg_url}{sep}application_name=igord-listen");
+    let mut backoff = Duration::from_millis(100);
+    while !stop.load(Ordering::SeqCst) {
+        let conn = PgConnection::establish(&pg_url)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                c.batch_execute(&format!("LISTEN {CHANGED_CHANNEL}"))
+                    .map(|_| c)
+                    .map_err(|e| e.to_string())
+            });
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(database = %url.display(), error = %e, "change listener cannot connect; caches stay off");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        live(true);
+        let mut checked = std::time::Instant::now();
+        'listening: while !stop.load(Ordering::SeqCst) {
+            for n in conn.notifications_iter() {
+                match n {
+                    Ok(_) => changed(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener lost its connection");
+                        break 'listening;
+                    }
+                }
+            }
+            if checked.elapsed() >= LISTEN_CHECK {
+                if let Err(e) = conn.batch_execute("SELECT 1") {
+                    tracing::warn!(error = %e, "change listener lost its connection");
+                    break 'listening;
+                }
+                checked = std::time::Instant::now();
+            }
+            std::thread::sleep(LISTEN_POLL);
+        }
+        live(false);
+    }
+}
+
 /// Runs `f` in one transaction: all of its changes or none.
 ///
 /// On SQLite the outermost transaction begins as a writer (`BEGIN IMMEDIATE`), so that

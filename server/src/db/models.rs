@@ -415,7 +415,7 @@ pub fn audit_insert_many(c: &mut DbConn, rows: &[NewAudit<'_>]) -> QueryResult<(
     super::transaction(c, |c| rows.iter().try_for_each(|r| audit_insert(c, r)))
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct AuditFilter {
     pub user: Option<String>,
     pub machine: Option<String>,
@@ -426,6 +426,8 @@ pub struct AuditFilter {
     /// For a caller who is not an admin: its own name and the machines it may view; it
     /// sees its own records and those on these machines.
     pub visible_to: Option<(String, Vec<String>)>,
+    /// Only records with a greater id (a follower's window).
+    pub after_id: Option<i64>,
     pub limit: i64,
 }
 
@@ -453,6 +455,9 @@ pub fn audit_find(c: &mut DbConn, f: &AuditFilter) -> QueryResult<Vec<AuditRow>>
     }
     if let Some(o) = &f.outcome {
         q = q.filter(audit::outcome.eq(o.clone()));
+    }
+    if let Some(id) = f.after_id {
+        q = q.filter(audit::id.gt(id));
     }
     if let Some((me, machines)) = &f.visible_to {
         q = q.filter(

@@ -12,6 +12,7 @@
 //! answer on the BMC runtime without holding a thread.
 
 mod chassis;
+mod fru;
 mod sdr;
 mod sel;
 
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use ipmi_rs::app::GetDeviceId;
 use ipmi_rs::connection::{CompletionErrorCode, IpmiCommand, LogicalUnit, Message};
 
+use super::fru::Fru;
 use super::session::{Fail, Session};
 use super::{
     BmcError, BootDevice, BootFlags, ChassisAction, ChassisStatus, DeviceInfo, Identify,
@@ -50,6 +52,8 @@ pub enum Op {
     /// Device, persistent, EFI.
     SetBootDevice(BootDevice, bool, bool),
     GetBootDevice,
+    /// Read and decode a FRU device.
+    Fru(u8),
 }
 
 impl Op {
@@ -64,6 +68,7 @@ impl Op {
                 | Op::SelList
                 | Op::Sensors
                 | Op::GetBootDevice
+                | Op::Fru(_)
         )
     }
 }
@@ -79,6 +84,7 @@ pub enum Output {
     SelDelete(Vec<SelDeletion>),
     Sensors(Vec<SensorReading>),
     Boot(BootFlags),
+    Fru(Box<Fru>),
 }
 
 /// A session plus the deadline of the call it serves: no request is sent once the
@@ -185,6 +191,7 @@ pub async fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
             Output::Done
         }
         Op::GetBootDevice => Output::Boot(chassis::boot_flags(ctx).await?),
+        Op::Fru(device) => Output::Fru(Box::new(fru::read(ctx, *device).await?)),
     })
 }
 
