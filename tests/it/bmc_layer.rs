@@ -898,3 +898,69 @@ async fn idle_sessions_are_closed() {
     assert_eq!(active_sessions(&sim), 2);
     pool.shutdown().await;
 }
+
+/// Forwards datagrams between one client and the simulator, and makes the way back noisy:
+/// before each reply a datagram of garbage, after it the same reply again (a duplicate, as
+/// a network or a retransmitting BMC may deliver).
+fn noisy_proxy(upstream: u16) -> u16 {
+    let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = front.local_addr().unwrap().port();
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    back.connect(("127.0.0.1", upstream)).unwrap();
+    let client = Arc::new(std::sync::Mutex::new(None));
+    {
+        let (front, back, client) = (
+            front.try_clone().unwrap(),
+            back.try_clone().unwrap(),
+            client.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = front.recv_from(&mut buf) {
+                *client.lock().unwrap() = Some(from);
+                let _ = back.send(&buf[..n]);
+            }
+        });
+    }
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = back.recv(&mut buf) {
+            let Some(to) = *client.lock().unwrap() else {
+                continue;
+            };
+            let _ = front.send_to(b"\x06\x00\xff\x07\x06\xc0garbage", to);
+            let _ = front.send_to(&buf[..n], to);
+            let _ = front.send_to(&buf[..n], to);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_duplicate_replies_are_ignored() {
+    let sim = SimBmc::start_new();
+    let t = BmcTarget {
+        port: noisy_proxy(sim.port),
+        ..target(&sim)
+    };
+    let pool = pool(3000);
+    // Each answer is followed by its duplicate, which arrives while the next request waits:
+    // it must neither answer that request nor fail it. The truth flips between reads.
+    for round in 0..5 {
+        let (tool, want) = if round % 2 == 0 {
+            ("on", PowerState::On)
+        } else {
+            ("off", PowerState::Off)
+        };
+        sim.ipmitool_ok(&["chassis", "power", tool]);
+        assert_eq!(pool.power_status(1, &t).await, Ok(want), "round {round}");
+        assert_eq!(pool.device_id(1, &t).await.unwrap().ipmi_version, "2.0");
+    }
+    pool.chassis_control(1, &t, ChassisAction::PowerOn)
+        .await
+        .unwrap();
+    assert_eq!(sim.power_status(), "Chassis Power is on");
+    // All of it on one session: nothing was taken for a broken link.
+    assert_eq!(active_sessions(&sim), 2, "our one session plus ipmitool's");
+    pool.shutdown().await;
+}
