@@ -122,31 +122,26 @@ fn replicas_on_postgresql_take_turns_on_a_shared_bmc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_dies_releases_its_machine_locks() {
     let db = TestDb::new(Backend::Postgres);
-    let soon = || Instant::now() + Duration::from_millis(300);
+    // A lock that must not be had is asked for briefly; one that must be had, patiently.
+    let brief = || Instant::now() + Duration::from_millis(300);
+    let patient = || Instant::now() + Duration::from_secs(10);
     let a = AdvisoryLocks::start(db.url()).unwrap();
     let b = AdvisoryLocks::start(db.url()).unwrap();
-    assert_eq!(a.acquire(7, soon()).await, Ok(true));
-    assert_eq!(b.acquire(7, soon()).await, Ok(false), "a holds machine 7");
+    assert_eq!(a.acquire(7, patient()).await, Ok(true));
+    assert_eq!(b.acquire(7, brief()).await, Ok(false), "a holds machine 7");
     b.release(7);
-    assert_eq!(b.acquire(8, soon()).await, Ok(true), "machine 8 is free");
+    assert_eq!(b.acquire(8, patient()).await, Ok(true), "machine 8 is free");
     b.release(8);
-    // a's lock is released, and a takes it again, ahead of nobody.
     a.release(7);
-    assert_eq!(a.acquire(7, soon()).await, Ok(true));
-    // The replica holding 7 goes away (its connection with it): b gets 7 once PostgreSQL
+    assert_eq!(a.acquire(7, patient()).await, Ok(true));
+    // The replica holding 7 goes away, its connection with it: b gets 7 once PostgreSQL
     // has seen the connection close.
     drop(a);
-    assert_eq!(
-        b.acquire(7, Instant::now() + Duration::from_secs(10)).await,
-        Ok(true)
-    );
+    assert_eq!(b.acquire(7, patient()).await, Ok(true));
     let c = AdvisoryLocks::start(db.url()).unwrap();
-    assert_eq!(c.acquire(7, soon()).await, Ok(false), "b holds it now");
+    assert_eq!(c.acquire(7, brief()).await, Ok(false), "b holds it now");
     b.release(7);
-    assert_eq!(
-        c.acquire(7, Instant::now() + Duration::from_secs(10)).await,
-        Ok(true)
-    );
+    assert_eq!(c.acquire(7, patient()).await, Ok(true));
 }
 
 #[test]
