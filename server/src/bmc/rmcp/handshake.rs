@@ -41,14 +41,25 @@ pub enum Stage {
     Rakp4,
 }
 
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::OpenSession => "the open session request",
+            Stage::Rakp2 => "RAKP message 1",
+            Stage::Rakp4 => "RAKP message 3",
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SetupError {
     #[error("user names have at most 16 bytes and passwords at most 20 in IPMI 2.0")]
     CredentialsTooLong,
     #[error("our session id must not be 0")]
     ZeroSessionId,
-    /// The BMC answered a step with an RMCP+ status code other than 0.
-    #[error("the BMC refused at {stage:?}: status {code:#04x} ({})", status_meaning(*.code))]
+    /// The BMC answered a step with an RMCP+ status code other than 0 (`stage` names the
+    /// answer's message: RAKP 2 answers RAKP 1).
+    #[error("the BMC refused {stage}: status {code:#04x} ({})", status_meaning(*.code))]
     Refused { stage: Stage, code: u8 },
     /// RAKP 2 does not verify against our password (or RAKP 4 against the session key):
     /// the password is wrong.
@@ -518,6 +529,19 @@ mod tests {
             Handshake::start(USER, &[b'a'; 21], nonces()),
             Err(SetupError::CredentialsTooLong)
         ));
+    }
+
+    #[test]
+    fn refusals_say_what_was_refused() {
+        let e = SetupError::Refused {
+            stage: Stage::OpenSession,
+            code: 0x01,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the BMC refused the open session request: status 0x01 (insufficient resources \
+             to create a session)"
+        );
     }
 
     #[test]
