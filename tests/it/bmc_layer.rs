@@ -964,3 +964,38 @@ async fn garbage_and_duplicate_replies_are_ignored() {
     assert_eq!(active_sessions(&sim), 2, "our one session plus ipmitool's");
     pool.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_whose_answer_is_lost_reaches_the_bmc_once() {
+    let sim = SimBmc::start_new();
+    let proxy = DelayProxy::start(sim.port, Duration::from_millis(2500));
+    let t = BmcTarget {
+        port: proxy.port,
+        ..target(&sim)
+    };
+    let pool = pool(1000);
+    let resets = || sim.state("resets").unwrap_or_default().lines().count();
+    // A kept session, then a reset whose answer comes after the deadline.
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    proxy.delay_next.store(true, Ordering::SeqCst);
+    let reset = pool.chassis_control(1, &t, ChassisAction::HardReset).await;
+    // Reads are retried on a fresh session; an action is not: the caller hears of the
+    // timeout. (Had more than a second passed since the read, a probe would have taken the
+    // late answer instead, and the reset gone out once on a fresh session.)
+    assert!(
+        matches!(reset, Ok(()) | Err(BmcError::Timeout(_))),
+        "{reset:?}"
+    );
+    let waiting = Instant::now();
+    while proxy.delivered.load(Ordering::SeqCst) == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the late reply was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(resets(), 1, "the reset reached the BMC once");
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    assert_eq!(resets(), 1);
+    pool.shutdown().await;
+}
