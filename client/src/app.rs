@@ -318,12 +318,14 @@ impl App<'_> {
         let (token, _) = self.token(target);
         let Some(token) = token else { return };
         let params = serde_json::json!({ "command": def.full_name });
-        let answer = rpc(
+        // A help text must not wait long for a server that does not answer.
+        let answer = crate::call::rpc_within(
             self.http,
             &target.server,
             Some(&token),
             "command-defaults/1",
             &params,
+            Some(std::time::Duration::from_secs(2)),
         );
         let defaults = match answer.map(|o| o.result) {
             Ok(Ok(r)) => r.result["defaults"].clone(),
