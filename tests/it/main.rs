@@ -29,6 +29,7 @@ mod matrix;
 mod migrations;
 mod operator;
 mod output;
+mod redfish;
 mod rolling;
 mod schema_doc;
 mod tls;

@@ -10,6 +10,7 @@ mod commands;
 mod decode;
 pub mod fru;
 mod pool;
+pub mod redfish;
 mod session;
 mod worker;
 
