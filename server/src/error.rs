@@ -35,6 +35,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The machine's BMC lacks what the command needs (the message names both).
+    #[error("{0}")]
+    NotSupported(String),
     /// The BMC answered with an error; `code` is ours (`bmc_completion_code`,
     /// `bmc_auth_failed`...), the message names the completion code and its meaning.
     #[error("{message}")]
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::NotSupported(_) => ErrorCode::NotSupported,
             ApiError::Bmc { code, .. } => *code,
             ApiError::BmcTimeout(_) => ErrorCode::BmcTimeout,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
@@ -215,6 +219,38 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
             message,
             details: None,
         },
+    }
+}
+
+/// A Redfish failure on machine `name`, as the same codes as IPMI's where they mean the
+/// same, and its own where Redfish says more (the BMC's words, a changed certificate, a
+/// missing capability).
+pub fn redfish_error(name: &str, e: crate::bmc::redfish::RedfishError) -> ApiError {
+    use crate::bmc::redfish::RedfishError as R;
+    let message = format!("machine '{name}': {e}");
+    let bmc = |code| ApiError::Bmc {
+        code,
+        message: message.clone(),
+        details: None,
+    };
+    match e {
+        R::Timeout(_) => ApiError::BmcTimeout(message),
+        R::AuthFailed => ApiError::Bmc {
+            code: ErrorCode::BmcAuthFailed,
+            message: format!(
+                "machine '{name}': the BMC refused the credentials; check the BMC user and password (machine-mod)"
+            ),
+            details: None,
+        },
+        R::CertificateChanged { .. } => bmc(ErrorCode::BmcCertificateChanged),
+        R::Unreachable(_) => bmc(ErrorCode::BmcUnreachable),
+        R::Refused { status, .. } => ApiError::Bmc {
+            code: ErrorCode::BmcRefused,
+            message,
+            details: Some(serde_json::json!({ "http_status": status })),
+        },
+        R::NotFound(_) | R::Protocol(_) => bmc(ErrorCode::BmcProtocolError),
+        R::NotSupported(_) => ApiError::NotSupported(message),
     }
 }
 

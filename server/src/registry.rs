@@ -25,7 +25,7 @@ pub const MAX_STRING_CHARS: usize = 4096;
 
 /// Parameters holding free text, where tabs and newlines (and no other control character)
 /// are allowed.
-const FREE_TEXT: &[&str] = &["description"];
+const FREE_TEXT: &[&str] = &["description", "bmc_ca"];
 
 /// The oldest level a server can pin to.
 pub const OLDEST_LEVEL: ApiLevel = ApiLevel::new(1, 0);
