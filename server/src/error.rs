@@ -219,6 +219,17 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
             message,
             details: None,
         },
+        BmcError::NotSupported(_) => ApiError::NotSupported(message),
+        BmcError::Refused { status, .. } => ApiError::Bmc {
+            code: ErrorCode::BmcRefused,
+            message,
+            details: Some(serde_json::json!({ "http_status": status })),
+        },
+        BmcError::CertificateChanged { .. } => ApiError::Bmc {
+            code: ErrorCode::BmcCertificateChanged,
+            message,
+            details: None,
+        },
     }
 }
 
@@ -226,32 +237,7 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
 /// same, and its own where Redfish says more (the BMC's words, a changed certificate, a
 /// missing capability).
 pub fn redfish_error(name: &str, e: crate::bmc::redfish::RedfishError) -> ApiError {
-    use crate::bmc::redfish::RedfishError as R;
-    let message = format!("machine '{name}': {e}");
-    let bmc = |code| ApiError::Bmc {
-        code,
-        message: message.clone(),
-        details: None,
-    };
-    match e {
-        R::Timeout(_) => ApiError::BmcTimeout(message),
-        R::AuthFailed => ApiError::Bmc {
-            code: ErrorCode::BmcAuthFailed,
-            message: format!(
-                "machine '{name}': the BMC refused the credentials; check the BMC user and password (machine-mod)"
-            ),
-            details: None,
-        },
-        R::CertificateChanged { .. } => bmc(ErrorCode::BmcCertificateChanged),
-        R::Unreachable(_) => bmc(ErrorCode::BmcUnreachable),
-        R::Refused { status, .. } => ApiError::Bmc {
-            code: ErrorCode::BmcRefused,
-            message,
-            details: Some(serde_json::json!({ "http_status": status })),
-        },
-        R::NotFound(_) | R::Protocol(_) => bmc(ErrorCode::BmcProtocolError),
-        R::NotSupported(_) => ApiError::NotSupported(message),
-    }
+    bmc_error(name, e.into())
 }
 
 /// `text` with every control character written as `\xNN`, so a message never carries an

@@ -303,8 +303,15 @@ impl Driver {
     pub fn capabilities(self) -> Vec<String> {
         let all: &[&str] = match self {
             Driver::Ipmi => &[
-                "power", "chassis-status", "identify", "bootdev", "sel", "sel-delete", "sensors",
-                "fru", "bmc-info",
+                "power",
+                "chassis-status",
+                "identify",
+                "bootdev",
+                "sel",
+                "sel-delete",
+                "sensors",
+                "fru",
+                "bmc-info",
             ],
             // Redfish has no chassis status of IPMI's kind, no per-record delete and no
             // Get Device ID; the event log is there when the service has LogServices.
@@ -784,34 +791,34 @@ async fn enroll(ctx: &Ctx, machine: &str, t: &EnrollTarget<'_>) -> Result<Enroll
 async fn insert(ctx: &Ctx, p: MachineAdd) -> Result<Machine, ApiError> {
     let enc = ctx.state.key.encrypt(&p.bmc_password);
     ctx.write_recorded(move |c| {
-            let new = NewMachine {
-                name: &p.name,
-                bmc_host: &p.bmc_host,
-                bmc_port: i32::from(p.bmc_port),
-                bmc_user: &p.bmc_user,
-                bmc_password_enc: &enc,
-                cipher_suite: i32::from(p.cipher_suite),
-                description: &p.description,
-                created_at: now(),
-                driver: p.driver.as_str(),
-                redfish_system: p.redfish_system.as_deref(),
-                tls_pin: p.tls_pin.as_deref(),
-                tls_ca: p.tls_ca.as_deref(),
-            };
-            models::machine_insert(c, &new).map_err(|e| ApiError::db(e, "machine", &p.name))?;
-            let m = models::machine_by_name(c, &p.name).map_err(ApiError::from)?;
-            let pin = m
-                .tls_pin
-                .as_deref()
-                .map(|p| format!(", certificate {p}"))
-                .unwrap_or_default();
-            let detail = format!(
-                "created machine '{}' (id {}, {} BMC {}:{} as '{}'{pin})",
-                m.name, m.id, m.driver, m.bmc_host, m.bmc_port, m.bmc_user
-            );
-            Ok((m, Some(detail)))
-        })
-        .await
+        let new = NewMachine {
+            name: &p.name,
+            bmc_host: &p.bmc_host,
+            bmc_port: i32::from(p.bmc_port),
+            bmc_user: &p.bmc_user,
+            bmc_password_enc: &enc,
+            cipher_suite: i32::from(p.cipher_suite),
+            description: &p.description,
+            created_at: now(),
+            driver: p.driver.as_str(),
+            redfish_system: p.redfish_system.as_deref(),
+            tls_pin: p.tls_pin.as_deref(),
+            tls_ca: p.tls_ca.as_deref(),
+        };
+        models::machine_insert(c, &new).map_err(|e| ApiError::db(e, "machine", &p.name))?;
+        let m = models::machine_by_name(c, &p.name).map_err(ApiError::from)?;
+        let pin = m
+            .tls_pin
+            .as_deref()
+            .map(|p| format!(", certificate {p}"))
+            .unwrap_or_default();
+        let detail = format!(
+            "created machine '{}' (id {}, {} BMC {}:{} as '{}'{pin})",
+            m.name, m.id, m.driver, m.bmc_host, m.bmc_port, m.bmc_user
+        );
+        Ok((m, Some(detail)))
+    })
+    .await
 }
 
 async fn show(_: Ctx, m: Machine, _: MachineName) -> Result<Out<MachineOut>, ApiError> {
@@ -904,8 +911,10 @@ async fn modify_3(ctx: Ctx, p: MachineMod3) -> Result<Out<MachineOut2>, ApiError
     let name = p.name.clone();
     let current = {
         let name = name.clone();
-        ctx.db(move |c| models::machine_by_name(c, &name).map_err(|e| ApiError::db(e, "machine", &name)))
-            .await?
+        ctx.db(move |c| {
+            models::machine_by_name(c, &name).map_err(|e| ApiError::db(e, "machine", &name))
+        })
+        .await?
     };
     let was = Driver::of(&current);
     let driver = p.driver.unwrap_or(was);
@@ -916,10 +925,14 @@ async fn modify_3(ctx: Ctx, p: MachineMod3) -> Result<Out<MachineOut2>, ApiError
             "repin_certificate, bmc_fingerprint, bmc_ca and redfish_system are for driver redfish",
         ));
     }
-    if [p.repin_certificate, p.bmc_fingerprint.is_some(), p.bmc_ca.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count()
+    if [
+        p.repin_certificate,
+        p.bmc_fingerprint.is_some(),
+        p.bmc_ca.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count()
         > 1
     {
         return Err(ApiError::invalid_param(
@@ -955,14 +968,20 @@ async fn modify_3(ctx: Ctx, p: MachineMod3) -> Result<Out<MachineOut2>, ApiError
                 Some(pw) => pw.clone(),
                 None => ctx.target(&current)?.password,
             };
-            let host = p.bmc_host.clone().unwrap_or_else(|| current.bmc_host.clone());
+            let host = p
+                .bmc_host
+                .clone()
+                .unwrap_or_else(|| current.bmc_host.clone());
             let port = match p.bmc_port {
                 Some(port) => port,
                 // An IPMI machine becoming Redfish leaves the RMCP+ port behind.
                 None if was == Driver::Ipmi => super::defaults::REDFISH_PORT,
                 None => u16::try_from(current.bmc_port).unwrap_or(super::defaults::REDFISH_PORT),
             };
-            let user = p.bmc_user.clone().unwrap_or_else(|| current.bmc_user.clone());
+            let user = p
+                .bmc_user
+                .clone()
+                .unwrap_or_else(|| current.bmc_user.clone());
             let (pin, ca) = if p.repin_certificate {
                 (None, None)
             } else if let Some(f) = &p.bmc_fingerprint {
@@ -975,10 +994,11 @@ async fn modify_3(ctx: Ctx, p: MachineMod3) -> Result<Out<MachineOut2>, ApiError
                 // A new address is a new certificate: first use again.
                 (None, None)
             };
-            let system = p
-                .redfish_system
-                .clone()
-                .or_else(|| (was == Driver::Redfish).then(|| current.redfish_system.clone()).flatten());
+            let system = p.redfish_system.clone().or_else(|| {
+                (was == Driver::Redfish)
+                    .then(|| current.redfish_system.clone())
+                    .flatten()
+            });
             let enrolled = enroll(
                 &ctx,
                 &name,
@@ -1016,7 +1036,12 @@ async fn modify_3(ctx: Ctx, p: MachineMod3) -> Result<Out<MachineOut2>, ApiError
                 .tls_pin
                 .as_deref()
                 .filter(|_| changes.tls_pin.is_some())
-                .map(|pin| format!("machine '{}' (id {}): certificate pinned {pin}", m.name, m.id));
+                .map(|pin| {
+                    format!(
+                        "machine '{}' (id {}): certificate pinned {pin}",
+                        m.name, m.id
+                    )
+                });
             Ok((m, detail))
         })
         .await?;

@@ -12,6 +12,7 @@
 //! followed only when they are paths under `/redfish/`, so a BMC cannot send igord (and the
 //! credentials) elsewhere.
 
+pub mod ops;
 pub mod payload;
 pub mod tls;
 
