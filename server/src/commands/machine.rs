@@ -10,7 +10,7 @@ use super::Deleted;
 use crate::access::Access;
 use crate::db::models::{self, Machine, MachineChanges, NewMachine};
 use crate::error::ApiError;
-use crate::registry::{CommandSpec, OnMachine, Out, command, on_machine};
+use crate::registry::{CommandSpec, OnMachine, Out, Verb, command, on_machine};
 use crate::state::{Ctx, now, rfc3339};
 
 #[derive(Serialize, JsonSchema)]
@@ -320,6 +320,9 @@ pub fn specs() -> Vec<CommandSpec> {
             "Add a machine and the credentials of its BMC",
             add,
         )
+        .rest(Verb::Post, "/api/machines")
+        .rest_creates("/api/machines/{name}")
+        .rest_may(&[409])
         .object("machine", "add")
         .audited()
         .target("name"),
@@ -332,6 +335,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show a machine",
             show,
         )
+        .rest(Verb::Get, "/api/machines/{name}")
         .object("machine", "show"),
         command(
             "machine-find",
@@ -342,6 +346,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "List the machines you may see\nAdmins see every machine; users see those they hold a permission on.",
             find,
         )
+        .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
         command(
             "machine-mod",
@@ -352,6 +357,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Change a machine's BMC address, credentials or description",
             modify,
         )
+        .rest(Verb::Put, "/api/machines/{name}")
+        .rest_may(&[404])
         .object("machine", "mod")
         .audited()
         .target("name"),
@@ -364,6 +371,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Delete a machine and every permission on it",
             del,
         )
+        .rest(Verb::Delete, "/api/machines/{name}")
+        .rest_may(&[404])
         .object("machine", "del")
         .audited()
         .target("name"),
@@ -376,6 +385,9 @@ pub fn specs() -> Vec<CommandSpec> {
             "Add a machine and the credentials of its BMC\nAs version 1, with the limits published: the BMC host and user hold no control characters, the description none but tabs and newlines.",
             |ctx, p: MachineAdd2| add(ctx, p.into()),
         )
+        .rest(Verb::Post, "/api/machines")
+        .rest_creates("/api/machines/{name}")
+        .rest_may(&[409])
         .object("machine", "add")
         .audited()
         .target("name"),
@@ -391,6 +403,9 @@ pub fn specs() -> Vec<CommandSpec> {
                 add(ctx, p).await
             },
         )
+        .rest(Verb::Post, "/api/machines")
+        .rest_creates("/api/machines/{name}")
+        .rest_may(&[409])
         .object("machine", "add")
         .audited()
         .target("name"),
@@ -410,6 +425,7 @@ pub fn specs() -> Vec<CommandSpec> {
                 )
             },
         )
+        .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
         command(
             "machine-mod",
@@ -420,6 +436,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Change a machine's BMC address, credentials or description\nAs version 1, with the limits of machine-add/2 published.",
             |ctx, p: MachineMod2| modify(ctx, p.into()),
         )
+        .rest(Verb::Put, "/api/machines/{name}")
+        .rest_may(&[404])
         .object("machine", "mod")
         .audited()
         .target("name"),
@@ -435,6 +453,7 @@ pub fn specs() -> Vec<CommandSpec> {
              summary. Without machines, every machine you may see.",
             find_3,
         )
+        .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
     ]
 }
