@@ -118,7 +118,7 @@ pub fn configure(
             cfg.service(
                 web::resource(r.path)
                     .route(route)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(refuse_method(r.method.to_owned())),
             );
         }
         // The REST view: its routes come from the command declarations, never from here.
@@ -128,7 +128,7 @@ pub fn configure(
                 let method = Method::from_bytes(verb.as_str().as_bytes()).unwrap_or(Method::GET);
                 resource = resource.route(web::method(method).to(crate::rest::handle));
             }
-            cfg.service(resource.default_service(web::to(method_not_allowed)));
+            cfg.service(resource.default_service(web::to(crate::rest::refuse_method)));
         }
         cfg.default_service(web::to(no_route));
     }
@@ -158,12 +158,27 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(format!(
+/// 405 for a method a route does not have, with `Allow` naming those it has (RFC 9110).
+fn refuse_method(allow: String) -> actix_web::Route {
+    web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move { method_refused(&req, &allow) }
+    })
+}
+
+/// The 405 answer naming the methods a route has.
+pub(crate) fn method_refused(req: &HttpRequest, allow: &str) -> HttpResponse {
+    use actix_web::ResponseError;
+    let mut resp = ApiError::MethodNotAllowed(format!(
         "{} is not allowed on {}",
         req.method(),
-        req.path()
-    )))
+        crate::error::escape_controls(req.path())
+    ))
+    .error_response();
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 async fn ping(state: State) -> HttpResponse {

@@ -243,6 +243,13 @@ fn from_text(text: &str, schema: &Value) -> Value {
     Value::String(text.to_owned())
 }
 
+/// The most values one query parameter may repeat, and the most characters one value may
+/// hold: a URI must stay under 64 KiB (every character may be 12 bytes percent-encoded),
+/// so the REST view's query carries less than the parameter schemas allow; larger calls go
+/// through POST /api/rpc. Published in the OpenAPI document and enforced here.
+pub const QUERY_MAX_VALUES: usize = 16;
+pub const QUERY_MAX_CHARS: usize = 128;
+
 fn not_offered(key: &str, why: &str) -> ApiError {
     let key = crate::error::escape_controls(key);
     ApiError::InvalidParams {
@@ -310,6 +317,23 @@ fn params_of(
     }
     for (k, mut vs) in grouped {
         check(&k)?;
+        if vs.len() > QUERY_MAX_VALUES {
+            return Err(not_offered(
+                &k,
+                &format!(
+                    "is given {} times; the query takes at most {QUERY_MAX_VALUES} (POST /api/rpc takes more)",
+                    vs.len()
+                ),
+            ));
+        }
+        if vs.iter().any(|v| v.chars().count() > QUERY_MAX_CHARS) {
+            return Err(not_offered(
+                &k,
+                &format!(
+                    "is longer than {QUERY_MAX_CHARS} characters, the most the query takes (POST /api/rpc takes more)"
+                ),
+            ));
+        }
         let prop = &props[k.as_str()];
         let value = if types(prop).contains(&"array") {
             Value::Array(vs.iter().map(|v| from_text(v, &prop["items"])).collect())
@@ -368,16 +392,17 @@ pub async fn handle(
         )));
     }
     let ops = view(&registry, pick);
-    let op = ops
-        .iter()
-        .find(|o| o.verb == verb && o.path == pattern)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "{} {pattern} is not part of {}",
-                verb.as_str(),
-                pick.describe()
-            ))
-        })?;
+    let Some(op) = ops.iter().find(|o| o.verb == verb && o.path == pattern) else {
+        let allow = allowed(&ops, &pattern);
+        if !allow.is_empty() {
+            return Ok(http::method_refused(&req, &allow));
+        }
+        return Err(ApiError::NotFound(format!(
+            "{} {pattern} is not part of {}",
+            verb.as_str(),
+            pick.describe()
+        )));
+    };
     let member = choose(op, &mut body)?;
     let path: Vec<(String, String)> = req
         .match_info()
@@ -427,6 +452,34 @@ pub async fn handle(
         (Verb::Delete, None) => HttpResponse::NoContent().finish(),
         _ => HttpResponse::Ok().json(result),
     })
+}
+
+/// The methods a path has in a view, for `Allow`: empty when the path is not part of it.
+fn allowed(ops: &[Op<'_>], path: &str) -> String {
+    let verbs: Vec<&str> = ops
+        .iter()
+        .filter(|o| o.path == path)
+        .map(|o| o.verb.as_str())
+        .collect();
+    verbs.join(", ")
+}
+
+/// A method a REST path does not have: 405 with the methods it has at the level the
+/// request names, or 404 when the path is not part of that level.
+pub async fn refuse_method(
+    registry: web::Data<Registry>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let pick = requested(&req, registry.level())?;
+    let pattern = req.match_pattern().unwrap_or_default();
+    let allow = allowed(&view(&registry, pick), &pattern);
+    if allow.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "{pattern} is not part of {}",
+            pick.describe()
+        )));
+    }
+    Ok(http::method_refused(&req, &allow))
 }
 
 /// The command of a route: the only one, or the one the body's choice field names.
@@ -675,6 +728,27 @@ fn refs(schema: Value, prefix: &str) -> Value {
     }
 }
 
+/// A query parameter's schema with the query's own bounds (`QUERY_MAX_VALUES`,
+/// `QUERY_MAX_CHARS`) where they are tighter than the parameter's.
+fn query_bounded(mut schema: Value) -> Value {
+    fn cap(schema: &mut Value, key: &str, limit: usize) {
+        let current = schema[key].as_u64().and_then(|n| usize::try_from(n).ok());
+        if current.is_none_or(|c| c > limit) {
+            schema[key] = json!(limit);
+        }
+    }
+    let ts: Vec<String> = types(&schema).into_iter().map(str::to_owned).collect();
+    if ts.iter().any(|t| t == "array") {
+        cap(&mut schema, "maxItems", QUERY_MAX_VALUES);
+        if types(&schema["items"]).contains(&"string") {
+            cap(&mut schema["items"], "maxLength", QUERY_MAX_CHARS);
+        }
+    } else if ts.iter().any(|t| t == "string") {
+        cap(&mut schema, "maxLength", QUERY_MAX_CHARS);
+    }
+    schema
+}
+
 /// A parameter's schema where JSON null cannot be written (a path or a query): without the
 /// null alternative, since leaving the parameter out is its null.
 fn without_null(mut schema: Value) -> Value {
@@ -705,13 +779,25 @@ fn resource_schema(m: &Member<'_>, schemas: &mut Schemas<'_>) -> Value {
         .iter()
         .any(|v| fill_of(&spec.params, v) == Some(Fill::List));
     if spec.stream {
-        let result = out["properties"]["result"]["anyOf"]
-            .as_array()
-            .and_then(|alts| alts.iter().find(|a| a.get("type") != Some(&json!("null"))))
-            .cloned();
-        return match result {
-            Some(r) => r,
-            None => json!({ "type": "array", "items": out }),
+        // One machine's outcome (`BulkItem`): its `result`, never null when answered.
+        let bulk = out["properties"]["ok"].is_object();
+        if !bulk {
+            return json!({ "type": "array", "items": out });
+        }
+        let result = &out["properties"]["result"];
+        return match result["anyOf"].as_array() {
+            Some(alts) => alts
+                .iter()
+                .find(|a| a.get("type") != Some(&json!("null")))
+                .cloned()
+                .unwrap_or(Value::Bool(true)),
+            None => {
+                let mut r = without_null(result.clone());
+                if let Some(m) = r.as_object_mut() {
+                    m.remove("description");
+                }
+                r
+            }
         };
     }
     if wrapped {
@@ -879,7 +965,7 @@ fn operation(op: &Op<'_>, schemas: &mut Schemas<'_>) -> Value {
                     {
                         continue;
                     }
-                    let mut schema = without_null(prop.clone());
+                    let mut schema = query_bounded(without_null(prop.clone()));
                     let description = schema
                         .as_object_mut()
                         .and_then(|s| s.remove("description"))

@@ -28,6 +28,7 @@ mod input;
 mod matrix;
 mod migrations;
 mod operator;
+mod rest;
 mod rolling;
 mod schema_doc;
 mod tls;
