@@ -629,3 +629,44 @@ fn fuzz(s: &Server, token: &str, level: &str, examples: u32, records: &[u64]) ->
         output,
     }
 }
+
+/// Every route of the REST view, as the declarations give them (`server::rest::routes`),
+/// answers 401 without a token or with one igord does not know, before anything else; and
+/// with a good token it reaches a handler (a 4xx about the placeholder values at most).
+#[test]
+fn every_rest_route_needs_a_token() {
+    let (_db, s) = fresh(Backend::Sqlite);
+    let good = format!("Bearer {}", s.admin());
+    let registry = server::registry_at(None).unwrap();
+    let routes = server::rest::routes(&registry);
+    let operations: usize = routes.iter().map(|(_, v)| v.len()).sum();
+    assert!(operations >= 27, "{operations} operations in {routes:?}");
+    for (path, verbs) in routes {
+        let concrete = path.replace("{id}", "1").replace(['{', '}'], "");
+        for verb in verbs {
+            let method = verb.as_str();
+            let body = verb.has_body().then(|| json!({}));
+            for bad in [None, Some("Bearer nonsense")] {
+                let headers: Vec<(&str, &str)> =
+                    bad.map(|b| vec![("Authorization", b)]).unwrap_or_default();
+                let r = s.request(method, &concrete, &headers, body.as_ref());
+                assert_eq!(
+                    (r.status, r.code()),
+                    (401, "unauthenticated"),
+                    "{method} {concrete} with {bad:?}: {r:?}"
+                );
+                assert_eq!(r.header("WWW-Authenticate"), Some("Bearer"));
+            }
+            let r = s.request(
+                method,
+                &concrete,
+                &[("Authorization", &good)],
+                body.as_ref(),
+            );
+            assert!(
+                r.status != 401 && r.status < 500,
+                "{method} {concrete} with a good token: {r:?}"
+            );
+        }
+    }
+}
