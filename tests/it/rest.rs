@@ -502,7 +502,18 @@ fn schemathesis_finds_no_failure() {
     let mut failed = vec![];
     let mut counts = vec![];
     let mut l = ApiLevel::new(1, 0);
+    let mut previous = Value::Null;
     while l <= own {
+        // A level whose document is the previous level's (1.1 added no route) is the same
+        // run again.
+        let full = s.get(&format!("/api/openapi.json?level={l}"), &[]).body;
+        let doc = json!([full["paths"], full["components"]]);
+        if doc == previous {
+            counts.push(format!("level {l}: the document of the level before"));
+            l = ApiLevel::new(l.major, l.minor + 1);
+            continue;
+        }
+        previous = doc;
         let examples = if l == own { 15 } else { 5 };
         // Fuzzing may delete or change the machine (its name is in every listing): each
         // level starts with it as added.
