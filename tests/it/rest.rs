@@ -514,7 +514,13 @@ fn schemathesis_finds_no_failure() {
             continue;
         }
         previous = doc;
-        let examples = if l == own { 15 } else { 5 };
+        // The server's own level gets more examples and the stateful phase too (sequences
+        // along the links schemathesis infers: create, then read, change, delete).
+        let (examples, phases) = if l == own {
+            (15, "examples,coverage,fuzzing,stateful")
+        } else {
+            (5, "examples,coverage,fuzzing")
+        };
         // Fuzzing may delete or change the machine (its name is in every listing): each
         // level starts with it as added.
         let gone = admin.call("GET", "/api/machines/sim1", None);
@@ -527,7 +533,7 @@ fn schemathesis_finds_no_failure() {
             println!("sim1 gone before level {l}: {}", why.body);
             add_machine(&admin, "sim1", &sim);
         }
-        let run = fuzz(&s, &token, &l.to_string(), examples, &records);
+        let run = fuzz(&s, &token, &l.to_string(), examples, phases, &records);
         let line = run
             .output
             .lines()
@@ -569,7 +575,14 @@ struct Fuzzed {
 }
 
 /// One schemathesis run over the document of `level`, with requests naming that level.
-fn fuzz(s: &Server, token: &str, level: &str, examples: u32, records: &[u64]) -> Fuzzed {
+fn fuzz(
+    s: &Server,
+    token: &str,
+    level: &str,
+    examples: u32,
+    phases: &str,
+    records: &[u64],
+) -> Fuzzed {
     let tool = tests::python_tool("schemathesis");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("schemathesis.toml");
@@ -616,7 +629,7 @@ fn fuzz(s: &Server, token: &str, level: &str, examples: u32, records: &[u64]) ->
             "--exclude-checks",
             "positive_data_acceptance",
             "--phases",
-            "examples,coverage,fuzzing",
+            phases,
             "--max-examples",
             &examples.to_string(),
             "--seed",
