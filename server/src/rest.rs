@@ -1228,6 +1228,77 @@ mod tests {
     }
 
     #[test]
+    fn path_and_query_text_as_the_schema_asks() {
+        let int = json!({"type": "integer"});
+        let opt_int = json!({"type": ["integer", "null"]});
+        let boolean = json!({"type": "boolean"});
+        let string = json!({"type": "string"});
+        for (text, schema, want) in [
+            ("7", &int, json!(7)),
+            ("-7", &int, json!(-7)),
+            ("18446744073709551615", &int, json!(u64::MAX)),
+            ("7", &opt_int, json!(7)),
+            ("7.5", &int, json!("7.5")),
+            ("x", &int, json!("x")),
+            ("true", &boolean, json!(true)),
+            ("yes", &boolean, json!("yes")),
+            ("7", &string, json!("7")),
+            ("", &string, json!("")),
+        ] {
+            assert_eq!(from_text(text, schema), want, "{text:?} as {schema}");
+        }
+    }
+
+    #[test]
+    fn selectors_are_no_machine() {
+        for (name, selector) in [
+            ("node01", false),
+            ("rack4-n1.example", false),
+            ("", true),
+            (" node01", true),
+            ("node*", true),
+            ("node?", true),
+            ("node[1-2]", true),
+            ("a,b", true),
+        ] {
+            assert_eq!(is_selector(name), selector, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn query_bounds_only_tighten() {
+        for (schema, want) in [
+            (
+                json!({"type": "string", "maxLength": 4096}),
+                json!({"type": "string", "maxLength": QUERY_MAX_CHARS}),
+            ),
+            (
+                json!({"type": "string", "maxLength": 64}),
+                json!({"type": "string", "maxLength": 64}),
+            ),
+            (
+                json!({"type": "string"}),
+                json!({"type": "string", "maxLength": QUERY_MAX_CHARS}),
+            ),
+            (
+                json!({"type": "array", "maxItems": 10000, "items": {"type": "string"}}),
+                json!({"type": "array", "maxItems": QUERY_MAX_VALUES,
+                       "items": {"type": "string", "maxLength": QUERY_MAX_CHARS}}),
+            ),
+            (
+                json!({"type": "integer", "maximum": 5}),
+                json!({"type": "integer", "maximum": 5}),
+            ),
+        ] {
+            assert_eq!(query_bounded(schema.clone()), want, "{schema}");
+        }
+        assert_eq!(
+            without_null(json!({"type": ["string", "null"]})),
+            json!({"type": "string"})
+        );
+    }
+
+    #[test]
     fn locations_are_encoded() {
         let mut p = Map::new();
         p.insert("name".into(), json!("a b/c"));
