@@ -61,6 +61,7 @@ codes! {
     UnknownCommand = "unknown_command", 404, "no such command version at the served level";
     NotFound = "not_found", 404, "no such user, machine, permission or record";
     MethodNotAllowed = "method_not_allowed", 405, "the route exists but not with this HTTP method";
+    UnsupportedLevel = "unsupported_level", 406, "the `Igor-Api-Level` header names a level igord does not serve; the range it serves is in the answer";
     RequestTimeout = "request_timeout", 408, "the request's head or body did not arrive in time";
     Conflict = "conflict", 409, "it already exists, or the change would leave no enabled admin";
     NotSupported = "not_supported", 409, "the machine's BMC lacks what the command needs; the message names the machine and the capability";

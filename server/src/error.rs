@@ -31,6 +31,12 @@ pub enum ApiError {
     UnknownCommand(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A REST request named an API level igord does not serve; `details` holds the range.
+    #[error("{message}")]
+    UnsupportedLevel {
+        message: String,
+        details: Option<Value>,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -88,6 +94,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::UnknownCommand(_) => ErrorCode::UnknownCommand,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::UnsupportedLevel { .. } => ErrorCode::UnsupportedLevel,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::NotSupported(_) => ErrorCode::NotSupported,
@@ -150,9 +157,9 @@ impl ResponseError for ApiError {
             tracing::error!(%cause, "internal error");
         }
         let details = match self {
-            ApiError::InvalidParams { details, .. } | ApiError::Bmc { details, .. } => {
-                details.clone()
-            }
+            ApiError::InvalidParams { details, .. }
+            | ApiError::Bmc { details, .. }
+            | ApiError::UnsupportedLevel { details, .. } => details.clone(),
             _ => None,
         };
         let mut resp = HttpResponse::build(self.status_code());

@@ -30,6 +30,7 @@ mod migrations;
 mod operator;
 mod output;
 mod redfish;
+mod rest;
 mod rolling;
 mod schema_doc;
 mod tls;

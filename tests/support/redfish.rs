@@ -5,27 +5,12 @@
 //! emulator keeps its state in its own folder (otherwise the fake driver shares one).
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The virtualenv holding sushy-tools: `IGOR_TEST_VENV`, else `target/py-venv` (what
-/// scripts/test creates).
-pub fn venv() -> PathBuf {
-    std::env::var_os("IGOR_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/py-venv"))
-}
-
 fn tool(name: &str) -> PathBuf {
-    let path = venv().join("bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test (it creates the virtualenv), or \
-         python3 -m venv target/py-venv && target/py-venv/bin/pip install -r scripts/requirements-test.txt",
-        path.display()
-    );
-    path
+    crate::python_tool(name)
 }
 
 pub struct RedfishSim {

@@ -10,7 +10,7 @@ use super::Deleted;
 use crate::access::Access;
 use crate::db::models::{self, Machine, MachineChanges, NewMachine};
 use crate::error::ApiError;
-use crate::registry::{CommandSpec, OnMachine, Out, command, on_machine};
+use crate::registry::{CommandSpec, OnMachine, Out, Verb, command, on_machine};
 use crate::state::{Ctx, now, rfc3339};
 
 #[derive(Serialize, JsonSchema)]
@@ -525,6 +525,9 @@ pub fn specs() -> Vec<CommandSpec> {
             "Add a machine and the credentials of its BMC",
             add,
         )
+        .rest(Verb::Post, "/api/machines")
+        .rest_creates("/api/machines/{name}")
+        .rest_may(&[409])
         .object("machine", "add")
         .audited()
         .target("name"),
@@ -537,6 +540,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show a machine",
             show,
         )
+        .rest(Verb::Get, "/api/machines/{name}")
         .object("machine", "show"),
         command(
             "machine-find",
@@ -547,6 +551,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "List the machines you may see\nAdmins see every machine; users see those they hold a permission on.",
             find,
         )
+        .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
         command(
             "machine-mod",
@@ -557,6 +562,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Change a machine's BMC address, credentials or description",
             modify,
         )
+        .rest(Verb::Put, "/api/machines/{name}")
+        .rest_may(&[404])
         .object("machine", "mod")
         .audited()
         .target("name"),
@@ -569,6 +576,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Delete a machine and every permission on it",
             del,
         )
+        .rest(Verb::Delete, "/api/machines/{name}")
+        .rest_may(&[404])
         .object("machine", "del")
         .audited()
         .target("name"),
@@ -581,6 +590,9 @@ pub fn specs() -> Vec<CommandSpec> {
             "Add a machine and the credentials of its BMC\nAs version 1, with the limits published: the BMC host and user hold no control characters, the description none but tabs and newlines.",
             |ctx, p: MachineAdd2| add(ctx, p.into()),
         )
+        .rest(Verb::Post, "/api/machines")
+        .rest_creates("/api/machines/{name}")
+        .rest_may(&[409])
         .object("machine", "add")
         .audited()
         .target("name"),
@@ -593,6 +605,10 @@ pub fn specs() -> Vec<CommandSpec> {
             "Add a machine and the credentials of its BMC\nAs version 2, with the BMC user and port defaulting to the server's [bmc] default_user and default_port (command-defaults shows them), and --driver redfish for a Redfish BMC: its certificate is pinned (shown in the answer; --bmc-fingerprint insists on one, --bmc-ca trusts a CA instead), the credentials tried, and its ComputerSystem found (--redfish-system when it has several).",
             add_3,
         )
+        .rest(Verb::Post, "/api/machines")
+        .rest_creates("/api/machines/{name}")
+        // A Redfish BMC is reached while it is enrolled.
+        .rest_may(&[409, 502, 504])
         .object("machine", "add")
         .audited()
         .target("name"),
@@ -612,6 +628,7 @@ pub fn specs() -> Vec<CommandSpec> {
                 )
             },
         )
+        .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
         command(
             "machine-mod",
@@ -622,6 +639,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Change a machine's BMC address, credentials or description\nAs version 1, with the limits of machine-add/2 published.",
             |ctx, p: MachineMod2| modify(ctx, p.into()),
         )
+        .rest(Verb::Put, "/api/machines/{name}")
+        .rest_may(&[404])
         .object("machine", "mod")
         .audited()
         .target("name"),
@@ -634,6 +653,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Change a machine's BMC address, credentials, driver or description\nAs version 2, plus --driver and, for Redfish, --redfish-system and the certificate's trust: --repin-certificate pins the certificate the BMC presents now (after a deliberate change), --bmc-fingerprint a given one, --bmc-ca a CA. A Redfish BMC is reached again with the result before anything is changed.",
             modify_3,
         )
+        .rest(Verb::Put, "/api/machines/{name}")
+        .rest_may(&[404, 409, 502, 504])
         .object("machine", "mod")
         .audited()
         .target("name"),
@@ -646,6 +667,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show a machine, with its driver and capabilities\nAs version 1, plus the driver (ipmi or redfish), for Redfish the system and how its certificate is trusted, and the capabilities igor's commands can use.",
             show_2,
         )
+        .rest(Verb::Get, "/api/machines/{name}")
         .object("machine", "show"),
         command(
             "machine-find",
@@ -659,6 +681,7 @@ pub fn specs() -> Vec<CommandSpec> {
              summary. Without machines, every machine you may see.",
             find_3,
         )
+        .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
     ]
 }
