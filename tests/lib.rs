@@ -6,6 +6,8 @@
 pub mod cli;
 #[path = "support/db.rs"]
 pub mod db;
+#[path = "support/redfish.rs"]
+pub mod redfish;
 #[path = "support/relay.rs"]
 pub mod relay;
 #[path = "support/server.rs"]
@@ -168,4 +170,27 @@ fn split_rule(rule: &str) -> Option<&str> {
     (0..bytes.len().saturating_sub(1))
         .find(|&i| bytes[i] == b':' && bytes[i + 1] == b' ' && (i == 0 || bytes[i - 1] != b'\\'))
         .map(|i| &rule[i + 2..])
+}
+
+/// A program of the Python virtualenv the tests use for third-party tools (schemathesis,
+/// openapi-spec-validator): `IGOR_TEST_VENV`, else `py-venv` in the target folder, as
+/// scripts/test creates it from tests/python-requirements.txt.
+pub fn python_tool(name: &str) -> PathBuf {
+    let venv = match std::env::var_os("IGOR_TEST_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => bin("igord")
+            .parent()
+            .and_then(Path::parent)
+            .expect("the target folder")
+            .join("py-venv"),
+    };
+    let tool = venv.join("bin").join(name);
+    assert!(
+        tool.exists(),
+        "{} not found: scripts/test creates the virtualenv; by hand (Debian: apt-get install \
+         python3-venv): python3 -m venv {v} && {v}/bin/pip install -r tests/python-requirements.txt",
+        tool.display(),
+        v = venv.display()
+    );
+    tool
 }

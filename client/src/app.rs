@@ -248,6 +248,9 @@ impl App<'_> {
             }
             return self.unknown_command(token, &resolved);
         }
+        if self.asks_help() && resolved.offline.is_none() {
+            self.server_defaults_into_help(&target, &mut resolved, def.as_ref());
+        }
         let (def, params, format) = match tree::invoke(
             &resolved.doc,
             self.known.as_ref(),
@@ -290,6 +293,69 @@ impl App<'_> {
         }
         let rerun = may_rerun.then_some((argv, token));
         self.call(&target, &def, params, resolved, format, rerun)
+    }
+
+    /// For `igor COMMAND --help`: asks the server (`command-defaults`) what it would apply
+    /// to the parameters whose default it decides (`x-igor-dynamic-default`), and writes
+    /// the answers into this run's copy of the schema as their defaults, so the help shows
+    /// them. Best effort: without a login, or from a server without the command, the help
+    /// says the server decides. Nothing is ever sent for them on a call.
+    fn server_defaults_into_help(
+        &mut self,
+        target: &Target,
+        resolved: &mut Resolved,
+        def: Option<&schema::CommandDef>,
+    ) {
+        let Some(def) = def else { return };
+        let dynamic: Vec<String> = schema::params::params(&def.params)
+            .into_iter()
+            .filter(|p| p.dynamic_default.is_some())
+            .map(|p| p.key)
+            .collect();
+        if dynamic.is_empty() || resolved.doc.latest("command-defaults").is_none() {
+            return;
+        }
+        let (token, _) = self.token(target);
+        let Some(token) = token else { return };
+        let params = serde_json::json!({ "command": def.full_name });
+        // A help text must not wait long for a server that does not answer.
+        let answer = crate::call::rpc_within(
+            self.http,
+            &target.server,
+            Some(&token),
+            "command-defaults/1",
+            &params,
+            Some(std::time::Duration::from_secs(2)),
+        );
+        let defaults = match answer.map(|o| o.result) {
+            Ok(Ok(r)) => r.result["defaults"].clone(),
+            Ok(Err(e)) => {
+                self.diag
+                    .info(format_args!("help: no server defaults ({})", e.message));
+                return;
+            }
+            Err(e) => {
+                self.diag
+                    .info(format_args!("help: no server defaults ({e})"));
+                return;
+            }
+        };
+        let full_name = def.full_name.clone();
+        let Some(cmd) = resolved
+            .doc
+            .commands
+            .iter_mut()
+            .find(|c| c.full_name == full_name)
+        else {
+            return;
+        };
+        for key in dynamic {
+            if let Some(v) = defaults.get(&key)
+                && let Some(prop) = cmd.params["properties"].get_mut(&key)
+            {
+                prop["default"] = v.clone();
+            }
+        }
     }
 
     /// `igor help TOPIC`: the topic's commands, as the top-level help lists them.

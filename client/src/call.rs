@@ -108,13 +108,29 @@ pub fn rpc(
     command: &str,
     params: &Value,
 ) -> Result<CallOutcome, Unreachable> {
+    rpc_within(http, server, token, command, params, None)
+}
+
+/// [`rpc`], given up after `within` (for what a run can do without, such as the server's
+/// defaults in a help text).
+pub fn rpc_within(
+    http: &dyn Http,
+    server: &str,
+    token: Option<&str>,
+    command: &str,
+    params: &Value,
+    within: Option<std::time::Duration>,
+) -> Result<CallOutcome, Unreachable> {
     let body = RpcRequest {
         command: command.to_owned(),
         params: params.clone(),
     };
     let body = serde_json::to_string(&body).map_err(|e| Unreachable::answer(e.to_string()))?;
-    let resp =
-        http.send(HttpRequest::post(format!("{server}/api/rpc"), Some(body)).bearer(token))?;
+    let mut req = HttpRequest::post(format!("{server}/api/rpc"), Some(body)).bearer(token);
+    if let Some(t) = within {
+        req = req.timeout(t);
+    }
+    let resp = http.send(req)?;
     let fingerprint = resp.header(HEADER_FINGERPRINT).map(str::to_owned);
     let result = if resp.status == 200 {
         serde_json::from_str::<RpcResponse>(&resp.body).map_err(|e| ApiError {

@@ -668,14 +668,30 @@ impl StreamPrinter {
             let count = format!("{} record(s)", rows.len());
             return format!("{machine} {word} {count}\n{body}");
         }
+        // A record shows the fields the schema names (`x-igor-columns`, in its order), or
+        // every field with --raw or when it names none.
+        let named: Option<Vec<&str>> = self
+            .list_schema
+            .get(schema::X_COLUMNS)
+            .and_then(Value::as_array)
+            .map(|c| c.iter().filter_map(Value::as_str).collect());
         let detail = if ok {
             match item.get("result") {
-                Some(Value::Object(m)) => m
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "machine")
-                    .map(|(k, v)| format!("{}={}", visible(k), cell(v)))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                Some(Value::Object(m)) => {
+                    let fields: Vec<(&str, &Value)> = match &named {
+                        Some(cols) => cols
+                            .iter()
+                            .filter_map(|c| m.get(*c).map(|v| (*c, v)))
+                            .collect(),
+                        None => m.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                    };
+                    fields
+                        .into_iter()
+                        .filter(|(k, _)| *k != "machine")
+                        .map(|(k, v)| format!("{}={}", visible(k), cell(v)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
                 Some(other) => cell(other),
                 None => String::new(),
             }

@@ -69,6 +69,9 @@ pub struct ParamSpec {
     pub sensitive: bool,
     pub help: Option<String>,
     pub default: Option<Value>,
+    /// `x-igor-dynamic-default`: the server decides the default (a `default` here is then
+    /// the value it reported for this help).
+    pub dynamic_default: Option<String>,
 }
 
 impl ParamSpec {
@@ -126,6 +129,7 @@ pub fn param_specs(def: &CommandDef) -> Result<Vec<ParamSpec>, SchemaDefect> {
             sensitive: p.sensitive,
             help: p.doc,
             default: p.default,
+            dynamic_default: p.dynamic_default,
         });
     }
     for s in specs.iter().filter(|s| s.sensitive) {
@@ -200,13 +204,17 @@ fn arg_for(
     clap_required: bool,
 ) -> Arg {
     let mut help = spec.help.clone().unwrap_or_default();
-    if let Some(d) = &spec.default {
-        let d = match d {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        help = format!("{help} [default: {d}]").trim().to_owned();
-    }
+    let shown = spec.default.as_ref().map(|d| match d {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let note = match (&spec.dynamic_default, shown) {
+        (Some(_), Some(d)) => format!("[server default: {d}]"),
+        (Some(setting), None) => format!("[default: the server's {setting}]"),
+        (None, Some(d)) => format!("[default: {d}]"),
+        (None, None) => String::new(),
+    };
+    help = format!("{help} {note}").trim().to_owned();
     if spec.sensitive {
         // Parsed only to be refused (see `refuse_secret_value`), so it is not offered.
         return Arg::new(spec.key.clone())

@@ -61,8 +61,10 @@ codes! {
     UnknownCommand = "unknown_command", 404, "no such command version at the served level";
     NotFound = "not_found", 404, "no such user, machine, permission or record";
     MethodNotAllowed = "method_not_allowed", 405, "the route exists but not with this HTTP method";
+    UnsupportedLevel = "unsupported_level", 406, "the `Igor-Api-Level` header names a level igord does not serve; the range it serves is in the answer";
     RequestTimeout = "request_timeout", 408, "the request's head or body did not arrive in time";
     Conflict = "conflict", 409, "it already exists, or the change would leave no enabled admin";
+    NotSupported = "not_supported", 409, "the machine's BMC lacks what the command needs; the message names the machine and the capability";
     PayloadTooLarge = "payload_too_large", 413, "the body is over 256 KiB";
     RateLimited = "rate_limited", 429, "too many failed logins or too much work; see Retry-After";
     Internal = "internal", 500, "igord's own fault; the cause is in its log, never in the answer";
@@ -70,6 +72,8 @@ codes! {
     BmcAuthFailed = "bmc_auth_failed", 502, "the BMC refused the stored BMC user and password";
     BmcUnreachable = "bmc_unreachable", 502, "the BMC could not be reached (address, network, socket error)";
     BmcProtocolError = "bmc_protocol_error", 502, "the BMC answered something igord could not understand";
+    BmcRefused = "bmc_refused", 502, "the BMC refused the request with an error of its own (Redfish), given in its words";
+    BmcCertificateChanged = "bmc_certificate_changed", 502, "the BMC's TLS certificate is not the pinned one; an admin re-pins with machine-mod --repin-certificate";
     Busy = "busy", 503, "igord is at a capacity limit for this kind of work; see Retry-After";
     BmcTimeout = "bmc_timeout", 504, "the BMC did not answer within the call's deadline";
 }

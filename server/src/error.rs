@@ -31,10 +31,19 @@ pub enum ApiError {
     UnknownCommand(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A REST request named an API level igord does not serve; `details` holds the range.
+    #[error("{message}")]
+    UnsupportedLevel {
+        message: String,
+        details: Option<Value>,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The machine's BMC lacks what the command needs (the message names both).
+    #[error("{0}")]
+    NotSupported(String),
     /// The BMC answered with an error; `code` is ours (`bmc_completion_code`,
     /// `bmc_auth_failed`...), the message names the completion code and its meaning.
     #[error("{message}")]
@@ -85,8 +94,10 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::UnknownCommand(_) => ErrorCode::UnknownCommand,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::UnsupportedLevel { .. } => ErrorCode::UnsupportedLevel,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::NotSupported(_) => ErrorCode::NotSupported,
             ApiError::Bmc { code, .. } => *code,
             ApiError::BmcTimeout(_) => ErrorCode::BmcTimeout,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
@@ -146,9 +157,9 @@ impl ResponseError for ApiError {
             tracing::error!(%cause, "internal error");
         }
         let details = match self {
-            ApiError::InvalidParams { details, .. } | ApiError::Bmc { details, .. } => {
-                details.clone()
-            }
+            ApiError::InvalidParams { details, .. }
+            | ApiError::Bmc { details, .. }
+            | ApiError::UnsupportedLevel { details, .. } => details.clone(),
             _ => None,
         };
         let mut resp = HttpResponse::build(self.status_code());
@@ -215,7 +226,25 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
             message,
             details: None,
         },
+        BmcError::NotSupported(_) => ApiError::NotSupported(message),
+        BmcError::Refused { status, .. } => ApiError::Bmc {
+            code: ErrorCode::BmcRefused,
+            message,
+            details: Some(serde_json::json!({ "http_status": status })),
+        },
+        BmcError::CertificateChanged { .. } => ApiError::Bmc {
+            code: ErrorCode::BmcCertificateChanged,
+            message,
+            details: None,
+        },
     }
+}
+
+/// A Redfish failure on machine `name`, as the same codes as IPMI's where they mean the
+/// same, and its own where Redfish says more (the BMC's words, a changed certificate, a
+/// missing capability).
+pub fn redfish_error(name: &str, e: crate::bmc::redfish::RedfishError) -> ApiError {
+    bmc_error(name, e.into())
 }
 
 /// `text` with every control character written as `\xNN`, so a message never carries an

@@ -120,6 +120,10 @@ mod tests {
             cipher_suite: 3,
             description: String::new(),
             created_at: 0,
+            driver: "ipmi".into(),
+            redfish_system: None,
+            tls_pin: None,
+            tls_ca: None,
         }
     }
 

@@ -1,5 +1,7 @@
-//! The HTTP edge. Every route is listed once in `ROUTES` (with whether it needs a token);
-//! the app is configured from that list and a test walks it.
+//! The HTTP edge. Every fixed route is listed once in `ROUTES` (with whether it needs a
+//! token); the REST view's routes come from the command declarations (`crate::rest`). The
+//! app is configured from these two lists only, and tests walk both. RPC and REST reach a
+//! handler through one function, `dispatch`.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -19,7 +21,7 @@ use crate::access::Access;
 use crate::auth::{self, Caller};
 use crate::db::models;
 use crate::error::ApiError;
-use crate::registry::{ItemStream, OLDEST_LEVEL, Registry, SCHEMA_LEVEL};
+use crate::registry::{Entry, ItemStream, OLDEST_LEVEL, Registry, Reply, SCHEMA_LEVEL};
 use crate::state::{AppState, AuditRow, CallAudit, Ctx, now, rfc3339};
 use schema::ErrorCode;
 
@@ -36,6 +38,7 @@ pub enum RouteKind {
     Login,
     Logout,
     Rpc,
+    OpenApi,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +82,12 @@ pub const ROUTES: &[Route] = &[
         auth: true,
         kind: RouteKind::Rpc,
     },
+    Route {
+        method: "GET",
+        path: "/api/openapi.json",
+        auth: false,
+        kind: RouteKind::OpenApi,
+    },
 ];
 
 type State = web::Data<Arc<AppState>>;
@@ -104,12 +113,22 @@ pub fn configure(
                 RouteKind::Login => route.to(login),
                 RouteKind::Logout => route.to(logout),
                 RouteKind::Rpc => route.to(rpc),
+                RouteKind::OpenApi => route.to(crate::rest::openapi_doc),
             };
             cfg.service(
                 web::resource(r.path)
                     .route(route)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(refuse_method(r.method.to_owned())),
             );
+        }
+        // The REST view: its routes come from the command declarations, never from here.
+        for (path, verbs) in crate::rest::routes(&registry) {
+            let mut resource = web::resource(path);
+            for verb in verbs {
+                let method = Method::from_bytes(verb.as_str().as_bytes()).unwrap_or(Method::GET);
+                resource = resource.route(web::method(method).to(crate::rest::handle));
+            }
+            cfg.service(resource.default_service(web::to(crate::rest::refuse_method)));
         }
         cfg.default_service(web::to(no_route));
     }
@@ -118,7 +137,10 @@ pub fn configure(
 /// The headers every response carries, errors included.
 pub fn default_headers(state: &AppState) -> DefaultHeaders {
     let level = state.published.level();
-    let mut h = DefaultHeaders::new().add((HEADER_API_LEVEL, level.to_string()));
+    let mut h = DefaultHeaders::new()
+        .add((HEADER_API_LEVEL, level.to_string()))
+        .add((crate::rest::HEADER_MIN_LEVEL, OLDEST_LEVEL.to_string()))
+        .add((crate::rest::HEADER_MAX_LEVEL, level.to_string()));
     if level >= SCHEMA_LEVEL {
         h = h.add((
             HEADER_FINGERPRINT,
@@ -136,12 +158,27 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(format!(
+/// 405 for a method a route does not have, with `Allow` naming those it has (RFC 9110).
+fn refuse_method(allow: String) -> actix_web::Route {
+    web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move { method_refused(&req, &allow) }
+    })
+}
+
+/// The 405 answer naming the methods a route has.
+pub(crate) fn method_refused(req: &HttpRequest, allow: &str) -> HttpResponse {
+    use actix_web::ResponseError;
+    let mut resp = ApiError::MethodNotAllowed(format!(
         "{} is not allowed on {}",
         req.method(),
-        req.path()
-    )))
+        crate::error::escape_controls(req.path())
+    ))
+    .error_response();
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 async fn ping(state: State) -> HttpResponse {
@@ -197,7 +234,10 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, String), ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<(Caller, String), ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
     let hash = auth::token_hash(&token);
     let caches = &state.caches;
@@ -233,7 +273,10 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<(Caller, St
 
 /// Reads a request body: at most `MAX_BODY` bytes (413 beyond, as the JSON error envelope),
 /// all of it within `BODY_DEADLINE` (408 otherwise).
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
     let too_large =
         || ApiError::PayloadTooLarge(format!("request body larger than {MAX_BODY} bytes"));
@@ -288,7 +331,7 @@ async fn expired_or_unknown(state: &AppState, hash: String) -> ApiError {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("request body is not valid: {e}")))
 }
@@ -417,11 +460,7 @@ async fn rpc(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, token_hash) = authenticate(&state, &req).await?;
-    // Every call costs one unit of the caller's budget; bulk calls more (see bulk.rs).
-    state
-        .work
-        .charge(caller.id, 1, Instant::now())
-        .map_err(|wait| ApiError::rate_limited("too many calls", wait))?;
+    charge(&state, &caller)?;
     let body = read_body(&req, payload).await?;
     let call: RpcRequest = parse_json(&body)?;
     let name: CommandName = call
@@ -431,7 +470,6 @@ async fn rpc(
     let entry = registry
         .get(&name.name, name.server_version())
         .ok_or_else(|| ApiError::UnknownCommand(call.command.clone()))?;
-    let spec = &entry.spec;
     // An absent `params` is `{}` (the wire type's default); anything else must be an object.
     let params = match call.params {
         p @ Value::Object(_) => p,
@@ -448,6 +486,37 @@ async fn rpc(
             )));
         }
     };
+    let reply = dispatch(&state, &req, caller, token_hash, entry, params, "rpc").await?;
+    if let Some(stream) = reply.stream {
+        return Ok(stream_response(stream));
+    }
+    Ok(HttpResponse::Ok().json(RpcResponse {
+        result: reply.result,
+        summary: reply.summary,
+    }))
+}
+
+/// Every call costs one unit of the caller's budget; bulk calls more (see bulk.rs).
+pub(crate) fn charge(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    state
+        .work
+        .charge(caller.id, 1, Instant::now())
+        .map_err(|wait| ApiError::rate_limited("too many calls", wait))
+}
+
+/// The one way to a command handler, for RPC and the REST view alike: the admin check,
+/// validation against the version's schema, the call's audit record, the handler, the log
+/// line. The caller is authenticated and charged, and `params` is an object.
+pub(crate) async fn dispatch(
+    state: &State,
+    req: &HttpRequest,
+    caller: Caller,
+    token_hash: String,
+    entry: &Entry,
+    params: Value,
+    via: &'static str,
+) -> Result<Reply, ApiError> {
+    let spec = &entry.spec;
     if spec.access == Access::Admin && !caller.is_admin() {
         return Err(ApiError::Forbidden(format!(
             "'{}' needs the admin role",
@@ -475,7 +544,7 @@ async fn rpc(
         state: state.get_ref().clone(),
         caller: caller.clone(),
         token_hash,
-        peer: peer(&req),
+        peer: peer(req),
         audit: audit.clone(),
         audit_params: audit_params.clone(),
     };
@@ -490,7 +559,7 @@ async fn rpc(
         command = %spec.full_name(),
         outcome = code,
         ms = elapsed.as_millis() as u64,
-        "rpc"
+        "{via}"
     );
     if let Some(audit) = audit.filter(|a| !a.written()) {
         let row = AuditRow {
@@ -505,14 +574,7 @@ async fn rpc(
             .audit(caller.name.clone(), spec.full_name(), vec![row])
             .await;
     }
-    let reply = outcome?;
-    if let Some(stream) = reply.stream {
-        return Ok(stream_response(stream));
-    }
-    Ok(HttpResponse::Ok().json(RpcResponse {
-        result: reply.result,
-        summary: reply.summary,
-    }))
+    outcome
 }
 
 /// The peer address of a new connection, plain or TLS (for the per-address cap).

@@ -13,6 +13,7 @@ pub mod hot;
 pub mod http;
 pub mod limits;
 pub mod registry;
+pub mod rest;
 pub mod state;
 pub mod tls;
 

@@ -25,7 +25,7 @@ pub const MAX_STRING_CHARS: usize = 4096;
 
 /// Parameters holding free text, where tabs and newlines (and no other control character)
 /// are allowed.
-const FREE_TEXT: &[&str] = &["description"];
+const FREE_TEXT: &[&str] = &["description", "bmc_ca"];
 
 /// The oldest level a server can pin to.
 pub const OLDEST_LEVEL: ApiLevel = ApiLevel::new(1, 0);
@@ -87,7 +87,58 @@ pub struct CommandSpec {
     pub output: Value,
     /// Answers with a stream of items (NDJSON) instead of one result.
     pub stream: bool,
+    /// Where the REST view serves this command version. Not part of the schema document:
+    /// declaring a route changes no published level.
+    pub rest: Option<RestRoute>,
     handler: Handler,
+}
+
+/// The HTTP methods of the REST view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Delete => "DELETE",
+        }
+    }
+
+    /// Whether parameters come in a JSON body (else in the query string).
+    pub fn has_body(self) -> bool {
+        matches!(self, Verb::Post | Verb::Put)
+    }
+}
+
+/// A command's route in the REST view (`crate::rest`). Every version of a command declares
+/// the same verb and path; what differs between versions (a machine or a set of machines,
+/// one record id or a list) is bridged by one rule: a path variable `{x}` fills the
+/// parameter `x`, or, in a version that takes a list `xs` instead, that list with the one
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestRoute {
+    pub verb: Verb,
+    /// `/api/machines/{machine}/sel/{id}`.
+    pub path: &'static str,
+    /// For a route several commands share (`POST .../power`): the body field and the value
+    /// of it that chooses this command (`action` = `on`).
+    pub choice: Option<(&'static str, &'static str)>,
+    /// Parameters the REST view does not offer; their defaults apply (`audit-find/4`'s
+    /// `follow`, which would hold a request open for an hour).
+    pub hidden: &'static [&'static str],
+    /// A create: answered 201 with `Location`, this template filled from the parameters.
+    pub creates: Option<&'static str>,
+    /// Statuses the handler may answer besides those every route of its kind may (see
+    /// `crate::rest::statuses`): `409` for a conflict, `404` for a named record.
+    pub may: &'static [u16],
 }
 
 // Invariant: levels in declarations are string literals in this crate, and every
@@ -273,6 +324,7 @@ where
         params: schema_of::<P>(),
         output,
         stream,
+        rest: None,
         handler,
     }
 }
@@ -292,6 +344,54 @@ impl CommandSpec {
     /// `on_machine` declares for the others), so its audit row names the machine.
     pub fn target(mut self, field: &'static str) -> Self {
         self.target = Some(field);
+        self
+    }
+
+    /// Serves this command version in the REST view at `verb path`.
+    pub fn rest(mut self, verb: Verb, path: &'static str) -> Self {
+        self.rest = Some(RestRoute {
+            verb,
+            path,
+            choice: None,
+            hidden: &[],
+            creates: None,
+            may: &[],
+        });
+        self
+    }
+
+    /// On a route several commands share: this one is chosen by `field` = `value` in the
+    /// body. Declared after `rest`.
+    pub fn rest_choice(mut self, field: &'static str, value: &'static str) -> Self {
+        if let Some(r) = &mut self.rest {
+            r.choice = Some((field, value));
+        }
+        self
+    }
+
+    /// Parameters the REST view does not offer. Declared after `rest`.
+    pub fn rest_hidden(mut self, params: &'static [&'static str]) -> Self {
+        if let Some(r) = &mut self.rest {
+            r.hidden = params;
+        }
+        self
+    }
+
+    /// A create, answered 201 with `Location: location` filled from the parameters
+    /// (`/api/users/{name}`). Declared after `rest`.
+    pub fn rest_creates(mut self, location: &'static str) -> Self {
+        if let Some(r) = &mut self.rest {
+            r.creates = Some(location);
+        }
+        self
+    }
+
+    /// Statuses this command's handler may answer beyond those of its kind of route.
+    /// Declared after `rest`.
+    pub fn rest_may(mut self, statuses: &'static [u16]) -> Self {
+        if let Some(r) = &mut self.rest {
+            r.may = statuses;
+        }
         self
     }
 
@@ -406,8 +506,13 @@ impl Registry {
                 newest,
             });
         }
+        // Every version alive at some level up to the served one: the REST view runs, for a
+        // request naming an older level, the versions of that level.
         let mut entries = BTreeMap::new();
-        for spec in specs.into_iter().filter(|s| s.alive_at(level)) {
+        for spec in specs
+            .into_iter()
+            .filter(|s| s.since <= level && s.removed.is_none_or(|r| OLDEST_LEVEL < r))
+        {
             let validator = jsonschema::validator_for(&spec.params)
                 .map_err(|e| LevelError::BadSchema(spec.full_name(), e.to_string()))?;
             let sensitive = spec.sensitive_params();
@@ -420,7 +525,11 @@ impl Registry {
                 },
             );
         }
-        let defs: Vec<CommandDef> = entries.values().map(|e| e.spec.def()).collect();
+        let defs: Vec<CommandDef> = entries
+            .values()
+            .filter(|e| e.spec.alive_at(level))
+            .map(|e| e.spec.def())
+            .collect();
         let used_topics: Vec<Topic> = topics
             .iter()
             .filter(|(name, _)| defs.iter().any(|d| d.topic == *name))
@@ -465,7 +574,19 @@ impl Registry {
     /// The served command version `name/version`; validation goes through the entry, so
     /// there is no way to validate against a command that is not served.
     pub fn get(&self, name: &str, version: u32) -> Option<&Entry> {
-        self.entries.get(&(name.to_owned(), version))
+        self.get_at(name, version, self.level())
+    }
+
+    /// The command version `name/version` as alive at `level` (at most the served level).
+    pub fn get_at(&self, name: &str, version: u32, level: ApiLevel) -> Option<&Entry> {
+        self.entries
+            .get(&(name.to_owned(), version))
+            .filter(|e| level <= self.level() && e.spec.alive_at(level))
+    }
+
+    /// Every command version alive at some level from `OLDEST_LEVEL` to the served one.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
     }
 }
 

@@ -28,8 +28,13 @@ fn routes_need_credentials(backend: Backend) {
         .collect();
     assert_eq!(
         open,
-        ["GET /api/ping", "GET /api/schema", "POST /api/login"],
-        "only ping, schema and login answer without a token"
+        [
+            "GET /api/ping",
+            "GET /api/schema",
+            "POST /api/login",
+            "GET /api/openapi.json"
+        ],
+        "only ping, schema, login and the OpenAPI document answer without a token"
     );
     let (_db, s) = fresh(backend);
     let revoked = s.admin();

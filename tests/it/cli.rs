@@ -336,15 +336,31 @@ fn warm_cache_sends_nothing_before_the_call() {
     }
     let help = igor.ok(&["--help"]);
     assert!(help.stdout.contains("machine-add"), "{help}");
+    let help = igor.ok(&["power-status", "--help"]);
+    assert!(help.stdout.contains("MACHINES"), "{help}");
+    assert!(proxy.take().is_empty(), "--help needs no request");
+    // A command whose defaults the server decides asks for them (command-defaults), once.
     let help = igor.ok(&["machine-add", "--help"]);
     assert!(help.stdout.contains("--bmc-host"), "{help}");
-    assert!(proxy.take().is_empty(), "--help needs no request");
+    assert!(help.stdout.contains("[server default: 623]"), "{help}");
+    assert_eq!(proxy.take(), ["POST /api/rpc 200"]);
 
     s.stop();
     let help = igor.ok(&["--help"]);
     assert!(help.stdout.contains("machine-add"), "{help}");
     let help = igor.ok(&["user-add", "--help"]);
     assert!(help.stdout.contains("--password-stdin"), "{help}");
+    // The server's defaults cannot be had: the help says who decides them.
+    assert!(proxy.take().is_empty(), "--help needs no request");
+    // The server's defaults cannot be had (it was asked, and did not answer): the help
+    // says who decides them.
+    let help = igor.ok(&["machine-add", "--help"]);
+    assert!(
+        help.stdout
+            .contains("[default: the server's bmc.default_port]"),
+        "{help}"
+    );
+    assert_eq!(proxy.take(), ["POST /api/rpc unreachable"]);
     // Completion answers from the cached schema too, with the server down.
     let offered = igor.complete(&[""]);
     for command in ["machine-add", "power-status", "sel-delete", "login"] {

@@ -89,9 +89,13 @@ fn fru_show_agrees_with_ipmitool_fru_print() {
         );
     }
 
+    // A table shows the columns the schema names; --raw shows every field.
     let table = admin.ok(&["fru-show", "rack1-n1"]);
     assert!(table.stdout.contains("Igor Test Server"), "{table}");
     assert!(table.stdout.contains("PRD-0001"), "{table}");
+    assert!(!table.stdout.contains("CHS-1000"), "{table}");
+    let raw = admin.ok(&["fru-show", "rack1-n1", "--raw"]);
+    assert!(raw.stdout.contains("CHS-1000"), "{raw}");
 
     // A FRU device the BMC does not have: the BMC's own answer, named, per machine.
     let r = admin.run(&["-o", "json", "fru-show", "rack1-n1", "--device", "7"]);
@@ -193,6 +197,23 @@ fn defaults_come_from_the_server_configuration(backend: Backend) {
     );
     let lines = igor.ok(&["-o", "json", "power-status", "n1"]).json_lines();
     assert_eq!(lines[0]["result"]["power"], "off", "{lines:?}");
+    // --help shows what the server would apply; without a login it says who decides.
+    let help = igor.ok(&["machine-add", "--help"]);
+    assert!(
+        help.stdout
+            .contains(&format!("[server default: {}]", sim.user))
+            && help
+                .stdout
+                .contains(&format!("[server default: {}]", sim.port)),
+        "{help}"
+    );
+    let stranger = Igor::new(&s.url);
+    let help = stranger.ok(&["machine-add", "--help"]);
+    assert!(
+        help.stdout
+            .contains("[default: the server's bmc.default_user]"),
+        "{help}"
+    );
     // The older versions keep their meaning: machine-add/2 still needs the user.
     let r = s.rpc(
         &token,

@@ -326,6 +326,17 @@ impl Server {
         self.send("POST", path, headers, body)
     }
 
+    /// Any request (GET, POST, PUT, DELETE) to this igord.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        self.send(method, path, headers, body)
+    }
+
     /// A request to this igord; when it gets no HTTP answer at all, the panic shows the
     /// end of igord's log, which is gone with the test's folder once the test has failed.
     fn send(

@@ -11,6 +11,7 @@ mod commands;
 mod decode;
 pub mod fru;
 mod pool;
+pub mod redfish;
 pub mod rmcp;
 mod session;
 
@@ -276,6 +277,17 @@ pub enum BmcError {
     Unreachable(String),
     #[error("the BMC sent an answer we could not understand: {0}")]
     Protocol(String),
+    /// The BMC lacks what the operation needs (named): a Redfish service without an event
+    /// log, say. Nothing was changed.
+    #[error("not supported by this BMC: {0}")]
+    NotSupported(String),
+    /// The BMC answered an error of its own (Redfish), in its words.
+    #[error("the BMC refused: {message} (HTTP {status})")]
+    Refused { status: u16, message: String },
+    #[error(
+        "the BMC's certificate changed: pinned {pinned}, presented {presented}; an admin must re-pin it (machine-mod --repin-certificate)"
+    )]
+    CertificateChanged { pinned: String, presented: String },
 }
 
 impl BmcError {

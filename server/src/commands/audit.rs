@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::Access;
 use crate::db::models::{self, AuditFilter};
 use crate::error::ApiError;
-use crate::registry::{CommandSpec, ItemStream, Out, command, streaming};
+use crate::registry::{CommandSpec, ItemStream, Out, Verb, command, streaming};
 use crate::state::Ctx;
 
 fn default_limit() -> u32 {
@@ -220,7 +220,9 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Admin,
             "List audit records, newest first: every BMC command and every change to users, machines and permissions",
             find,
-        ),
+        )
+        .rest(Verb::Get, "/api/audit")
+        .rest_hidden(&["follow"]),
         command(
             "audit-find",
             2,
@@ -229,7 +231,9 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Admin,
             "List audit records, newest first: every BMC command and every change to users, machines and permissions\nAs version 1, with the length of each filter bounded, and each record's detail: a bulk call is one record with its selector and counts, plus one per machine acted on; failed logins carry their source address.",
             find_2,
-        ),
+        )
+        .rest(Verb::Get, "/api/audit")
+        .rest_hidden(&["follow"]),
         command(
             "audit-find",
             3,
@@ -241,7 +245,9 @@ pub fn specs() -> Vec<CommandSpec> {
              10m or 1h) and each record's parameters (secrets shown as ***). Admins see \
              every record; other users see their own and those on machines they may view.",
             find_3,
-        ),
+        )
+        .rest(Verb::Get, "/api/audit")
+        .rest_hidden(&["follow"]),
         streaming::<_, AuditOut3, _, _>(
             "audit-find",
             4,
@@ -254,7 +260,9 @@ pub fn specs() -> Vec<CommandSpec> {
              new matching record until the client leaves, its token is revoked or expires, or \
              an hour has passed.",
             find_4,
-        ),
+        )
+        .rest(Verb::Get, "/api/audit")
+        .rest_hidden(&["follow"]),
     ]
 }
 

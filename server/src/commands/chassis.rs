@@ -11,7 +11,7 @@ use crate::access::Access;
 use crate::bmc::{BootDevice, Identify};
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
-use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
+use crate::registry::{CommandSpec, OnMachine, Out, Verb, on_machine};
 use crate::state::Ctx;
 
 #[derive(Serialize, JsonSchema)]
@@ -263,6 +263,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show the chassis status: power, faults, last power event, identify light",
             status,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/chassis")
         .audited(),
         on_machine(
             "bmc-info",
@@ -273,6 +274,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show the BMC's identity (IPMI Get Device ID)",
             info,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/bmc")
         .audited(),
         on_machine(
             "chassis-identify",
@@ -283,6 +285,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Blink, light or turn off the chassis identify light",
             identify,
         )
+        .rest(Verb::Put, "/api/machines/{machine}/identify")
         .audited(),
         on_machine(
             "bootdev-set",
@@ -293,6 +296,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Choose the boot device for the next boot (or every boot with --persistent)",
             bootdev,
         )
+        .rest(Verb::Put, "/api/machines/{machine}/bootdev")
         .audited(),
         bulk(
             "chassis-status",
@@ -302,7 +306,8 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Viewer,
             "Show the chassis status of a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { status_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/chassis"),
         bulk(
             "chassis-identify",
             2,
@@ -313,7 +318,8 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx: Ctx, m: Machine, p: Arc<IdentifyBulk>| async move {
                 identify_on(&ctx, m, p.action, p.seconds).await
             },
-        ),
+        )
+        .rest(Verb::Put, "/api/machines/{machine}/identify"),
         bulk(
             "bootdev-set",
             2,
@@ -324,7 +330,8 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx: Ctx, m: Machine, p: Arc<BootdevBulk>| async move {
                 bootdev_on(&ctx, m, p.device, p.persistent).await
             },
-        ),
+        )
+        .rest(Verb::Put, "/api/machines/{machine}/bootdev"),
         bulk(
             "bmc-info",
             2,
@@ -333,7 +340,8 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Viewer,
             "Show the BMC's identity (IPMI Get Device ID) on a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { info_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/bmc"),
         bulk(
             "bootdev-get",
             1,
@@ -344,7 +352,8 @@ pub fn specs() -> Vec<CommandSpec> {
              The System Boot Options boot flags (parameter 5), as ipmitool chassis \
              bootparam get 5 shows them.",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { bootdev_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/bootdev"),
         bulk(
             "bootdev-set",
             3,
@@ -355,7 +364,8 @@ pub fn specs() -> Vec<CommandSpec> {
              Version 1's arguments (MACHINE DEVICE) with the machine now a name, hostrange \
              or glob, and --efi for an EFI boot.",
             |ctx: Ctx, m: Machine, p: Arc<Bootdev3>| async move { bootdev_3(&ctx, m, &p).await },
-        ),
+        )
+        .rest(Verb::Put, "/api/machines/{machine}/bootdev"),
     ]
 }
 

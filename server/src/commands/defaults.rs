@@ -20,11 +20,18 @@ pub const BMC_DEFAULT_USER: &str = "bmc.default_user";
 /// The BMC port `machine-add/3` applies: `[bmc] default_port`.
 pub const BMC_DEFAULT_PORT: &str = "bmc.default_port";
 
-/// The value of a server setting named by `x-igor-dynamic-default`; `None` when the
-/// setting is not configured (the parameter must then be given).
-pub fn setting(config: &Config, name: &str) -> Option<Value> {
+/// The HTTPS port of a Redfish BMC when none is given.
+pub const REDFISH_PORT: u16 = 443;
+
+/// The value of a server setting named by `x-igor-dynamic-default`, given the parameters
+/// of the call so far; `None` when the setting is not configured (the parameter must then
+/// be given). The BMC port depends on the driver: RMCP+ for IPMI, HTTPS for Redfish.
+pub fn setting(config: &Config, name: &str, given: &Map<String, Value>) -> Option<Value> {
     match name {
         BMC_DEFAULT_USER => config.bmc_default_user.clone().map(Value::String),
+        BMC_DEFAULT_PORT if given.get("driver").and_then(Value::as_str) == Some("redfish") => {
+            Some(REDFISH_PORT.into())
+        }
         BMC_DEFAULT_PORT => Some(config.bmc_default_port.into()),
         _ => None,
     }
@@ -94,7 +101,7 @@ async fn defaults(ctx: Ctx, p: DefaultsParams) -> Result<Out<DefaultsOut>, ApiEr
         if p.params.contains_key(&param.key) {
             continue;
         }
-        match setting(&ctx.state.config, &setting_name) {
+        match setting(&ctx.state.config, &setting_name, &p.params) {
             Some(v) => {
                 out.defaults.insert(param.key, v);
             }

@@ -11,7 +11,7 @@ use crate::access::Access;
 use crate::bmc::fru::Fru;
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
-use crate::registry::CommandSpec;
+use crate::registry::{CommandSpec, Verb};
 use crate::state::Ctx;
 
 #[derive(Deserialize, JsonSchema)]
@@ -121,5 +121,6 @@ pub fn specs() -> Vec<CommandSpec> {
          Chassis, board and product areas of the FRU device (manufacturer, product, serial and \
          part numbers), decoded as ipmitool fru print shows them.",
         |ctx: Ctx, m: Machine, p: Arc<FruParams>| async move { fru_of(&ctx, m, p.device).await },
-    )]
+    )
+    .rest(Verb::Get, "/api/machines/{machine}/fru")]
 }

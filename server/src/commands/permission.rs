@@ -9,7 +9,7 @@ use super::bulk::{MachineSet, bulk};
 use crate::access::Access;
 use crate::db::models::{self, Machine, PermissionRow};
 use crate::error::ApiError;
-use crate::registry::{CommandSpec, Out, command};
+use crate::registry::{CommandSpec, Out, Verb, command};
 use crate::state::Ctx;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -141,6 +141,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Give a user a role on a machine\nA user holds at most one role per machine: revoke it first to change it.",
             grant,
         )
+        .rest(Verb::Put, "/api/machines/{machine}/permissions/{user}")
+        .rest_may(&[404, 409])
         .object("permission", "grant")
         .audited()
         .target("machine"),
@@ -153,6 +155,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Take a user's role on a machine away",
             revoke,
         )
+        .rest(Verb::Delete, "/api/machines/{machine}/permissions/{user}")
+        .rest_may(&[404])
         .object("permission", "revoke")
         .audited()
         .target("machine"),
@@ -165,6 +169,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "List permissions\nUsers who are not admins see only their own.",
             find,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/permissions")
+        .rest_may(&[403])
         .object("permission", "find"),
         bulk(
             "permission-grant",
@@ -179,6 +185,8 @@ pub fn specs() -> Vec<CommandSpec> {
                 grant_on(&ctx, m, &p.user, p.role).await
             },
         )
+        .rest(Verb::Put, "/api/machines/{machine}/permissions/{user}")
+        .rest_may(&[404, 409])
         .object("permission", "grant"),
         bulk(
             "permission-revoke",
@@ -193,6 +201,8 @@ pub fn specs() -> Vec<CommandSpec> {
                 revoke_on(&ctx, m, &p.user).await
             },
         )
+        .rest(Verb::Delete, "/api/machines/{machine}/permissions/{user}")
+        .rest_may(&[404])
         .object("permission", "revoke"),
     ]
 }

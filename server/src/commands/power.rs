@@ -13,7 +13,7 @@ use crate::access::Access;
 use crate::bmc::{BmcTarget, ChassisAction, PowerState};
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
-use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
+use crate::registry::{CommandSpec, OnMachine, Out, Verb, on_machine};
 use crate::state::Ctx;
 
 #[derive(Deserialize, JsonSchema)]
@@ -86,6 +86,8 @@ fn action_spec(
         move |ctx: Ctx, m: Machine, _: MachineParam| power_action(ctx, m, action, word),
     )
     .audited()
+    .rest(Verb::Post, POWER)
+    .rest_choice("action", word)
 }
 
 /// The bulk version (level 1.3) of a power action.
@@ -107,7 +109,13 @@ fn bulk_action_spec(
             act_on(&ctx, m, action, word).await
         },
     )
+    .rest(Verb::Post, POWER)
+    .rest_choice("action", word)
 }
+
+/// The REST route of every power action, chosen by `action` (`on`, `off`, `cycle`,
+/// `reset`, `soft`: the word each declaration reports).
+const POWER: &str = "/api/machines/{machine}/power";
 
 pub fn specs() -> Vec<CommandSpec> {
     vec![
@@ -120,6 +128,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show whether a machine is powered on",
             status,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/power")
         .audited(),
         action_spec(
             "power-on",
@@ -163,7 +172,9 @@ pub fn specs() -> Vec<CommandSpec> {
              call fails with bmc_timeout); the power-on request itself is sent once.",
             power_on_2,
         )
-        .audited(),
+        .audited()
+        .rest(Verb::Post, POWER)
+        .rest_choice("action", "on"),
         bulk(
             "power-status",
             2,
@@ -174,7 +185,8 @@ pub fn specs() -> Vec<CommandSpec> {
              Machines are names, hostranges (node[01-40]) or globs (rack4-*); each answers \
              as soon as its BMC does.",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { status_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/power"),
         bulk(
             "power-on",
             3,
@@ -187,7 +199,9 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx: Ctx, m: Machine, p: Arc<PowerOnBulk>| async move {
                 power_on_wait(&ctx, m, p.wait, p.timeout_secs).await
             },
-        ),
+        )
+        .rest(Verb::Post, POWER)
+        .rest_choice("action", "on"),
         bulk_action_spec(
             "power-off",
             2,
@@ -229,7 +243,9 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx: Ctx, m: Machine, p: Arc<PowerSwitch>| async move {
                 switch(&ctx, m, PowerState::On, p.no_wait, p.timeout_secs).await
             },
-        ),
+        )
+        .rest(Verb::Post, POWER)
+        .rest_choice("action", "on"),
         bulk(
             "power-off",
             3,
@@ -243,7 +259,9 @@ pub fn specs() -> Vec<CommandSpec> {
             |ctx: Ctx, m: Machine, p: Arc<PowerSwitch>| async move {
                 switch(&ctx, m, PowerState::Off, p.no_wait, p.timeout_secs).await
             },
-        ),
+        )
+        .rest(Verb::Post, POWER)
+        .rest_choice("action", "off"),
     ]
 }
 

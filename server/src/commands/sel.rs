@@ -13,7 +13,7 @@ use crate::access::Access;
 use crate::bmc::{SelDeletion, SelRecord};
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
-use crate::registry::{CommandSpec, OnMachine, Out, on_machine};
+use crate::registry::{CommandSpec, OnMachine, Out, Verb, on_machine};
 use crate::state::{Ctx, rfc3339};
 
 #[derive(Serialize, JsonSchema)]
@@ -209,6 +209,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show the System Event Log's size and state",
             info,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/sel/info")
         .audited(),
         on_machine(
             "sel-list",
@@ -219,6 +220,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "List the System Event Log's records, decoded, with their raw bytes",
             list,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/sel")
         .audited(),
         on_machine(
             "sel-delete",
@@ -229,6 +231,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Delete one System Event Log record",
             delete_1,
         )
+        .rest(Verb::Delete, "/api/machines/{machine}/sel/{id}")
         .audited(),
         on_machine(
             "sel-delete",
@@ -241,6 +244,7 @@ pub fn specs() -> Vec<CommandSpec> {
              not_found and does not stop the others.",
             delete_2,
         )
+        .rest(Verb::Delete, "/api/machines/{machine}/sel/{id}")
         .audited(),
         on_machine(
             "sel-clear",
@@ -251,6 +255,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "Erase every System Event Log record",
             clear,
         )
+        .rest(Verb::Delete, "/api/machines/{machine}/sel")
         .audited(),
         bulk(
             "sel-info",
@@ -260,7 +265,8 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Viewer,
             "Show the System Event Log's size and state on a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { info_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/sel/info"),
         bulk(
             "sel-clear",
             2,
@@ -269,7 +275,8 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Operator,
             "Clear the System Event Log on a set of machines",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { clear_on(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Delete, "/api/machines/{machine}/sel"),
         bulk(
             "sel-list",
             2,
@@ -281,7 +288,8 @@ pub fn specs() -> Vec<CommandSpec> {
              the IPMI tables' words, with the reading and threshold where the event carries \
              them; the codes and raw bytes follow.",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { events_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/sel"),
     ]
 }
 

@@ -11,7 +11,7 @@ use crate::access::Access;
 use crate::bmc::SensorReading;
 use crate::db::models::Machine;
 use crate::error::{ApiError, bmc_error};
-use crate::registry::{CommandSpec, Out, on_machine};
+use crate::registry::{CommandSpec, Out, Verb, on_machine};
 use crate::state::Ctx;
 
 #[derive(Serialize, JsonSchema)]
@@ -96,6 +96,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "List sensors with their readings and threshold status",
             list,
         )
+        .rest(Verb::Get, "/api/machines/{machine}/sensors")
         .audited(),
         bulk(
             "sensor-list",
@@ -105,7 +106,8 @@ pub fn specs() -> Vec<CommandSpec> {
             Access::Viewer,
             "List the sensors of a set of machines, with thresholds and named states",
             |ctx: Ctx, m: Machine, _: Arc<MachinesParam>| async move { sensors_of(&ctx, m).await },
-        ),
+        )
+        .rest(Verb::Get, "/api/machines/{machine}/sensors"),
     ]
 }
 

@@ -9,7 +9,7 @@ use crate::access::Access;
 use crate::auth;
 use crate::db::models::{self, NewUser, User, UserChanges};
 use crate::error::ApiError;
-use crate::registry::{CommandSpec, Out, command};
+use crate::registry::{CommandSpec, Out, Verb, command};
 use crate::state::{Ctx, now, rfc3339};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -135,6 +135,9 @@ pub fn specs() -> Vec<CommandSpec> {
             "Create a user",
             add,
         )
+        .rest(Verb::Post, "/api/users")
+        .rest_creates("/api/users/{name}")
+        .rest_may(&[409, 503])
         .object("user", "add")
         .audited(),
         command(
@@ -146,6 +149,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Show a user\nUsers who are not admins may only show themselves.",
             show,
         )
+        .rest(Verb::Get, "/api/users/{name}")
+        .rest_may(&[403, 404])
         .object("user", "show"),
         command(
             "user-find",
@@ -156,6 +161,7 @@ pub fn specs() -> Vec<CommandSpec> {
             "List users\nUsers who are not admins see only themselves.",
             find,
         )
+        .rest(Verb::Get, "/api/users")
         .object("user", "find"),
         command(
             "user-find",
@@ -173,6 +179,7 @@ pub fn specs() -> Vec<CommandSpec> {
                 )
             },
         )
+        .rest(Verb::Get, "/api/users")
         .object("user", "find"),
         command(
             "user-mod",
@@ -183,6 +190,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Change a user's password, role or enabled state",
             modify,
         )
+        .rest(Verb::Put, "/api/users/{name}")
+        .rest_may(&[404, 409, 503])
         .object("user", "mod")
         .audited(),
         command(
@@ -194,6 +203,8 @@ pub fn specs() -> Vec<CommandSpec> {
             "Delete a user with its tokens and permissions",
             del,
         )
+        .rest(Verb::Delete, "/api/users/{name}")
+        .rest_may(&[404, 409])
         .object("user", "del")
         .audited(),
         command(

@@ -49,6 +49,14 @@ pub struct Machine {
     pub cipher_suite: i32,
     pub description: String,
     pub created_at: i64,
+    /// `ipmi` or `redfish`.
+    pub driver: String,
+    /// Redfish: the ComputerSystem id (found at `machine-add` when the service has one).
+    pub redfish_system: Option<String>,
+    /// Redfish: the pinned certificate fingerprint (`sha256:HEX`).
+    pub tls_pin: Option<String>,
+    /// Redfish: the CA (PEM) that vouches for the BMC's certificate, instead of a pin.
+    pub tls_ca: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -62,6 +70,10 @@ pub struct NewMachine<'a> {
     pub cipher_suite: i32,
     pub description: &'a str,
     pub created_at: i64,
+    pub driver: &'a str,
+    pub redfish_system: Option<&'a str>,
+    pub tls_pin: Option<&'a str>,
+    pub tls_ca: Option<&'a str>,
 }
 
 #[derive(Default, AsChangeset)]
@@ -73,6 +85,10 @@ pub struct MachineChanges {
     pub bmc_password_enc: Option<String>,
     pub cipher_suite: Option<i32>,
     pub description: Option<String>,
+    pub driver: Option<String>,
+    pub redfish_system: Option<Option<String>>,
+    pub tls_pin: Option<Option<String>>,
+    pub tls_ca: Option<Option<String>>,
 }
 
 impl MachineChanges {
@@ -83,6 +99,10 @@ impl MachineChanges {
             && self.bmc_password_enc.is_none()
             && self.cipher_suite.is_none()
             && self.description.is_none()
+            && self.driver.is_none()
+            && self.redfish_system.is_none()
+            && self.tls_pin.is_none()
+            && self.tls_ca.is_none()
     }
 }
 

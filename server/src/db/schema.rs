@@ -34,6 +34,10 @@ diesel::table! {
         cipher_suite -> Integer,
         description -> Text,
         created_at -> BigInt,
+        driver -> Text,
+        redfish_system -> Nullable<Text>,
+        tls_pin -> Nullable<Text>,
+        tls_ca -> Nullable<Text>,
     }
 }
 
