@@ -281,16 +281,31 @@ pub async fn serve(
         Some(source) => Some(tls::Identity::load(source, config.listen)?),
         None => None,
     };
+    // Held until serve returns: a second igord on the same SQLite file refuses to start.
+    let _sqlite_claim = db::claim_sqlite(&url)?;
     let key = crypto::SecretKey::load(secret_env.as_deref(), &config.secret_key_file)?;
     let pool = {
         let url = url.clone();
         tokio::task::spawn_blocking(move || db::open(&url, DB_CONNECTIONS)).await??
     };
-    let bmc = bmc::BmcPool::new(bmc::BmcConfig {
+    let bmc_config = bmc::BmcConfig {
         max_concurrent: config.bmc_max_concurrent,
         deadline: config.bmc_deadline,
         idle_timeout: config.bmc_idle_timeout,
-    });
+    };
+    let bmc = match &url {
+        db::DbUrl::Sqlite(_) => bmc::BmcPool::new(bmc_config),
+        // Replicas share the database and the BMCs: one call at a time per BMC across all of
+        // them, through advisory locks on a connection of the replica's own.
+        db::DbUrl::Postgres(u) => {
+            let u = u.clone();
+            let locks = tokio::task::spawn_blocking(move || db::locks::AdvisoryLocks::start(&u))
+                .await?
+                .map_err(|e| anyhow::anyhow!("cannot open the machine-lock connection: {e}"))?;
+            bmc::BmcPool::with_replica_locks(bmc_config, Arc::new(locks))
+        }
+    }
+    .context("cannot start the bmc runtime")?;
     let registry = Arc::new(registry);
     let caches = Arc::new(hot::Invalidation::new(matches!(
         url,
@@ -336,10 +351,11 @@ pub async fn serve(
                 .configure(http::configure(state.clone(), registry.clone()))
         })
         .workers(workers)
-        // Only diesel runs on the blocking pool (argon2 and ipmi-rs have threads of their
-        // own), and a closure there holds one of DB_CONNECTIONS connections: threads beyond
-        // that only wait, and each costs a stack and a malloc arena (hundreds of them under a
-        // login flood on PostgreSQL pushed igord past 256 MiB).
+        // Only diesel runs on the blocking pool (argon2 has threads of its own, BMC
+        // sessions a runtime of their own), and a closure there holds one of
+        // DB_CONNECTIONS connections: threads beyond that only wait, and each costs a stack
+        // and a malloc arena (hundreds of them under a login flood on PostgreSQL pushed
+        // igord past 256 MiB).
         .worker_max_blocking_threads(DB_CONNECTIONS as usize)
         .on_connect(move |conn, ext| {
             if let Some(addr) = http::peer_of_connection(conn) {

@@ -28,6 +28,7 @@ fn pool(deadline_ms: u64) -> BmcPool {
         deadline: Duration::from_millis(deadline_ms),
         ..BmcConfig::default()
     })
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -778,5 +779,223 @@ async fn sel_list_reads_the_sdrs_once_per_session() {
     // the first also reserved and read the five SDRs in chunks.
     assert_eq!(second_cost, 1 + first.len(), "first call {first_cost}");
     assert!(first_cost > second_cost + 5, "first call {first_cost}");
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_cap_bounds_calls_in_flight() {
+    const CAP: usize = 2;
+    const CALLS: usize = 6;
+    let pool = BmcPool::new(BmcConfig {
+        max_concurrent: CAP,
+        deadline: Duration::from_millis(1000),
+        ..BmcConfig::default()
+    })
+    .unwrap();
+    // BMCs that never answer: each call holds its permit until its wait ends.
+    let holes: Vec<UdpSocket> = (0..CALLS)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    // Each hole notes when its first datagram came; once the calls are over, `over` is set
+    // and a wake-up datagram ends the wait of holes nothing reached.
+    let over = Arc::new(AtomicBool::new(false));
+    let arrivals: Vec<_> = holes
+        .iter()
+        .map(|hole| {
+            let (hole, over) = (hole.try_clone().unwrap(), over.clone());
+            hole.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            std::thread::spawn(move || {
+                hole.recv_from(&mut [0u8; 512]).ok()?;
+                (!over.load(Ordering::SeqCst)).then(Instant::now)
+            })
+        })
+        .collect();
+    let calls: Vec<_> = holes
+        .iter()
+        .enumerate()
+        .map(|(i, hole)| {
+            let t = BmcTarget {
+                host: "127.0.0.1".into(),
+                port: hole.local_addr().unwrap().port(),
+                username: "admin".into(),
+                password: "admin".into(),
+                cipher_suite: 3,
+            };
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let r = pool.power_status(i as i64, &t).await;
+                assert!(matches!(r, Err(BmcError::Timeout(_))), "{r:?}");
+                Instant::now()
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    over.store(true, Ordering::SeqCst);
+    let waker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for hole in &holes {
+        waker.send_to(b"wake", hole.local_addr().unwrap()).unwrap();
+    }
+    // The first datagrams hit the holes (or never do, for calls whose deadline passed in
+    // the queue); whenever one arrives, fewer than CAP calls may have ended before it.
+    let mut arrived: Vec<Instant> = arrivals
+        .into_iter()
+        .filter_map(|a| a.join().unwrap())
+        .collect();
+    arrived.sort();
+    assert!(
+        arrived.len() >= CAP,
+        "{} calls reached a BMC",
+        arrived.len()
+    );
+    // A call into a hole holds its permit for its receive wait, half the deadline (500 ms),
+    // so call k + CAP can only have started once call k has ended: at least that long
+    // after it (less a margin for the holes' own threads, which note arrivals late).
+    for (k, later) in arrived.iter().skip(CAP).enumerate() {
+        let gap = *later - arrived[k];
+        assert!(
+            gap >= Duration::from_millis(350),
+            "call {} reached its BMC {gap:?} after call {}: more than {CAP} were in flight",
+            k + CAP + 1,
+            k + 1
+        );
+    }
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_closed() {
+    let sim = SimBmc::start_new();
+    let t = target(&sim);
+    let pool = BmcPool::new(BmcConfig {
+        deadline: Duration::from_millis(3000),
+        idle_timeout: Duration::from_millis(300),
+        ..BmcConfig::default()
+    })
+    .unwrap();
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    assert_eq!(pool.power_status(2, &t).await, Ok(PowerState::Off));
+    // Closed by the pool once idle, not by the BMC's own 30 s timeout.
+    let waiting = Instant::now();
+    while active_sessions(&sim) > 1 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "idle sessions still open"
+        );
+    }
+    // And the machines are forgotten (at the reaper's next round).
+    while pool.slots() > 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "idle machines are still known"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The next call opens a fresh session.
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    assert_eq!(active_sessions(&sim), 2);
+    pool.shutdown().await;
+}
+
+/// Forwards datagrams between one client and the simulator, and makes the way back noisy:
+/// before each reply a datagram of garbage, after it the same reply again (a duplicate, as
+/// a network or a retransmitting BMC may deliver).
+fn noisy_proxy(upstream: u16) -> u16 {
+    let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = front.local_addr().unwrap().port();
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    back.connect(("127.0.0.1", upstream)).unwrap();
+    let client = Arc::new(std::sync::Mutex::new(None));
+    {
+        let (front, back, client) = (
+            front.try_clone().unwrap(),
+            back.try_clone().unwrap(),
+            client.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = front.recv_from(&mut buf) {
+                *client.lock().unwrap() = Some(from);
+                let _ = back.send(&buf[..n]);
+            }
+        });
+    }
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = back.recv(&mut buf) {
+            let Some(to) = *client.lock().unwrap() else {
+                continue;
+            };
+            let _ = front.send_to(b"\x06\x00\xff\x07\x06\xc0garbage", to);
+            let _ = front.send_to(&buf[..n], to);
+            let _ = front.send_to(&buf[..n], to);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_duplicate_replies_are_ignored() {
+    let sim = SimBmc::start_new();
+    let t = BmcTarget {
+        port: noisy_proxy(sim.port),
+        ..target(&sim)
+    };
+    let pool = pool(3000);
+    // Each answer is followed by its duplicate, which arrives while the next request waits:
+    // it must neither answer that request nor fail it. The truth flips between reads.
+    for round in 0..5 {
+        let (tool, want) = if round % 2 == 0 {
+            ("on", PowerState::On)
+        } else {
+            ("off", PowerState::Off)
+        };
+        sim.ipmitool_ok(&["chassis", "power", tool]);
+        assert_eq!(pool.power_status(1, &t).await, Ok(want), "round {round}");
+        assert_eq!(pool.device_id(1, &t).await.unwrap().ipmi_version, "2.0");
+    }
+    pool.chassis_control(1, &t, ChassisAction::PowerOn)
+        .await
+        .unwrap();
+    assert_eq!(sim.power_status(), "Chassis Power is on");
+    // All of it on one session: nothing was taken for a broken link.
+    assert_eq!(active_sessions(&sim), 2, "our one session plus ipmitool's");
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_whose_answer_is_lost_reaches_the_bmc_once() {
+    let sim = SimBmc::start_new();
+    let proxy = DelayProxy::start(sim.port, Duration::from_millis(2500));
+    let t = BmcTarget {
+        port: proxy.port,
+        ..target(&sim)
+    };
+    let pool = pool(1000);
+    let resets = || sim.state("resets").unwrap_or_default().lines().count();
+    // A kept session, then a reset whose answer comes after the deadline.
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    proxy.delay_next.store(true, Ordering::SeqCst);
+    let reset = pool.chassis_control(1, &t, ChassisAction::HardReset).await;
+    // Reads are retried on a fresh session; an action is not: the caller hears of the
+    // timeout. (Had more than a second passed since the read, a probe would have taken the
+    // late answer instead, and the reset gone out once on a fresh session.)
+    assert!(
+        matches!(reset, Ok(()) | Err(BmcError::Timeout(_))),
+        "{reset:?}"
+    );
+    let waiting = Instant::now();
+    while proxy.delivered.load(Ordering::SeqCst) == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the late reply was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(resets(), 1, "the reset reached the BMC once");
+    assert_eq!(pool.power_status(1, &t).await, Ok(PowerState::Off));
+    assert_eq!(resets(), 1);
     pool.shutdown().await;
 }

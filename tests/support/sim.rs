@@ -147,9 +147,17 @@ impl SimBmc {
             .open(self.dir.join("sim.log"))
             .expect("open sim.log");
         // setsid: its own session, so no terminal signal from the test runner reaches it.
-        // setsid execs in place (we are not a group leader), so the child PID is ipmi_sim's.
+        // setsid execs in place (we are not a group leader), and so does the shell, so the
+        // child PID is ipmi_sim's. The shell ignores SIGPIPE for it: ipmi_sim 1.0.13 writes
+        // to console connections it has not yet seen closed (a LAN packet right after
+        // `console()` hung up is enough), and dies of SIGPIPE without a word in its log; with
+        // the signal ignored the write fails and it drops the connection.
         let child = Command::new("setsid")
-            .args(["ipmi_sim", "-n", "-c", "lan.conf", "-f", "bmc.emu", "-p"])
+            .args([
+                "sh",
+                "-c",
+                "trap '' PIPE; exec ipmi_sim -n -c lan.conf -f bmc.emu -p",
+            ])
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))

@@ -1,8 +1,9 @@
 //! BMC access: the async face of igord's IPMI layer.
 //!
-//! [`BmcPool`] owns one worker thread per machine key; the worker owns that BMC's RMCP+
-//! session (`worker.rs`), speaks raw IPMI through `session.rs`, and builds/parses each
-//! command in `commands/` (one file per area). The types here are what command handlers
+//! [`BmcPool`] keeps one slot per machine key holding that BMC's RMCP+ session and runs
+//! every call as a task on its own small tokio runtime (`pool.rs`); `session.rs` drives
+//! our sans-io RMCP+ client (`rmcp/`) over one UDP socket per session; `commands/` builds
+//! and parses each command (one file per area). The types here are what command handlers
 //! see; they are plain data and deliberately not serializable (the server converts them to
 //! wire types).
 
@@ -11,10 +12,10 @@ mod decode;
 pub mod fru;
 mod pool;
 pub mod redfish;
+pub mod rmcp;
 mod session;
-mod worker;
 
-pub use pool::BmcPool;
+pub use pool::{BmcPool, ReplicaLocks};
 
 use std::time::Duration;
 

@@ -1,31 +1,95 @@
-//! [`BmcPool`]: the async entry points. Each call takes its machine's turn, a global
-//! permit, hands the job to the machine's worker and waits for the answer, all within the
-//! configured deadline; the caller gets `Timeout` on time even if the worker is stuck.
+//! [`BmcPool`]: the async entry points, and what decides per call whether a kept session
+//! is reused, re-opened, closed or thrown away.
+//!
+//! Each BMC (machine key) has a slot: a tokio mutex, the machine's turn, around its kept
+//! session. A call is one task on the pool's own small tokio runtime (`bmc` threads, about
+//! one per core): it takes the machine's turn, then the cross-replica lock when replicas
+//! share the database, then a global permit, and runs the operation. The caller waits for
+//! the answer until the call's deadline. A kept session costs a socket and its keys, never
+//! a thread: however many BMCs and calls, the runtime's few threads drive them all.
+//!
+//! Invariants:
+//! - One call at a time per BMC: the turn is held from before the first datagram until the
+//!   last one of the call, including the closing of a broken session.
+//! - After any failure (timeout, socket error, an answer we cannot use) the session is
+//!   never used for another request, so a late reply can never be read as the answer to a
+//!   later one. Once the caller has its answer, the call sends Close Session on it (the
+//!   answer, if any, is awaited briefly and otherwise ignored) and drops it with its socket.
+//! - An action is sent at most once: only reads are repeated, on a fresh session.
+//! - A session unused for `idle_timeout` is closed by the reaper task.
 
-use std::sync::Arc;
-use std::sync::mpsc::SendError;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::{Semaphore, oneshot};
 
-use super::commands::{Op, Output};
-use super::worker::{Job, Msg, Shared};
+use super::commands::{self, Ctx, Op, Output};
+use super::session::{Fail, Session};
 use super::{
     BmcConfig, BmcError, BmcTarget, BootDevice, BootFlags, ChassisAction, ChassisStatus,
     DeviceInfo, Identify, PowerState, SelDeletion, SelInfo, SelRecord, SensorReading,
 };
 
-/// Cheap to clone (Arc inside). One worker per machine key owns that BMC's session.
+/// An action on a session unused for longer than this is preceded by a cheap probe, so a
+/// session the BMC has forgotten (restart, its own idle timeout) is replaced before the
+/// action goes out rather than making the action itself time out.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+/// How long past the deadline the caller waits for the answer: a call whose last wait ends
+/// exactly at the deadline still answers (a SEL delete then reports what it did).
+const ANSWER_GRACE: Duration = Duration::from_millis(250);
+/// The most threads the pool's runtime runs BMC sessions on.
+const MAX_THREADS: usize = 4;
+
+/// Serializes calls to one BMC across igord replicas sharing a database (PostgreSQL
+/// advisory locks, `db::locks`). Within a replica, the machine's turn already does.
+pub trait ReplicaLocks: Send + Sync {
+    /// Takes `key`'s lock, waiting at most until `deadline`: `Ok(true)` when taken,
+    /// `Ok(false)` when the deadline came first, `Err` when the lock cannot be asked for.
+    fn acquire(&self, key: i64, deadline: Instant) -> BoxFuture<'static, Result<bool, String>>;
+    /// Releases `key`'s lock, or gives up a pending `acquire` of it. Called once after
+    /// every `acquire`, whatever its outcome, and before the machine's next `acquire`.
+    fn release(&self, key: i64);
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Session>>>;
+
+/// Cheap to clone (Arc inside).
 #[derive(Clone)]
 pub struct BmcPool {
     shared: Arc<Shared>,
+    /// The runtime, shut down when the last handle goes (its tasks hold only `Shared`).
+    _runtime: Arc<RuntimeOwner>,
+}
+
+struct RuntimeOwner(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeOwner {
+    fn drop(&mut self) {
+        // Does not wait for the threads, so a pool may be dropped inside async code.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+struct Shared {
+    config: BmcConfig,
+    semaphore: Arc<Semaphore>,
+    slots: Mutex<HashMap<i64, Slot>>,
+    handle: tokio::runtime::Handle,
+    locks: Option<Arc<dyn ReplicaLocks>>,
 }
 
 impl std::fmt::Debug for BmcPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BmcPool")
             .field("config", &self.shared.config)
-            .field("workers", &self.shared.workers().len())
+            .field("slots", &self.shared.slots().len())
+            .field("replica_locks", &self.shared.locks.is_some())
             .finish()
     }
 }
@@ -34,54 +98,65 @@ fn unexpected(op: &str) -> BmcError {
     BmcError::Protocol(format!("internal mix-up: wrong result kind for {op}"))
 }
 
+/// How long closing a session may wait for the BMC's answer.
+fn close_wait(label: Duration) -> Duration {
+    (label / 2).min(Duration::from_secs(1))
+}
+
 impl BmcPool {
-    pub fn new(config: BmcConfig) -> Self {
-        BmcPool {
-            shared: Arc::new(Shared::new(config)),
-        }
+    /// A pool for one replica (or one of several sharing a SQLite file, which igord refuses).
+    pub fn new(config: BmcConfig) -> std::io::Result<Self> {
+        Self::build(config, None)
+    }
+
+    /// A pool whose calls also take `locks` for their machine, for replicas sharing BMCs.
+    pub fn with_replica_locks(
+        config: BmcConfig,
+        locks: Arc<dyn ReplicaLocks>,
+    ) -> std::io::Result<Self> {
+        Self::build(config, Some(locks))
+    }
+
+    fn build(config: BmcConfig, locks: Option<Arc<dyn ReplicaLocks>>) -> std::io::Result<Self> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_THREADS);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            // Only name resolution of BMC host names blocks; bounded, never one per BMC.
+            .max_blocking_threads(2)
+            .thread_name("bmc")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        // Zero permits would make every call time out.
+        let permits = config.max_concurrent.max(1);
+        let shared = Arc::new(Shared {
+            config,
+            semaphore: Arc::new(Semaphore::new(permits)),
+            slots: Mutex::new(HashMap::new()),
+            handle: runtime.handle().clone(),
+            locks,
+        });
+        runtime.spawn(reaper(Arc::downgrade(&shared)));
+        Ok(BmcPool {
+            shared,
+            _runtime: Arc::new(RuntimeOwner(Some(runtime))),
+        })
     }
 
     async fn call(&self, key: i64, target: &BmcTarget, op: Op) -> Result<Output, BmcError> {
         let label = self.shared.config.deadline;
         let deadline = Instant::now() + label;
-        let work = async {
-            loop {
-                let (tx, turn, generation) = self.shared.worker(key)?;
-                let turn = turn.lock_owned().await;
-                let permit = self
-                    .shared
-                    .semaphore
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| BmcError::Unreachable("the bmc pool is shut down".into()))?;
-                let (reply, answer) = oneshot::channel();
-                let job = Job {
-                    target: target.clone(),
-                    op: op.clone(),
-                    deadline,
-                    reply,
-                    permit,
-                    turn,
-                };
-                // The worker may have just left (idle, or closed by `forget`); the job did
-                // not run, so hand it to a fresh worker.
-                if let Err(SendError(_)) = tx.send(Msg::Run(job)) {
-                    self.shared.drop_stale(key, generation);
-                    continue;
-                }
-                match answer.await {
-                    Ok(result) => return result,
-                    // Dropped unanswered: the worker stopped before running it.
-                    Err(_) => {
-                        self.shared.drop_stale(key, generation);
-                        continue;
-                    }
-                }
-            }
-        };
-        match tokio::time::timeout_at(deadline.into(), work).await {
-            Ok(result) => result,
+        let (reply, answer) = oneshot::channel();
+        let shared = self.shared.clone();
+        self.shared
+            .handle
+            .spawn(shared.run(key, target.clone(), op, deadline, reply));
+        match tokio::time::timeout_at((deadline + ANSWER_GRACE).into(), answer).await {
+            Ok(Ok(result)) => result,
+            // The task ended without answering: the runtime is shutting down.
+            Ok(Err(_)) => Err(BmcError::Unreachable("the bmc pool is shut down".into())),
             Err(_) => Err(BmcError::Timeout(label)),
         }
     }
@@ -210,7 +285,8 @@ impl BmcPool {
         }
     }
 
-    /// Closes the session of one machine (machine deleted or credentials changed).
+    /// Closes the session of one machine (machine deleted or credentials changed), after
+    /// the call in progress on it, if any.
     pub async fn forget(&self, key: i64) {
         self.close(Some(key)).await;
     }
@@ -221,18 +297,280 @@ impl BmcPool {
     }
 
     async fn close(&self, key: Option<i64>) {
-        let mut waits = Vec::new();
-        for tx in self.shared.take(key) {
-            let (done, wait) = oneshot::channel();
-            if tx.send(Msg::Close(done)).is_ok() {
-                waits.push(wait);
+        let shared = self.shared.clone();
+        // Sessions are closed in parallel; a dead BMC costs at most one deadline overall.
+        let _ = self
+            .shared
+            .handle
+            .spawn(async move { shared.close_slots(key).await })
+            .await;
+    }
+
+    /// Kept sessions and machines with a call in progress (for tests and figures).
+    pub fn slots(&self) -> usize {
+        self.shared.slots().len()
+    }
+}
+
+impl Shared {
+    fn slots(&self) -> MutexGuard<'_, HashMap<i64, Slot>> {
+        // Every critical section is a single lookup, insert or scan, so a panic cannot leave
+        // the map half-updated: a poisoned lock is still good.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slot(&self, key: i64) -> Slot {
+        self.slots().entry(key).or_default().clone()
+    }
+
+    /// One call, as a task on the pool's runtime. Every wait ends by `deadline`.
+    async fn run(
+        self: Arc<Self>,
+        key: i64,
+        target: BmcTarget,
+        op: Op,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<Output, BmcError>>,
+    ) {
+        let label = self.config.deadline;
+        let timeout = || Err(BmcError::Timeout(label));
+        let until = deadline.into();
+        let Ok(mut turn) = tokio::time::timeout_at(until, self.slot(key).lock_owned()).await else {
+            let _ = reply.send(timeout());
+            return;
+        };
+        let _replica = match &self.locks {
+            Some(locks) => {
+                let guard = ReplicaGuard(locks.clone(), key);
+                match tokio::time::timeout_at(until, locks.acquire(key, deadline)).await {
+                    Ok(Ok(true)) => Some(guard),
+                    Ok(Ok(false)) | Err(_) => {
+                        let _ = reply.send(timeout());
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(key, error = %e, "cannot take the machine's replica lock");
+                        let _ = reply.send(Err(BmcError::Unreachable(format!(
+                            "cannot take the machine's lock shared with other replicas: {e}"
+                        ))));
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
+        let permit = tokio::time::timeout_at(until, self.semaphore.clone().acquire_owned()).await;
+        let Ok(Ok(_permit)) = permit else {
+            let _ = reply.send(timeout());
+            return;
+        };
+        // The caller gave up (or is gone): an action nobody waits for is not sent.
+        if reply.is_closed() || Instant::now() >= deadline {
+            let _ = reply.send(timeout());
+            return;
+        }
+        let mut closing = Vec::new();
+        let work = execute(&mut turn, &target, &op, deadline, label, &mut closing);
+        let result = match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(result) => result,
+            Err(_) => {
+                // The ipmi-rs parsers have a few unwraps on malformed input; a panic there
+                // must not take the runtime down. The session's state is unknown: drop it.
+                tracing::error!(key, host = %target.host, "panic while talking to the bmc");
+                if let Some(s) = turn.take() {
+                    closing.push(s);
+                }
+                Err(BmcError::Protocol(
+                    "internal error while handling the answer".into(),
+                ))
+            }
+        };
+        let _ = reply.send(result);
+        // Close broken sessions on their own sockets: the BMC frees the slot if it still
+        // knows the session, and a restarted BMC cannot take the request for another
+        // client's session with the same id, since it will not authenticate. The permit and
+        // the machine's turn are held meanwhile, so the next call for this machine waits
+        // rather than racing it.
+        for s in closing {
+            s.close(close_wait(label)).await;
+        }
+    }
+
+    async fn close_slots(&self, key: Option<i64>) {
+        let slots: Vec<Slot> = {
+            let map = self.slots();
+            match key {
+                Some(k) => map.get(&k).cloned().into_iter().collect(),
+                None => map.values().cloned().collect(),
+            }
+        };
+        let label = self.config.deadline;
+        let deadline = tokio::time::Instant::now() + label;
+        let closes = slots.into_iter().map(|slot| async move {
+            // A call in progress finishes first (within its own deadline).
+            if let Ok(mut turn) = tokio::time::timeout_at(deadline, slot.lock_owned()).await
+                && let Some(s) = turn.take()
+            {
+                s.close(close_wait(label)).await;
+            }
+        });
+        futures_util::future::join_all(closes).await;
+    }
+
+    /// Closes sessions idle for `idle_timeout` and forgets slots with no session and no
+    /// caller. A slot busy with a call is left alone.
+    async fn reap(&self) {
+        let idle = self.config.idle_timeout;
+        let mut closing = Vec::new();
+        self.slots().retain(|_, slot| {
+            // Callers clone a slot under this lock only: alone here, nobody waits for it.
+            let alone = Arc::strong_count(slot) == 1;
+            let Ok(turn) = slot.clone().try_lock_owned() else {
+                return true;
+            };
+            match turn.as_ref() {
+                Some(s) if s.last_used.elapsed() >= idle => {
+                    closing.push(turn);
+                    true
+                }
+                Some(_) => true,
+                None => !alone,
+            }
+        });
+        let label = self.config.deadline;
+        let closes = closing.into_iter().map(|mut turn| async move {
+            if let Some(s) = turn.take() {
+                tracing::debug!(host = %s.target.host, "closing idle bmc session");
+                s.close(close_wait(label)).await;
+            }
+        });
+        futures_util::future::join_all(closes).await;
+    }
+}
+
+/// Releases the machine's replica lock when the call ends, however it ends.
+struct ReplicaGuard(Arc<dyn ReplicaLocks>, i64);
+
+impl Drop for ReplicaGuard {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+async fn reaper(shared: Weak<Shared>) {
+    let tick = {
+        let Some(s) = shared.upgrade() else { return };
+        (s.config.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    };
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(s) = shared.upgrade() else { return };
+        s.reap().await;
+    }
+}
+
+/// Runs `op` on the machine's kept session (or a fresh one), deciding what becomes of the
+/// session; sessions to close once the caller has its answer go to `closing`.
+async fn execute(
+    slot: &mut Option<Session>,
+    target: &BmcTarget,
+    op: &Op,
+    deadline: Instant,
+    label: Duration,
+    closing: &mut Vec<Session>,
+) -> Result<Output, BmcError> {
+    if let Some(s) = slot.take_if(|s| s.target != *target) {
+        tracing::debug!(host = %target.host, "bmc target changed, re-opening the session");
+        closing.push(s);
+    }
+    let mut reused = slot.is_some();
+    let idle = slot
+        .as_ref()
+        .is_some_and(|s| s.last_used.elapsed() > PROBE_AFTER);
+    if reused
+        && !op.is_read()
+        && idle
+        && let Err(f) = run_on(slot, None, deadline, label, closing).await
+    {
+        tracing::debug!(host = %target.host, error = %DisplayFail(&f), "kept session failed its probe");
+        discard(slot, f, closing);
+        reused = false;
+    }
+    loop {
+        if slot.is_none() {
+            let session = Session::open(target, deadline, label)
+                .await
+                .map_err(Fail::error)?;
+            tracing::debug!(host = %target.host, port = target.port, id = session.bmc_session_id(), "opened bmc session");
+            *slot = Some(session);
+        }
+        match run_on(slot, Some(op), deadline, label, closing).await {
+            Ok(out) => return Ok(out),
+            Err(f) => {
+                tracing::debug!(host = %target.host, error = %DisplayFail(&f), reused, "bmc request failed");
+                let err = discard(slot, f, closing);
+                if reused && op.is_read() && Instant::now() < deadline {
+                    reused = false;
+                    continue;
+                }
+                return Err(err);
             }
         }
-        // Workers close in parallel; a dead BMC costs at most one deadline overall. A
-        // worker still busy past that finishes its job, then closes and leaves on its own.
-        let deadline = tokio::time::Instant::now() + self.shared.config.deadline;
-        for wait in waits {
-            let _ = tokio::time::timeout_at(deadline, wait).await;
+    }
+}
+
+/// Runs `op` (or the probe, for `None`) on the slot's session.
+async fn run_on(
+    slot: &mut Option<Session>,
+    op: Option<&Op>,
+    deadline: Instant,
+    label: Duration,
+    closing: &mut Vec<Session>,
+) -> Result<Output, Fail> {
+    let Some(session) = slot.as_mut() else {
+        return Err(Fail::Answer(BmcError::Protocol("no session".into())));
+    };
+    let mut ctx = Ctx {
+        session,
+        deadline,
+        timeout_label: label,
+        broken: None,
+    };
+    let result = match op {
+        Some(op) => commands::execute(&mut ctx, op).await,
+        None => commands::probe(&mut ctx).await.map(|()| Output::Done),
+    };
+    // An operation may answer with partial outcomes over a link that failed under it;
+    // the session is then as unusable as after any other link failure.
+    if let Some(fail) = ctx.broken.take() {
+        tracing::debug!(error = %DisplayFail(&fail), "bmc link failed part-way");
+        discard(slot, fail, closing);
+    }
+    result
+}
+
+/// Throws the session away after a failure (to be closed after the answer) and returns
+/// the error for the caller.
+fn discard(slot: &mut Option<Session>, fail: Fail, closing: &mut Vec<Session>) -> BmcError {
+    match fail {
+        // Our own deadline check: nothing was sent, the session is fine.
+        Fail::Answer(e @ BmcError::Timeout(_)) => e,
+        Fail::Answer(e) | Fail::Link(e) => {
+            if let Some(s) = slot.take() {
+                closing.push(s);
+            }
+            e
+        }
+    }
+}
+
+struct DisplayFail<'a>(&'a Fail);
+
+impl std::fmt::Display for DisplayFail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Fail::Answer(e) => write!(f, "{e}"),
+            Fail::Link(e) => write!(f, "link: {e}"),
         }
     }
 }

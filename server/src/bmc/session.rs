@@ -1,29 +1,34 @@
-//! One RMCP+ session to one BMC over ipmi-rs, plus everything ipmi-rs leaves to us:
-//! raising the privilege after activation, learning the session id so the session can be
-//! closed, mapping its error zoo onto [`BmcError`], and telling "the BMC answered with an
-//! error" (the session is still in step) from "the link failed" (a late reply may still be
-//! on its way, so the session must never be used again).
+//! One RMCP+ session to one BMC: a tokio UDP socket connected to the BMC, driving the
+//! sans-io core in `rmcp`. Besides the handshake it raises the privilege to Administrator,
+//! closes the session on the BMC, maps failures onto [`BmcError`], and tells "the BMC
+//! answered with an error" (the session is still in step) from "the link failed" (a late
+//! reply may still be on its way, so the session must never be used again).
+//!
+//! A datagram that is not the answer waited for (another session's, a late or replayed
+//! one, one that fails its integrity check) is ignored and the wait goes on until its end;
+//! only a timeout, a socket error or an authentic answer that does not decode is a failure.
 
 use std::io::ErrorKind;
-use std::net::ToSocketAddrs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ipmi_rs::connection::{IpmiConnection, LogicalUnit, Message, Request, RequestTargetAddress};
-use ipmi_rs::rmcp::{
-    ActivationError, RakpMessage2ParseError, RakpMessage4ParseError, Rmcp, RmcpIpmiError,
-    RmcpIpmiReceiveError, RmcpIpmiSendError, V2_0ActivationError, V2_0WriteError,
-};
-use ipmi_rs::{Ipmi, IpmiError};
+use tokio::net::UdpSocket;
 
+use super::rmcp::{
+    Handshake, Inbound, MAX_PASSWORD, MAX_USERNAME, Nonces, SessionState, SetupError, Stage, Step,
+};
 use super::{BmcError, BmcTarget};
+
+/// Room for any datagram a BMC sends (IPMI answers are a few hundred bytes at most).
+const RECV_BUFFER: usize = 4096;
 
 /// Why a request failed, and whether the session survived it.
 #[derive(Debug)]
 pub enum Fail {
     /// The BMC answered (completion code, or data we could not use): the session is in step.
     Answer(BmcError),
-    /// Nothing usable came back (timeout, socket error, undecodable datagram): a reply may
-    /// still arrive later, so the session is poisoned.
+    /// Nothing usable came back (timeout, socket error, an authentic datagram that does not
+    /// decode): a reply may still arrive later, so the session is poisoned.
     Link(BmcError),
 }
 
@@ -36,17 +41,12 @@ impl Fail {
 }
 
 pub struct Session {
-    ipmi: Ipmi<Rmcp>,
+    socket: UdpSocket,
+    state: SessionState,
     pub target: BmcTarget,
-    /// The managed system's session id, needed by Close Session; `None` if it could not be
-    /// learned (then the session can only be dropped).
-    pub session_id: Option<u32>,
-    /// Read timeout of the socket, fixed when the session was opened (ipmi-rs offers no way
-    /// to change it later).
-    pub recv_timeout: Duration,
     pub last_used: Instant,
-    /// Reported in timeouts so the message names the caller's deadline, not a socket detail.
-    deadline_for_errors: Duration,
+    /// The call deadline, named in timeouts so the message says what the caller configured.
+    timeout_label: Duration,
     /// The SDR repository as last read on this session, with the Get SDR Repository Info
     /// answer it was read under; reused while the BMC answers that info unchanged. Goes
     /// with the session, so a fresh session (after any failure) reads the SDRs again.
@@ -61,150 +61,231 @@ pub struct SdrCache {
     pub records: Vec<Vec<u8>>,
 }
 
+fn random<const N: usize>() -> Result<[u8; N], Fail> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)
+        .map_err(|e| Fail::Answer(BmcError::Unreachable(format!("no randomness: {e}"))))?;
+    Ok(b)
+}
+
+/// How long one receive may wait: half the call's deadline at most, so that a kept session
+/// that silently died (a restarted BMC) fails early enough for a read to be retried on a
+/// fresh session within the call; never past the deadline.
+fn wait_until(deadline: Instant, label: Duration) -> Instant {
+    deadline.min(Instant::now() + label / 2)
+}
+
+async fn resolve(target: &BmcTarget, deadline: Instant) -> Result<SocketAddr, Fail> {
+    if let Ok(ip) = target.host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, target.port));
+    }
+    let unreachable = |why: String| {
+        Fail::Link(BmcError::Unreachable(format!(
+            "cannot resolve {}{why}",
+            target.host
+        )))
+    };
+    let found = tokio::time::timeout_at(
+        deadline.into(),
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await
+    .map_err(|_| unreachable(": no answer in time".into()))?
+    .map_err(|e| unreachable(format!(": {e}")))?;
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| unreachable(String::new()))
+}
+
 impl Session {
-    /// Opens an RMCP+ session and raises it to Administrator.
-    ///
-    /// `recv_timeout` bounds every single receive, including each step of the handshake.
-    pub fn open(
+    /// Opens an RMCP+ session and raises it to Administrator. Every wait ends by `deadline`.
+    pub async fn open(
         target: &BmcTarget,
-        recv_timeout: Duration,
-        deadline_for_errors: Duration,
+        deadline: Instant,
+        timeout_label: Duration,
     ) -> Result<Session, Fail> {
-        let timeout = || Fail::Link(BmcError::Timeout(deadline_for_errors));
         if target.cipher_suite != 3 {
-            // ipmi-rs hard-codes the algorithms of suite 3; asking for another would silently
-            // give the caller weaker or different crypto than configured.
+            // The only suite we speak; asking for another would silently give the caller
+            // weaker or different crypto than configured.
             return Err(Fail::Answer(BmcError::Unreachable(format!(
                 "cipher suite {} is not supported (only 3)",
                 target.cipher_suite
             ))));
         }
-        if target.username.len() > 16 {
-            // ipmi-rs would silently log in as the anonymous user instead.
+        if target.username.len() > MAX_USERNAME || target.password.len() > MAX_PASSWORD {
+            // Longer ones cannot be sent: no BMC could accept them.
             return Err(Fail::Answer(BmcError::AuthFailed));
         }
-        let addr = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                Fail::Link(BmcError::Unreachable(format!(
-                    "cannot resolve {}: {e}",
-                    target.host
-                )))
-            })?
-            .next()
-            .ok_or_else(|| {
-                Fail::Link(BmcError::Unreachable(format!(
-                    "cannot resolve {}",
-                    target.host
-                )))
-            })?;
-        // A zero read timeout means "block forever" to std; never ask for that.
-        let recv_timeout = recv_timeout.max(Duration::from_millis(1));
-        let mut rmcp = Rmcp::new(addr, recv_timeout)
-            .map_err(|e| Fail::Link(BmcError::Unreachable(format!("{addr}: {e}"))))?;
-        rmcp.activate(
-            true,
-            Some(target.username.as_str()),
-            Some(target.password.as_bytes()),
+        let addr = resolve(target, deadline).await?;
+        let local: IpAddr = match addr {
+            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let what = addr.to_string();
+        let socket = UdpSocket::bind((local, 0))
+            .await
+            .map_err(|e| io_fail(&e, &what, timeout_label))?;
+        socket
+            .connect(addr)
+            .await
+            .map_err(|e| io_fail(&e, &what, timeout_label))?;
+
+        let session_id = loop {
+            let id = u32::from_le_bytes(random()?);
+            if id != 0 {
+                break id;
+            }
+        };
+        let [tag] = random::<1>()?;
+        let nonces = Nonces {
+            console_session_id: session_id,
+            console_random: random()?,
+            tag,
+        };
+        let (mut handshake, first) = Handshake::start(
+            target.username.as_bytes(),
+            target.password.as_bytes(),
+            nonces,
         )
-        .map_err(|e| map_activation(e, addr, timeout))?;
-        let session_id = session_id_of(&rmcp);
+        .map_err(setup_fail)?;
+        send(&socket, &first, &what, timeout_label).await?;
+        let mut until = wait_until(deadline, timeout_label);
+        let mut buf = vec![0u8; RECV_BUFFER];
+        let state = loop {
+            let n = recv(&socket, &mut buf, until, &what, timeout_label).await?;
+            match handshake.receive(&buf[..n]) {
+                Step::Ignore(why) => {
+                    tracing::debug!(bmc = %what, %why, "ignored a datagram during session setup");
+                }
+                Step::Send(next) => {
+                    send(&socket, &next, &what, timeout_label).await?;
+                    until = wait_until(deadline, timeout_label);
+                }
+                Step::Fail(e, goodbye) => {
+                    if let Some(goodbye) = goodbye {
+                        let _ = socket.send(&goodbye).await;
+                    }
+                    return Err(setup_fail(e));
+                }
+                Step::Done(state) => break state,
+            }
+        };
         let mut session = Session {
-            ipmi: Ipmi::new(rmcp),
+            socket,
+            state,
             target: target.clone(),
-            session_id,
-            recv_timeout,
             last_used: Instant::now(),
-            deadline_for_errors,
+            timeout_label,
             sdr_cache: None,
         };
-        // ipmi-rs leaves the session at User privilege; power control and SEL changes need
-        // Administrator. A user not allowed that much keeps the lower level: reads still work
-        // and actions get the BMC's own 0xD4.
-        match session.request(0x06, 0x3B, &[0x04]) {
+        // Sessions start at User privilege; power control and SEL changes need
+        // Administrator. A user not allowed that much keeps the lower level: reads still
+        // work and actions get the BMC's own 0xD4.
+        match session.request(0x06, 0x3B, &[0x04], 0, deadline).await {
             Ok(_) => {}
             Err(Fail::Answer(e)) => {
                 tracing::debug!(host = %target.host, error = %e, "could not raise session privilege");
             }
             Err(Fail::Link(e)) => {
                 // The session is active on the BMC: give its slot back before failing.
-                session.close();
+                session.close(timeout_label / 4).await;
                 return Err(Fail::Link(e));
             }
         }
         Ok(session)
     }
 
-    /// Sends one request to the BMC (LUN 0) and returns the response data after the
-    /// completion code. A non-zero completion code is `Fail::Answer(Completion)`.
-    pub fn request(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, Fail> {
-        self.request_lun(netfn, cmd, data, LogicalUnit::Zero)
+    /// The BMC's id of this session.
+    pub fn bmc_session_id(&self) -> u32 {
+        self.state.bmc_session_id()
     }
 
-    pub fn request_lun(
+    /// Sends one request to the BMC at `lun` and returns the response data after the
+    /// completion code. A non-zero completion code is `Fail::Answer(Completion)`.
+    pub async fn request(
         &mut self,
         netfn: u8,
         cmd: u8,
         data: &[u8],
-        lun: LogicalUnit,
+        lun: u8,
+        deadline: Instant,
     ) -> Result<Vec<u8>, Fail> {
-        let mut request = Request::new(
-            Message::new_raw(netfn, cmd, data.to_vec()),
-            RequestTargetAddress::Bmc(lun),
-        );
-        let response = self
-            .ipmi
-            .inner_mut()
-            .send_recv(&mut request)
-            .map_err(|e| map_link(e, self.deadline_for_errors))?;
-        self.last_used = Instant::now();
-        // ipmi-rs checks neither sequence numbers nor what was answered; a reply to another
-        // command means the stream is out of step, so treat it as a broken link.
-        if response.netfn_raw() != netfn | 1 || response.cmd() != cmd {
-            return Err(Fail::Link(BmcError::Protocol(format!(
-                "answer to netfn {:#04x} cmd {:#04x} while waiting for netfn {:#04x} cmd {cmd:#04x}",
-                response.netfn_raw(),
-                response.cmd(),
-                netfn | 1
-            ))));
-        }
-        match response.cc() {
-            0 => Ok(response.data().to_vec()),
-            code => Err(Fail::Answer(BmcError::completion(code))),
+        let label = self.timeout_label;
+        let what = self.target.host.clone();
+        let iv = random()?;
+        let (datagram, pending) = self
+            .state
+            .request(netfn, lun, cmd, data, &iv)
+            .map_err(|e| Fail::Answer(BmcError::Protocol(e.to_string())))?;
+        send(&self.socket, &datagram, &what, label).await?;
+        let until = wait_until(deadline, label);
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            let n = recv(&self.socket, &mut buf, until, &what, label).await?;
+            match self.state.answer(&pending, &buf[..n]) {
+                Inbound::Accept(r) => {
+                    self.last_used = Instant::now();
+                    return match r.cc {
+                        0 => Ok(r.data),
+                        code => Err(Fail::Answer(BmcError::completion(code))),
+                    };
+                }
+                Inbound::Ignore(why) => {
+                    tracing::debug!(bmc = %what, %why, "ignored a datagram that is not the answer");
+                }
+                Inbound::Corrupt(e) => return Err(Fail::Link(BmcError::Protocol(e))),
+            }
         }
     }
 
-    /// Closes the session on the BMC (Close Session, App 0x3C) so its slot is freed at once.
-    /// Best effort: the session is gone for us either way.
-    pub fn close(mut self) {
-        if let Some(id) = self.session_id {
-            match self.request(0x06, 0x3C, &id.to_le_bytes()) {
-                Ok(_) => tracing::debug!(host = %self.target.host, "closed bmc session"),
-                Err(e) => {
-                    tracing::debug!(host = %self.target.host, error = %e.error(), "close session failed")
-                }
+    /// Closes the session on the BMC (Close Session, App 0x3C) so its slot is freed at once,
+    /// waiting at most `wait` for the answer. Best effort: the session is gone for us either
+    /// way, with its socket.
+    pub async fn close(mut self, wait: Duration) {
+        let id = self.bmc_session_id().to_le_bytes();
+        let deadline = Instant::now() + wait;
+        // The answer may be the BMC's "no such session" (it restarted): fine as well.
+        match self.request(0x06, 0x3C, &id, 0, deadline).await {
+            Ok(_) => tracing::debug!(host = %self.target.host, "closed bmc session"),
+            Err(e) => {
+                tracing::debug!(host = %self.target.host, error = %e.error(), "close session failed")
             }
         }
     }
 }
 
-/// ipmi-rs keeps the session id private, but its `Debug` output includes it
-/// (`State { .., session_id: N, .. }`). That output also holds key material and the
-/// password, so the string is parsed here and dropped at once, never logged.
-fn session_id_of(rmcp: &Rmcp) -> Option<u32> {
-    let dump = format!("{rmcp:?}");
-    let start = dump.find(", session_id: ")? + ", session_id: ".len();
-    let digits: String = dump[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+async fn send(
+    socket: &UdpSocket,
+    datagram: &[u8],
+    what: &str,
+    label: Duration,
+) -> Result<(), Fail> {
+    socket
+        .send(datagram)
+        .await
+        .map(|_| ())
+        .map_err(|e| io_fail(&e, what, label))
 }
 
-fn io_fail(e: &std::io::Error, what: &str, timeout: impl Fn() -> Fail) -> Fail {
+async fn recv(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    until: Instant,
+    what: &str,
+    label: Duration,
+) -> Result<usize, Fail> {
+    match tokio::time::timeout_at(until.into(), socket.recv(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(io_fail(&e, what, label)),
+        Err(_) => Err(Fail::Link(BmcError::Timeout(label))),
+    }
+}
+
+fn io_fail(e: &std::io::Error, what: &str, label: Duration) -> Fail {
     match e.kind() {
-        // std reports a read timeout as WouldBlock on Unix, TimedOut elsewhere.
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => timeout(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Fail::Link(BmcError::Timeout(label)),
+        // ICMP port unreachable on a connected socket: nobody listens there.
         ErrorKind::ConnectionRefused => {
             Fail::Link(BmcError::Unreachable(format!("{what}: connection refused")))
         }
@@ -212,71 +293,16 @@ fn io_fail(e: &std::io::Error, what: &str, timeout: impl Fn() -> Fail) -> Fail {
     }
 }
 
-fn receive_fail(e: &RmcpIpmiReceiveError, what: &str, timeout: impl Fn() -> Fail) -> Fail {
+fn setup_fail(e: SetupError) -> Fail {
     match e {
-        RmcpIpmiReceiveError::Io(io) => io_fail(io, what, timeout),
-        other => Fail::Link(BmcError::Protocol(format!("{what}: {other:?}"))),
-    }
-}
-
-fn map_activation(
-    e: ActivationError,
-    addr: std::net::SocketAddr,
-    timeout: impl Fn() -> Fail,
-) -> Fail {
-    let what = addr.to_string();
-    use V2_0ActivationError as V2;
-    match e {
-        ActivationError::BindSocket(io)
-        | ActivationError::PingSend(io)
-        | ActivationError::PongReceive(io) => io_fail(&io, &what, timeout),
-        ActivationError::GetChannelAuthenticationCapabilities(IpmiError::Connection(c)) => {
-            map_link(c, Duration::ZERO).relabel(timeout)
-        }
-        ActivationError::V2_0(v2) => match v2 {
-            V2::Io(io) => io_fail(&io, &what, timeout),
-            V2::OpenSessionRequestSend(w) | V2::SendRakpMessage1(w) | V2::RakpMessage3Send(w) => {
-                write_fail(&w, &what, timeout)
-            }
-            V2::OpenSessionResponseReceive(r)
-            | V2::RakpMessage2Receive(r)
-            | V2::RakpMessage4Receive(r) => receive_fail(&r, &what, timeout),
-            // The BMC's RAKP 2 does not verify against our password, or the BMC rejects the
-            // user name / our RAKP 3: all mean wrong credentials.
-            V2::ServerAuthenticationFailed
-            | V2::RakpMessage4InvalidIntegrityCheckValue
-            | V2::RakpMessage2Parse(RakpMessage2ParseError::ErrorStatusCode(_))
-            | V2::RakpMessage4Parse(RakpMessage4ParseError::ErrorStatusCode(_)) => {
-                Fail::Answer(BmcError::AuthFailed)
-            }
-            other => Fail::Answer(BmcError::Protocol(format!("session setup: {other:?}"))),
-        },
-        other => Fail::Answer(BmcError::Protocol(format!("session setup: {other:?}"))),
-    }
-}
-
-fn write_fail(e: &V2_0WriteError, what: &str, timeout: impl Fn() -> Fail) -> Fail {
-    match e {
-        V2_0WriteError::Io(io) => io_fail(io, what, timeout),
-        other => Fail::Answer(BmcError::Protocol(format!("{what}: {other:?}"))),
-    }
-}
-
-impl Fail {
-    /// Replaces a placeholder timeout with the caller's.
-    fn relabel(self, timeout: impl Fn() -> Fail) -> Fail {
-        match self {
-            Fail::Link(BmcError::Timeout(_)) => timeout(),
-            other => other,
-        }
-    }
-}
-
-fn map_link(e: RmcpIpmiError, deadline: Duration) -> Fail {
-    let timeout = || Fail::Link(BmcError::Timeout(deadline));
-    match e {
-        RmcpIpmiError::Receive(r) => receive_fail(&r, "receive", timeout),
-        RmcpIpmiError::Send(RmcpIpmiSendError::V2_0(w)) => write_fail(&w, "send", timeout),
-        other => Fail::Link(BmcError::Protocol(format!("{other:?}"))),
+        // RAKP 2 does not verify against our password, or the BMC refuses the user name or
+        // our RAKP 3: all mean wrong credentials.
+        SetupError::BadKeyExchange
+        | SetupError::CredentialsTooLong
+        | SetupError::Refused {
+            stage: Stage::Rakp2 | Stage::Rakp4,
+            ..
+        } => Fail::Answer(BmcError::AuthFailed),
+        other => Fail::Answer(BmcError::Protocol(format!("session setup: {other}"))),
     }
 }

@@ -1,6 +1,7 @@
 //! Storage: one diesel `MultiConnection` over SQLite and PostgreSQL, the connection pool,
 //! embedded migrations, and the queries (in `models`). Only this module names diesel.
 
+pub mod locks;
 pub mod models;
 pub mod schema;
 
@@ -44,6 +45,13 @@ pub enum OpenError {
     Connect(String),
     #[error("cannot apply migrations: {0}")]
     Migrate(String),
+    #[error(
+        "another igord is serving the SQLite database {0} (it holds {1}); SQLite serves one \
+         igord at a time: stop the other one, or use PostgreSQL to run several replicas"
+    )]
+    InUse(String, String),
+    #[error("cannot lock {0}: {1}")]
+    Lock(String, String),
 }
 
 impl DbUrl {
@@ -186,6 +194,37 @@ pub fn open(url: &DbUrl, max_size: u32) -> Result<Pool, OpenError> {
         .test_on_check_out(false)
         .build(Manager(url.clone()))
         .map_err(|e| connect_err(&e))
+}
+
+/// An exclusive lock on a file beside a SQLite database, held while it lives (the kernel
+/// drops it when igord exits, however it exits). SQLite serves one igord at a time: the
+/// per-BMC turns, the token cache and every limit live in one process's memory.
+#[derive(Debug)]
+pub struct SqliteClaim {
+    _file: std::fs::File,
+}
+
+/// Claims a SQLite database for this process, or says which igord holds it. Nothing to
+/// claim on PostgreSQL, which replicas share.
+pub fn claim_sqlite(url: &DbUrl) -> Result<Option<SqliteClaim>, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let DbUrl::Sqlite(path) = url else {
+        return Ok(None);
+    };
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| OpenError::Lock(lock_path.clone(), e.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(SqliteClaim { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::InUse(path.clone(), lock_path)),
+        Err(std::fs::TryLockError::Error(e)) => Err(OpenError::Lock(lock_path, e.to_string())),
+    }
 }
 
 /// The channel every replica listens on for changes to users, machines, permissions and

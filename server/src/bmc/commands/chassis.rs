@@ -12,31 +12,31 @@ use crate::bmc::{
     BmcError, BootDevice, BootFlags, ChassisAction, ChassisStatus, DeviceInfo, Identify, PowerState,
 };
 
-pub(super) fn power(ctx: &mut Ctx<'_>) -> Result<PowerState, Fail> {
-    Ok(if status(ctx)?.power_on {
+pub(super) async fn power(ctx: &mut Ctx<'_>) -> Result<PowerState, Fail> {
+    Ok(if status(ctx).await?.power_on {
         PowerState::On
     } else {
         PowerState::Off
     })
 }
 
-pub(super) fn control(ctx: &mut Ctx<'_>, action: ChassisAction) -> Result<(), Fail> {
-    ctx.req(CHASSIS, 0x02, &[action as u8])?;
+pub(super) async fn control(ctx: &mut Ctx<'_>, action: ChassisAction) -> Result<(), Fail> {
+    ctx.req(CHASSIS, 0x02, &[action as u8]).await?;
     Ok(())
 }
 
-pub(super) fn identify(ctx: &mut Ctx<'_>, mode: Identify) -> Result<(), Fail> {
+pub(super) async fn identify(ctx: &mut Ctx<'_>, mode: Identify) -> Result<(), Fail> {
     let data: &[u8] = match mode {
         Identify::Seconds(s) => &[s],
         Identify::ForceOn => &[0, 1],
         Identify::Off => &[0],
     };
-    ctx.req(CHASSIS, 0x04, data)?;
+    ctx.req(CHASSIS, 0x04, data).await?;
     Ok(())
 }
 
-pub(super) fn status(ctx: &mut Ctx<'_>) -> Result<ChassisStatus, Fail> {
-    chassis_status(&ctx.req(CHASSIS, 0x01, &[])?)
+pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<ChassisStatus, Fail> {
+    chassis_status(&ctx.req(CHASSIS, 0x01, &[]).await?)
 }
 
 /// Decodes a Get Chassis Status answer (spec table 28-3).
@@ -86,8 +86,8 @@ fn chassis_status(d: &[u8]) -> Result<ChassisStatus, Fail> {
     })
 }
 
-pub(super) fn device_id(ctx: &mut Ctx<'_>) -> Result<DeviceInfo, Fail> {
-    device_info(&ctx.send(GetDeviceId)?)
+pub(super) async fn device_id(ctx: &mut Ctx<'_>) -> Result<DeviceInfo, Fail> {
+    device_info(&ctx.send(GetDeviceId).await?)
 }
 
 /// Decodes a Get Device ID answer with ipmi-rs's parser, except for two fields.
@@ -108,7 +108,7 @@ fn device_info(d: &[u8]) -> Result<DeviceInfo, Fail> {
     })
 }
 
-pub(super) fn set_boot_device(
+pub(super) async fn set_boot_device(
     ctx: &mut Ctx<'_>,
     dev: BootDevice,
     persistent: bool,
@@ -123,14 +123,15 @@ pub(super) fn set_boot_device(
         BootDevice::Bios => 0x18,
     };
     let flags = 0x80 | if persistent { 0x40 } else { 0x00 } | if efi { 0x20 } else { 0x00 };
-    ctx.req(CHASSIS, 0x08, &[0x05, flags, selector, 0x00, 0x00, 0x00])?;
+    ctx.req(CHASSIS, 0x08, &[0x05, flags, selector, 0x00, 0x00, 0x00])
+        .await?;
     Ok(())
 }
 
 /// Get System Boot Options, parameter 5 (the boot flags), decoded as `ipmitool chassis
 /// bootparam get 5` reads them.
-pub(super) fn boot_flags(ctx: &mut Ctx<'_>) -> Result<BootFlags, Fail> {
-    let d = ctx.req(CHASSIS, 0x09, &[0x05, 0x00, 0x00])?;
+pub(super) async fn boot_flags(ctx: &mut Ctx<'_>) -> Result<BootFlags, Fail> {
+    let d = ctx.req(CHASSIS, 0x09, &[0x05, 0x00, 0x00]).await?;
     decode_boot_flags(&d)
 }
 

@@ -11,8 +11,8 @@ use crate::bmc::session::Fail;
 /// smallest message size a BMC must accept.
 const CHUNK: usize = 32;
 
-pub(super) fn read(ctx: &mut Ctx<'_>, device: u8) -> Result<Fru, Fail> {
-    let info = ctx.req(STORAGE, 0x10, &[device])?;
+pub(super) async fn read(ctx: &mut Ctx<'_>, device: u8) -> Result<Fru, Fail> {
+    let info = ctx.req(STORAGE, 0x10, &[device]).await?;
     short("get fru inventory area info", 3, &info)?;
     let size = usize::from(u16::from_le_bytes([info[0], info[1]]));
     // Bit 0: the device is addressed in 16-bit words rather than bytes.
@@ -22,7 +22,7 @@ pub(super) fn read(ctx: &mut Ctx<'_>, device: u8) -> Result<Fru, Fail> {
             "FRU device {device} holds {size} bytes, too few for a FRU header"
         ))));
     }
-    let header = read_range(ctx, device, words, 0, 8)?;
+    let header = read_range(ctx, device, words, 0, 8).await?;
     // Each area's first two bytes give its length (in 8-byte units): read just those to
     // learn how far the content goes.
     let mut end = 8;
@@ -31,15 +31,15 @@ pub(super) fn read(ctx: &mut Ctx<'_>, device: u8) -> Result<Fru, Fail> {
         if offset == 0 || offset + 2 > size {
             continue;
         }
-        let head = read_range(ctx, device, words, offset, 2)?;
+        let head = read_range(ctx, device, words, offset, 2).await?;
         end = end.max((offset + usize::from(head[1]) * 8).min(size));
     }
     let mut image = header;
-    image.extend(read_range(ctx, device, words, 8, end - 8)?);
+    image.extend(read_range(ctx, device, words, 8, end - 8).await?);
     fru::decode(&image).map_err(Fail::Answer)
 }
 
-fn read_range(
+async fn read_range(
     ctx: &mut Ctx<'_>,
     device: u8,
     words: bool,
@@ -58,7 +58,7 @@ fn read_range(
         })?;
         let [lo, hi] = at.to_le_bytes();
         let count = u8::try_from(count.max(1)).unwrap_or(u8::MAX);
-        let d = ctx.req(STORAGE, 0x11, &[device, lo, hi, count])?;
+        let d = ctx.req(STORAGE, 0x11, &[device, lo, hi, count]).await?;
         short("read fru data", 1, &d)?;
         let got = usize::from(d[0]) * unit;
         let data = d.get(1..1 + got).unwrap_or(&d[1..]);

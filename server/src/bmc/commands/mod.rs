@@ -6,9 +6,10 @@
 //!
 //! Where ipmi-rs has the typed request it builds the bytes (its `Into<Message>`) and, where
 //! its parser keeps what we output, parses the answer; each area says where it does not.
-//! Either way every request goes out through [`Ctx`] and [`Session::request_lun`], so the
+//! Either way every request goes out through [`Ctx`] and [`Session::request`], so the
 //! deadline is checked before sending, completion codes are seen as the BMC sent them, and
-//! a failed link poisons the session.
+//! a failed link poisons the session. The functions are async: a request waits for its
+//! answer on the BMC runtime without holding a thread.
 
 mod chassis;
 mod fru;
@@ -93,26 +94,31 @@ pub struct Ctx<'a> {
     pub deadline: Instant,
     pub timeout_label: Duration,
     /// Set by an operation that answers with partial outcomes although the link failed
-    /// under it; the worker then throws the session away as after any link failure.
+    /// under it; the pool then throws the session away as after any link failure.
     pub broken: Option<Fail>,
 }
 
 impl Ctx<'_> {
-    fn req(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, Fail> {
-        self.req_lun(netfn, cmd, data, LogicalUnit::Zero)
+    async fn req(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, Fail> {
+        self.req_lun(netfn, cmd, data, LogicalUnit::Zero).await
     }
 
     /// Sends a request ipmi-rs built, through the same path as our own bytes.
-    fn send(&mut self, request: impl Into<Message>) -> Result<Vec<u8>, Fail> {
-        self.send_lun(request, LogicalUnit::Zero)
+    async fn send(&mut self, request: impl Into<Message>) -> Result<Vec<u8>, Fail> {
+        self.send_lun(request, LogicalUnit::Zero).await
     }
 
-    fn send_lun(&mut self, request: impl Into<Message>, lun: LogicalUnit) -> Result<Vec<u8>, Fail> {
+    async fn send_lun(
+        &mut self,
+        request: impl Into<Message>,
+        lun: LogicalUnit,
+    ) -> Result<Vec<u8>, Fail> {
         let message = request.into();
         self.req_lun(message.netfn_raw(), message.cmd(), message.data(), lun)
+            .await
     }
 
-    fn req_lun(
+    async fn req_lun(
         &mut self,
         netfn: u8,
         cmd: u8,
@@ -122,7 +128,9 @@ impl Ctx<'_> {
         if Instant::now() >= self.deadline {
             return Err(Fail::Answer(BmcError::Timeout(self.timeout_label)));
         }
-        self.session.request_lun(netfn, cmd, data, lun)
+        self.session
+            .request(netfn, cmd, data, lun.value(), self.deadline)
+            .await
     }
 }
 
@@ -157,37 +165,37 @@ fn cc_of(f: &Fail) -> Option<CompletionErrorCode> {
     }
 }
 
-pub fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
+pub async fn execute(ctx: &mut Ctx<'_>, op: &Op) -> Result<Output, Fail> {
     Ok(match op {
-        Op::PowerStatus => Output::Power(chassis::power(ctx)?),
-        Op::ChassisStatus => Output::Chassis(chassis::status(ctx)?),
+        Op::PowerStatus => Output::Power(chassis::power(ctx).await?),
+        Op::ChassisStatus => Output::Chassis(chassis::status(ctx).await?),
         Op::ChassisControl(action) => {
-            chassis::control(ctx, *action)?;
+            chassis::control(ctx, *action).await?;
             Output::Done
         }
-        Op::DeviceId => Output::Device(chassis::device_id(ctx)?),
-        Op::SelInfo => Output::SelInfo(sel::info(ctx)?),
-        Op::SelList => Output::SelList(sel::list(ctx)?),
-        Op::SelDelete(ids) => Output::SelDelete(sel::delete(ctx, ids)?),
+        Op::DeviceId => Output::Device(chassis::device_id(ctx).await?),
+        Op::SelInfo => Output::SelInfo(sel::info(ctx).await?),
+        Op::SelList => Output::SelList(sel::list(ctx).await?),
+        Op::SelDelete(ids) => Output::SelDelete(sel::delete(ctx, ids).await?),
         Op::SelClear => {
-            sel::clear(ctx)?;
+            sel::clear(ctx).await?;
             Output::Done
         }
-        Op::Sensors => Output::Sensors(sdr::sensors(ctx)?),
+        Op::Sensors => Output::Sensors(sdr::sensors(ctx).await?),
         Op::Identify(mode) => {
-            chassis::identify(ctx, *mode)?;
+            chassis::identify(ctx, *mode).await?;
             Output::Done
         }
         Op::SetBootDevice(dev, persistent, efi) => {
-            chassis::set_boot_device(ctx, *dev, *persistent, *efi)?;
+            chassis::set_boot_device(ctx, *dev, *persistent, *efi).await?;
             Output::Done
         }
-        Op::GetBootDevice => Output::Boot(chassis::boot_flags(ctx)?),
-        Op::Fru(device) => Output::Fru(Box::new(fru::read(ctx, *device)?)),
+        Op::GetBootDevice => Output::Boot(chassis::boot_flags(ctx).await?),
+        Op::Fru(device) => Output::Fru(Box::new(fru::read(ctx, *device).await?)),
     })
 }
 
 /// A cheap request used to check that a kept session is still known to the BMC.
-pub fn probe(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
-    ctx.send(GetDeviceId).map(|_| ())
+pub async fn probe(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
+    ctx.send(GetDeviceId).await.map(|_| ())
 }

@@ -22,23 +22,24 @@ use crate::bmc::{BmcError, SensorReading, Thresholds};
 /// (0xCA), and 16 bytes is what ipmitool uses too.
 const SDR_CHUNK: u8 = 16;
 
-fn reserve(ctx: &mut Ctx<'_>) -> Result<[u8; 2], Fail> {
-    let d = ctx.req(STORAGE, 0x22, &[])?;
+async fn reserve(ctx: &mut Ctx<'_>) -> Result<[u8; 2], Fail> {
+    let d = ctx.req(STORAGE, 0x22, &[]).await?;
     short("reserve sdr repository", 2, &d)?;
     Ok([d[0], d[1]])
 }
 
 /// Reads one SDR in chunks; returns (next record id, record bytes).
-fn read(ctx: &mut Ctx<'_>, reservation: [u8; 2], id: u16) -> Result<(u16, Vec<u8>), Fail> {
+async fn read(ctx: &mut Ctx<'_>, reservation: [u8; 2], id: u16) -> Result<(u16, Vec<u8>), Fail> {
     let [lo, hi] = id.to_le_bytes();
-    let get = |ctx: &mut Ctx<'_>, offset: u8, len: u8| {
+    let get = async |ctx: &mut Ctx<'_>, offset: u8, len: u8| {
         ctx.req(
             STORAGE,
             0x23,
             &[reservation[0], reservation[1], lo, hi, offset, len],
         )
+        .await
     };
-    let head = get(ctx, 0, 5)?;
+    let head = get(ctx, 0, 5).await?;
     short("get sdr header", 7, &head)?;
     let next = le16(&head, 0);
     let mut record = head[2..7].to_vec();
@@ -48,7 +49,7 @@ fn read(ctx: &mut Ctx<'_>, reservation: [u8; 2], id: u16) -> Result<(u16, Vec<u8
         let offset = u8::try_from(record.len())
             .map_err(|_| Fail::Answer(BmcError::Protocol("sdr record too long".into())))?;
         let want = SDR_CHUNK.min(u8::try_from(total - record.len()).unwrap_or(SDR_CHUNK));
-        let d = get(ctx, offset, want)?;
+        let d = get(ctx, offset, want).await?;
         short("get sdr", 3, &d)?;
         record.extend_from_slice(&d[2..]);
     }
@@ -60,8 +61,8 @@ fn read(ctx: &mut Ctx<'_>, reservation: [u8; 2], id: u16) -> Result<(u16, Vec<u8
 /// Info answers as it did when they were read (spec 33.9: its timestamps change with every
 /// addition and erase), else read afresh. A BMC that refuses the info command is read every
 /// time.
-pub(super) fn records(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
-    let info = match ctx.req(STORAGE, 0x20, &[]) {
+pub(super) async fn records(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
+    let info = match ctx.req(STORAGE, 0x20, &[]).await {
         Ok(d) if d.len() >= 13 => Some(d[1..13].to_vec()),
         Ok(_) | Err(Fail::Answer(BmcError::Completion { .. })) => None,
         Err(f) => return Err(f),
@@ -71,7 +72,7 @@ pub(super) fn records(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
     {
         return Ok(cache.records.clone());
     }
-    let records = read_all(ctx)?;
+    let records = read_all(ctx).await?;
     ctx.session.sdr_cache = info.map(|info| SdrCache {
         info,
         records: records.clone(),
@@ -79,17 +80,17 @@ pub(super) fn records(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
     Ok(records)
 }
 
-fn read_all(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
+async fn read_all(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
     let mut records = Vec::new();
-    let mut reservation = reserve(ctx)?;
+    let mut reservation = reserve(ctx).await?;
     let mut id: u16 = 0x0000;
     let mut attempts = 0;
     loop {
-        let (next, bytes) = match read(ctx, reservation, id) {
+        let (next, bytes) = match read(ctx, reservation, id).await {
             Ok(r) => r,
             Err(f) if cc_of(&f) == Some(Cancelled) && attempts < MAX_RESERVATION_RETRIES => {
                 attempts += 1;
-                reservation = reserve(ctx)?;
+                reservation = reserve(ctx).await?;
                 continue;
             }
             Err(f) => return Err(f),
@@ -103,12 +104,12 @@ fn read_all(ctx: &mut Ctx<'_>) -> Result<Vec<Vec<u8>>, Fail> {
     Ok(records)
 }
 
-pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
-    let records = records(ctx)?;
+pub(super) async fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
+    let records = records(ctx).await?;
     let mut out = Vec::new();
     for sensor in records.iter().filter_map(|bytes| sensor_of(bytes)) {
         let request = GetSensorReading::for_sensor_key(&sensor.key);
-        let mut reading = match ctx.send_lun(request, sensor.key.owner_lun) {
+        let mut reading = match ctx.send_lun(request, sensor.key.owner_lun).await {
             Ok(d) => reading_of(&sensor, &d),
             // A sensor that has no reading right now is reported, not fatal.
             Err(Fail::Answer(BmcError::Completion { .. })) => sensor.no_reading(),
@@ -118,7 +119,10 @@ pub(super) fn sensors(ctx: &mut Ctx<'_>) -> Result<Vec<SensorReading>, Fail> {
             // Get Sensor Thresholds (spec 35.9), asked like ipmitool asks whatever the
             // record's threshold access bits say; a refusal means no thresholds.
             let number = sensor.key.sensor_number.get();
-            match ctx.req_lun(0x04, 0x27, &[number], sensor.key.owner_lun) {
+            match ctx
+                .req_lun(0x04, 0x27, &[number], sensor.key.owner_lun)
+                .await
+            {
                 Ok(d) => reading.thresholds = thresholds_of(&sensor, &d),
                 Err(Fail::Answer(BmcError::Completion { .. })) => {}
                 Err(f) => return Err(f),

@@ -23,8 +23,8 @@ use crate::bmc::decode::{
 use crate::bmc::session::Fail;
 use crate::bmc::{BmcError, SelDeletion, SelInfo, SelRecord};
 
-pub(super) fn info(ctx: &mut Ctx<'_>) -> Result<SelInfo, Fail> {
-    sel_info(&ctx.send(GetSelInfo)?)
+pub(super) async fn info(ctx: &mut Ctx<'_>) -> Result<SelInfo, Fail> {
+    sel_info(&ctx.send(GetSelInfo).await?)
 }
 
 /// Decodes a Get SEL Info answer (spec table 31-2). Not ipmi-rs's `SelInfo`: it refuses
@@ -45,12 +45,12 @@ fn sel_info(d: &[u8]) -> Result<SelInfo, Fail> {
 /// Reads every record, then names their sensors from the SDR repository (read once per
 /// call, or taken from the session's cache; see `sdr::records`). A BMC that refuses the
 /// SDR commands still gets its records listed, without sensor names or converted values.
-pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
-    let mut out = entries(ctx)?;
+pub(super) async fn list(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
+    let mut out = entries(ctx).await?;
     if out.iter().all(|r| r.record_type >= 0xC0) {
         return Ok(out);
     }
-    let index = match sdr::records(ctx) {
+    let index = match sdr::records(ctx).await {
         Ok(records) => SdrIndex::of(&records),
         Err(Fail::Answer(BmcError::Completion { .. })) => SdrIndex::of(&[]),
         Err(f) => return Err(f),
@@ -61,12 +61,12 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
     Ok(out)
 }
 
-fn entries(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
+async fn entries(ctx: &mut Ctx<'_>) -> Result<Vec<SelRecord>, Fail> {
     let mut out = Vec::new();
     let mut id: u16 = 0x0000;
     loop {
         // No reservation: allowed for reads that start at offset 0 (spec 31.5).
-        let d = match ctx.send(GetSelEntry::new(None, record_id(id))) {
+        let d = match ctx.send(GetSelEntry::new(None, record_id(id))).await {
             Ok(d) => d,
             // An empty SEL answers "not present" for the first record.
             Err(f) if id == 0 && cc_of(&f) == Some(NotPresent) => return Ok(out),
@@ -222,24 +222,24 @@ fn decode_sel(raw: [u8; 16]) -> SelRecord {
 
 /// `None` stands for reservation 0, which ipmi-rs's parser refuses (the spec never hands
 /// it out) and its requests send for "no reservation": the same bytes go back to the BMC.
-fn reserve(ctx: &mut Ctx<'_>) -> Result<Option<NonZeroU16>, Fail> {
-    Ok(parse::<ReserveSel>("reserve sel", 2, &ctx.send(ReserveSel)?).ok())
+async fn reserve(ctx: &mut Ctx<'_>) -> Result<Option<NonZeroU16>, Fail> {
+    Ok(parse::<ReserveSel>("reserve sel", 2, &ctx.send(ReserveSel).await?).ok())
 }
 
 /// Deletes `ids` in order. A record the BMC refuses (a completion code) fails alone; a
 /// link that breaks part-way ends the loop but not the answer: the records before it keep
 /// their outcomes, the one in flight is `Unknown`, the rest `NotAttempted`, and the session
 /// is marked broken. Only a failure before the first request fails the whole call.
-pub(super) fn delete(ctx: &mut Ctx<'_>, ids: &[u16]) -> Result<Vec<SelDeletion>, Fail> {
+pub(super) async fn delete(ctx: &mut Ctx<'_>, ids: &[u16]) -> Result<Vec<SelDeletion>, Fail> {
     let mut out = Vec::with_capacity(ids.len());
-    let mut reservation = reserve(ctx)?;
+    let mut reservation = reserve(ctx).await?;
     for (i, id) in ids.iter().enumerate() {
         let mut attempts = 0;
         let outcome = loop {
             // Delete SEL Entry (spec 31.8): reservation, record id, both LS byte first.
             let [r_lo, r_hi] = reservation.map_or(0, NonZeroU16::get).to_le_bytes();
             let [lo, hi] = id.to_le_bytes();
-            let fail = match ctx.req(STORAGE, 0x46, &[r_lo, r_hi, lo, hi]) {
+            let fail = match ctx.req(STORAGE, 0x46, &[r_lo, r_hi, lo, hi]).await {
                 Ok(_) => break SelDeletion::Deleted,
                 Err(f) => f,
             };
@@ -248,7 +248,7 @@ pub(super) fn delete(ctx: &mut Ctx<'_>, ids: &[u16]) -> Result<Vec<SelDeletion>,
                 // The BMC refused before deleting anything, so asking again is safe.
                 (Some(Cancelled), _) if attempts < MAX_RESERVATION_RETRIES => {
                     attempts += 1;
-                    match reserve(ctx) {
+                    match reserve(ctx).await {
                         Ok(r) => reservation = r,
                         // Nothing was deleted for this record: it and the rest were not tried.
                         Err(f) => return Ok(stop_deleting(ctx, out, ids.len() - i, false, f)),
@@ -300,11 +300,11 @@ fn stop_deleting(
     out
 }
 
-pub(super) fn clear(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
+pub(super) async fn clear(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
     let mut attempts = 0;
     let reservation = loop {
-        let r = reserve(ctx)?;
-        match ctx.send(ClearSel::initiate(r)) {
+        let r = reserve(ctx).await?;
+        match ctx.send(ClearSel::initiate(r)).await {
             Ok(_) => break r,
             Err(f) if cc_of(&f) == Some(Cancelled) && attempts < MAX_RESERVATION_RETRIES => {
                 attempts += 1;
@@ -314,7 +314,7 @@ pub(super) fn clear(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
     };
     // Erasure may run in the background; poll its status.
     loop {
-        match ctx.send(ClearSel::get_status(reservation)) {
+        match ctx.send(ClearSel::get_status(reservation)).await {
             Ok(d) => {
                 if parse::<ClearSel>("clear sel", 1, &d)? == ErasureProgress::Completed {
                     return Ok(());
@@ -324,7 +324,7 @@ pub(super) fn clear(ctx: &mut Ctx<'_>) -> Result<(), Fail> {
             Err(f) if cc_of(&f) == Some(Cancelled) => return Ok(()),
             Err(f) => return Err(f),
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

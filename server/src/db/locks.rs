@@ -1,0 +1,275 @@
+//! Per-machine locks shared by igord replicas on one PostgreSQL database: PostgreSQL
+//! session-level advisory locks, so that one call at a time reaches a BMC across every
+//! replica, and a replica that dies releases its locks with its connection.
+//!
+//! One thread per replica owns one dedicated connection and serves every machine's
+//! acquire and release, so the locks cost one connection and one thread, never one per
+//! call. A lock busy elsewhere is retried every few milliseconds until the call's deadline
+//! (a blocking `pg_advisory_lock` would stall every other machine's lock on the one
+//! connection). Keys: machine id N is the bigint advisory key N; -N marks "a replica is
+//! waiting for N". A replica that finds waiters registers as one too instead of taking
+//! the lock, so a replica that just released a machine cannot take it back ahead of the
+//! others again and again (polling alone would let it starve them).
+
+use std::collections::HashSet;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
+use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use crate::bmc::ReplicaLocks;
+
+/// Retry interval for a lock busy elsewhere: this much, plus up to as much again at random
+/// so that replicas do not poll in step.
+const RETRY: Duration = Duration::from_millis(2);
+
+enum Msg {
+    Acquire {
+        key: i64,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+    Release(i64),
+}
+
+/// The handle igord's BMC pool takes its machine locks through.
+pub struct AdvisoryLocks {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl AdvisoryLocks {
+    /// Connects (once, so a wrong URL fails the start) and starts the lock thread.
+    pub fn start(url: &str) -> Result<AdvisoryLocks, String> {
+        // Named, so that an operator can tell it in pg_stat_activity (and its locks in
+        // pg_locks).
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{sep}application_name=igord-locks");
+        let conn = PgConnection::establish(&url).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("bmc-locks".into())
+            .spawn(move || Locker::new(url, conn).run(rx))
+            .map_err(|e| format!("cannot start the lock thread: {e}"))?;
+        Ok(AdvisoryLocks { tx })
+    }
+}
+
+impl ReplicaLocks for AdvisoryLocks {
+    fn acquire(&self, key: i64, deadline: Instant) -> BoxFuture<'static, Result<bool, String>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.tx.send(Msg::Acquire {
+            key,
+            deadline,
+            reply,
+        });
+        Box::pin(async move {
+            sent.map_err(|_| "the lock thread is gone".to_owned())?;
+            answer
+                .await
+                .unwrap_or_else(|_| Err("the lock thread is gone".to_owned()))
+        })
+    }
+
+    fn release(&self, key: i64) {
+        let _ = self.tx.send(Msg::Release(key));
+    }
+}
+
+struct Waiter {
+    key: i64,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<bool, String>>,
+    next_try: Instant,
+    /// Holds the shared "waiting" lock (-key).
+    registered: bool,
+}
+
+#[derive(QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = Bool)]
+    taken: bool,
+}
+
+struct Locker {
+    url: String,
+    conn: Option<PgConnection>,
+    waiters: Vec<Waiter>,
+    /// Keys this replica holds.
+    held: HashSet<i64>,
+    /// xorshift state for the retry jitter.
+    jitter: u64,
+}
+
+/// Takes `key` unless a replica waits for it (someone holds -key shared): a probe of -key
+/// exclusive, given back at once. CASE evaluates its branches in order, so the probe is
+/// always released before the lock is tried.
+const TAKE_IF_NOBODY_WAITS: &str = "SELECT CASE WHEN pg_try_advisory_lock(-$1) THEN \
+     CASE WHEN pg_advisory_unlock(-$1) THEN pg_try_advisory_lock($1) \
+     ELSE pg_try_advisory_lock($1) END ELSE false END AS taken";
+const REGISTER: &str = "SELECT pg_try_advisory_lock_shared(-$1) AS taken";
+/// A registered waiter takes the lock and, if it did, stops waiting.
+const TAKE_AND_UNREGISTER: &str = "SELECT CASE WHEN pg_try_advisory_lock($1) THEN \
+     pg_advisory_unlock_shared(-$1) OR true ELSE false END AS taken";
+const UNREGISTER: &str = "SELECT pg_advisory_unlock_shared(-$1) AS taken";
+const RELEASE: &str = "SELECT pg_advisory_unlock($1) AS taken";
+
+impl Locker {
+    fn new(url: String, conn: PgConnection) -> Locker {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        Locker {
+            url,
+            conn: Some(conn),
+            waiters: Vec::new(),
+            held: HashSet::new(),
+            jitter: seed,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        loop {
+            let wake = self
+                .waiters
+                .iter()
+                .map(|w| w.next_try.min(w.deadline))
+                .min();
+            let msg = match wake {
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match msg {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                // igord is stopping: the connection goes, and PostgreSQL releases every lock.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while let Ok(msg) = rx.try_recv() {
+                self.handle(msg);
+            }
+            self.try_due();
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Acquire {
+                key,
+                deadline,
+                reply,
+            } => self.waiters.push(Waiter {
+                key,
+                deadline,
+                reply,
+                next_try: Instant::now(),
+                registered: false,
+            }),
+            Msg::Release(key) => {
+                if self.held.remove(&key) {
+                    if let Err(e) = self.query(RELEASE, key) {
+                        tracing::warn!(key, error = %e, "cannot release a machine lock");
+                    }
+                } else if let Some(i) = self.waiters.iter().position(|w| w.key == key) {
+                    let w = self.waiters.swap_remove(i);
+                    self.unregister(&w);
+                }
+            }
+        }
+    }
+
+    fn try_due(&mut self) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let w = &self.waiters[i];
+            if w.reply.is_closed() || now >= w.deadline {
+                let w = self.waiters.swap_remove(i);
+                self.unregister(&w);
+                let _ = w.reply.send(Ok(false));
+                continue;
+            }
+            if w.next_try > now {
+                i += 1;
+                continue;
+            }
+            let (key, registered) = (w.key, w.registered);
+            let attempt = if registered {
+                self.query(TAKE_AND_UNREGISTER, key)
+            } else {
+                self.query(TAKE_IF_NOBODY_WAITS, key)
+            };
+            match attempt {
+                Ok(true) => {
+                    let w = self.waiters.swap_remove(i);
+                    self.held.insert(key);
+                    if w.reply.send(Ok(true)).is_err() {
+                        // The caller is gone: give the lock back at once.
+                        self.handle(Msg::Release(key));
+                    }
+                }
+                Ok(false) => {
+                    let register = !registered && self.query(REGISTER, key).unwrap_or(false);
+                    let delay = self.retry_delay();
+                    let w = &mut self.waiters[i];
+                    w.registered |= register;
+                    w.next_try = now + delay;
+                    i += 1;
+                }
+                Err(e) => {
+                    let w = self.waiters.swap_remove(i);
+                    let _ = w.reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    fn unregister(&mut self, w: &Waiter) {
+        if w.registered
+            && let Err(e) = self.query(UNREGISTER, w.key)
+        {
+            tracing::warn!(key = w.key, error = %e, "cannot stop waiting for a machine lock");
+        }
+    }
+
+    fn retry_delay(&mut self) -> Duration {
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let spread = RETRY.as_micros() as u64;
+        RETRY + Duration::from_micros(self.jitter % spread)
+    }
+
+    /// Runs one of the lock statements. Any error drops the connection (PostgreSQL then
+    /// releases every lock of this replica, so nothing is held by mistake), and the next
+    /// attempt connects again.
+    fn query(&mut self, sql: &str, key: i64) -> Result<bool, String> {
+        if self.conn.is_none() {
+            let conn = PgConnection::establish(&self.url)
+                .map_err(|e| format!("cannot connect for machine locks: {e}"))?;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err("no connection for machine locks".into());
+        };
+        match diesel::sql_query(sql)
+            .bind::<BigInt, _>(key)
+            .get_result::<Taken>(conn)
+        {
+            Ok(t) => Ok(t.taken),
+            Err(e) => {
+                tracing::warn!(error = %e, held = self.held.len(), "machine lock connection failed; its locks are gone");
+                self.conn = None;
+                self.held.clear();
+                for w in &mut self.waiters {
+                    w.registered = false;
+                }
+                Err(format!("machine lock: {e}"))
+            }
+        }
+    }
+}
