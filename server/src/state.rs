@@ -318,12 +318,44 @@ impl Ctx {
                 m.name, m.cipher_suite
             ))
         })?;
+        let redfish = match m.driver.as_str() {
+            "ipmi" => None,
+            "redfish" => {
+                use crate::bmc::redfish::tls::Trust;
+                // Never a Redfish call without a way to trust the certificate: machine-add
+                // and machine-mod always store one.
+                let trust = match (&m.tls_ca, &m.tls_pin) {
+                    (Some(ca), _) => Trust::Ca(ca.clone()),
+                    (None, Some(pin)) => Trust::Pinned(pin.clone()),
+                    (None, None) => {
+                        return Err(ApiError::internal(format!(
+                            "machine '{}': a Redfish BMC with neither a pinned certificate nor a CA",
+                            m.name
+                        )));
+                    }
+                };
+                let system = m.redfish_system.clone().ok_or_else(|| {
+                    ApiError::internal(format!(
+                        "machine '{}': a Redfish BMC without its ComputerSystem",
+                        m.name
+                    ))
+                })?;
+                Some(crate::bmc::RedfishLink { trust, system })
+            }
+            other => {
+                return Err(ApiError::internal(format!(
+                    "machine '{}': unknown driver '{other}'",
+                    m.name
+                )));
+            }
+        };
         Ok(BmcTarget {
             host: m.bmc_host.clone(),
             port,
             username: m.bmc_user.clone(),
             password,
             cipher_suite,
+            redfish,
         })
     }
 }

@@ -20,6 +20,7 @@ fn target(sim: &SimBmc) -> BmcTarget {
         username: sim.user.clone(),
         password: sim.password.clone(),
         cipher_suite: 3,
+        redfish: None,
     }
 }
 
@@ -524,6 +525,7 @@ fn target_debug_redacts_password() {
         username: "admin".into(),
         password: "hunter2".into(),
         cipher_suite: 3,
+        redfish: None,
     };
     let shown = format!("{t:?}");
     assert!(
@@ -821,6 +823,7 @@ async fn the_global_cap_bounds_calls_in_flight() {
                 username: "admin".into(),
                 password: "admin".into(),
                 cipher_suite: 3,
+                redfish: None,
             };
             let pool = pool.clone();
             tokio::spawn(async move {

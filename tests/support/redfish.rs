@@ -35,70 +35,7 @@ impl RedfishSim {
         let ca = dir.path().join("ca.pem");
         // A CA of the test's own and the emulator's certificate for 127.0.0.1 signed by it,
         // so that both ways of trusting a BMC (its pinned fingerprint, or a CA) are real.
-        let ext = dir.path().join("leaf.ext");
-        std::fs::write(
-            &ext,
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("write leaf.ext");
-        let d = |name: &str| dir.path().join(name).display().to_string();
-        for args in [
-            vec![
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=igor test BMC CA",
-                "-keyout",
-                &d("ca.key"),
-                "-out",
-                &d("ca.pem"),
-            ],
-            vec![
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                &d("key.pem"),
-                "-out",
-                &d("leaf.csr"),
-            ],
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                &d("leaf.csr"),
-                "-CA",
-                &d("ca.pem"),
-                "-CAkey",
-                &d("ca.key"),
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &d("leaf.ext"),
-                "-out",
-                &d("cert.pem"),
-            ],
-        ] {
-            let out = Command::new("openssl")
-                .args(&args)
-                .output()
-                .expect("openssl (apt-get install openssl)");
-            assert!(
-                out.status.success(),
-                "openssl {}: {}",
-                args[0],
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        certificates(dir.path(), true);
         let (user, password) = ("rfadmin".to_owned(), "rf-secret-7".to_owned());
         let python = tool("python");
         let hash = Command::new(&python)
@@ -198,6 +135,14 @@ impl RedfishSim {
         std::fs::read_to_string(self.dir.path().join("emulator.log")).unwrap_or_default()
     }
 
+    /// Restarts the emulator with a new certificate (a new key, signed by the same CA), as
+    /// after a BMC's certificate was replaced.
+    pub fn new_certificate(&mut self) {
+        self.stop();
+        certificates(self.dir.path(), false);
+        self.run();
+    }
+
     /// Stops the emulator (a BMC that went away).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -249,5 +194,79 @@ impl RedfishSim {
 impl Drop for RedfishSim {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Writes into `dir` the test CA (when `with_ca`; `ca.pem`, `ca.key`) and a fresh
+/// certificate for 127.0.0.1 signed by it, with a key of its own (`cert.pem`, `key.pem`).
+fn certificates(dir: &std::path::Path, with_ca: bool) {
+    let d = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write leaf.ext");
+    let ca: Vec<String> = [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=igor test BMC CA",
+        "-keyout",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([d("ca.key"), "-out".into(), d("ca.pem")])
+    .collect();
+    let csr: Vec<String> = [
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([d("key.pem"), "-out".into(), d("leaf.csr")])
+    .collect();
+    let sign: Vec<String> = vec![
+        "x509".into(),
+        "-req".into(),
+        "-in".into(),
+        d("leaf.csr"),
+        "-CA".into(),
+        d("ca.pem"),
+        "-CAkey".into(),
+        d("ca.key"),
+        "-CAcreateserial".into(),
+        "-days".into(),
+        "2".into(),
+        "-extfile".into(),
+        d("leaf.ext"),
+        "-out".into(),
+        d("cert.pem"),
+    ];
+    let mut steps = vec![];
+    if with_ca {
+        steps.push(ca);
+    }
+    steps.extend([csr, sign]);
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {}: {}",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

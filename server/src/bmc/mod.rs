@@ -29,6 +29,17 @@ pub struct BmcTarget {
     pub username: String,
     pub password: String,
     pub cipher_suite: u8,
+    /// `Some`: the BMC speaks Redfish (HTTPS), not IPMI: how its certificate is trusted and
+    /// which ComputerSystem is the machine.
+    pub redfish: Option<RedfishLink>,
+}
+
+/// A Redfish machine's system and certificate trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedfishLink {
+    pub trust: redfish::tls::Trust,
+    /// The ComputerSystem id.
+    pub system: String,
 }
 
 impl std::fmt::Debug for BmcTarget {
@@ -39,6 +50,7 @@ impl std::fmt::Debug for BmcTarget {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("cipher_suite", &self.cipher_suite)
+            .field("redfish", &self.redfish)
             .finish()
     }
 }

@@ -28,6 +28,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::commands::{self, Ctx, Op, Output};
+use super::redfish;
 use super::session::{Fail, Session};
 use super::{
     BmcConfig, BmcError, BmcTarget, BootDevice, BootFlags, ChassisAction, ChassisStatus,
@@ -76,10 +77,20 @@ impl Drop for RuntimeOwner {
     }
 }
 
+/// A kept Redfish connection (its session or Basic credentials), used only under its
+/// machine's turn.
+struct KeptRedfish {
+    conn: Arc<redfish::Conn>,
+    last_used: Instant,
+}
+
 struct Shared {
     config: BmcConfig,
     semaphore: Arc<Semaphore>,
     slots: Mutex<HashMap<i64, Slot>>,
+    /// Redfish machines' kept connections, by machine key. Taken and put back under the
+    /// machine's turn, like its slot's session.
+    redfish: Mutex<HashMap<i64, KeptRedfish>>,
     handle: tokio::runtime::Handle,
     locks: Option<Arc<dyn ReplicaLocks>>,
 }
@@ -135,6 +146,7 @@ impl BmcPool {
             config,
             semaphore: Arc::new(Semaphore::new(permits)),
             slots: Mutex::new(HashMap::new()),
+            redfish: Mutex::new(HashMap::new()),
             handle: runtime.handle().clone(),
             locks,
         });
@@ -370,7 +382,17 @@ impl Shared {
             return;
         }
         let mut closing = Vec::new();
-        let work = execute(&mut turn, &target, &op, deadline, label, &mut closing);
+        let work: BoxFuture<'_, Result<Output, BmcError>> = match &target.redfish {
+            Some(link) => Box::pin(self.execute_redfish(key, &target, link, &op, deadline)),
+            None => Box::pin(execute(
+                &mut turn,
+                &target,
+                &op,
+                deadline,
+                label,
+                &mut closing,
+            )),
+        };
         let result = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(result) => result,
             Err(_) => {
@@ -396,7 +418,87 @@ impl Shared {
         }
     }
 
+    fn redfish_conns(&self) -> MutexGuard<'_, HashMap<i64, KeptRedfish>> {
+        // Single inserts, removals and scans: a poisoned lock is still good.
+        self.redfish.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One operation on a Redfish machine, under its turn (held by `run`): on the kept
+    /// connection if it was opened for the same target, else a new one. After a failure
+    /// the connection is dropped (logged out); a read on a kept connection is tried once
+    /// more on a new one (the BMC may have expired the session), an action never is.
+    async fn execute_redfish(
+        &self,
+        key: i64,
+        target: &BmcTarget,
+        link: &super::RedfishLink,
+        op: &Op,
+        deadline: Instant,
+    ) -> Result<Output, BmcError> {
+        let rt = redfish::RedfishTarget {
+            host: target.host.clone(),
+            port: target.port,
+            user: target.username.clone(),
+            password: target.password.clone(),
+            trust: link.trust.clone(),
+        };
+        let kept = self
+            .redfish_conns()
+            .remove(&key)
+            .filter(|k| *k.conn.target() == rt);
+        let mut reused = kept.is_some();
+        let mut conn = kept.map(|k| k.conn);
+        loop {
+            let c = match conn.take() {
+                Some(c) => c,
+                None => Arc::new(redfish::Conn::open(&rt, deadline).await?),
+            };
+            let path = c.system_path(&link.system)?;
+            match redfish::ops::execute(&c, &path, op, deadline).await {
+                Ok(out) => {
+                    self.redfish_conns().insert(
+                        key,
+                        KeptRedfish {
+                            conn: c,
+                            last_used: Instant::now(),
+                        },
+                    );
+                    return Ok(out);
+                }
+                // The BMC answered (it refused, or lacks the capability): the connection
+                // is as good as before.
+                Err(e @ (BmcError::NotSupported(_) | BmcError::Refused { .. })) => {
+                    self.redfish_conns().insert(
+                        key,
+                        KeptRedfish {
+                            conn: c,
+                            last_used: Instant::now(),
+                        },
+                    );
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::debug!(host = %target.host, error = %e, reused, "redfish request failed");
+                    close_redfish(c);
+                    if reused && op.is_read() && Instant::now() < deadline {
+                        reused = false;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
     async fn close_slots(&self, key: Option<i64>) {
+        let conns: Vec<KeptRedfish> = {
+            let mut map = self.redfish_conns();
+            match key {
+                Some(k) => map.remove(&k).into_iter().collect(),
+                None => map.drain().map(|(_, v)| v).collect(),
+            }
+        };
+        futures_util::future::join_all(conns.into_iter().map(|k| logout(k.conn))).await;
         let slots: Vec<Slot> = {
             let map = self.slots();
             match key {
@@ -421,6 +523,16 @@ impl Shared {
     /// caller. A slot busy with a call is left alone.
     async fn reap(&self) {
         let idle = self.config.idle_timeout;
+        let stale: Vec<KeptRedfish> = {
+            let mut map = self.redfish_conns();
+            let keys: Vec<i64> = map
+                .iter()
+                .filter(|(_, k)| k.last_used.elapsed() >= idle)
+                .map(|(key, _)| *key)
+                .collect();
+            keys.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        futures_util::future::join_all(stale.into_iter().map(|k| logout(k.conn))).await;
         let mut closing = Vec::new();
         self.slots().retain(|_, slot| {
             // Callers clone a slot under this lock only: alone here, nobody waits for it.
@@ -446,6 +558,18 @@ impl Shared {
         });
         futures_util::future::join_all(closes).await;
     }
+}
+
+/// Logs a Redfish connection out (deletes its session), if nothing else holds it.
+async fn logout(conn: Arc<redfish::Conn>) {
+    if let Ok(conn) = Arc::try_unwrap(conn) {
+        conn.close().await;
+    }
+}
+
+/// Logs out a connection that failed, in the background: its answer is already given.
+fn close_redfish(conn: Arc<redfish::Conn>) {
+    tokio::spawn(logout(conn));
 }
 
 /// Releases the machine's replica lock when the call ends, however it ends.

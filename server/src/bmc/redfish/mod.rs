@@ -30,7 +30,7 @@ const MAX_PAGES: usize = 100;
 const MAX_SENSORS: usize = 500;
 
 /// How to reach and trust one Redfish BMC. `Debug` leaves the password out.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedfishTarget {
     pub host: String,
     pub port: u16,
@@ -246,6 +246,19 @@ impl Conn {
                 .send(reqwest::Method::DELETE, location, None, deadline, false)
                 .await;
         }
+    }
+
+    /// The `@odata.id` of the ComputerSystem `id` in this service's Systems collection.
+    pub fn system_path(&self, id: &str) -> Result<String> {
+        Ok(format!(
+            "{}/{id}",
+            self.systems_path()?.trim_end_matches('/')
+        ))
+    }
+
+    /// The target this connection was opened for.
+    pub fn target(&self) -> &RedfishTarget {
+        &self.target
     }
 
     fn systems_path(&self) -> Result<String> {
