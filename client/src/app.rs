@@ -562,6 +562,7 @@ impl App<'_> {
         let mut printer = StreamPrinter::new(format)
             .for_output(&def.output, self.style())
             .ordered(order, self.paint_out);
+        printer.follow = params.get("follow") == Some(&serde_json::Value::Bool(true));
         let quiet = self.scan.quiet;
         let paint_err = self.paint_err;
         let bar =

@@ -511,6 +511,10 @@ pub struct StreamPrinter {
     pub summary: Option<String>,
     /// Items held until the answer is complete (every order but `Stream`).
     held: Vec<Value>,
+    /// Records (not per-machine outcomes) held for one aligned table at the end, unless
+    /// the stream is followed (`--follow`) or `--stream`: then each prints as it comes.
+    held_records: Vec<Value>,
+    pub follow: bool,
 }
 
 impl StreamPrinter {
@@ -526,6 +530,8 @@ impl StreamPrinter {
             failed: 0,
             summary: None,
             held: Vec::new(),
+            held_records: Vec::new(),
+            follow: false,
         }
     }
 
@@ -570,12 +576,17 @@ impl StreamPrinter {
         };
         self.seen += 1;
         if item.get("ok").is_none() {
-            // A stream of records (audit-find --follow), not per-machine outcomes: printed
-            // as it comes, whatever the order, since such a stream may never end.
-            return Printed {
-                out: self.record(item),
-                errors: Vec::new(),
-            };
+            // A stream of records (audit-find), not per-machine outcomes: one aligned table
+            // at the end, or each record as it comes when the stream is followed (it may
+            // never end) or --stream asks so.
+            if self.follow || self.order == Order::Stream {
+                return Printed {
+                    out: self.record(item),
+                    errors: Vec::new(),
+                };
+            }
+            self.held_records.push(item.clone());
+            return Printed::default();
         }
         if !is_ok(item) {
             self.failed += 1;
@@ -590,6 +601,24 @@ impl StreamPrinter {
 
     /// The answer is complete: what is left to print (all of it unless `Stream`).
     pub fn finish(&mut self) -> Printed {
+        let records = std::mem::take(&mut self.held_records);
+        if !records.is_empty() {
+            let out = match self.format {
+                Format::Table => table(
+                    &Value::Array(records),
+                    &self.list_schema,
+                    Style {
+                        boxed: false,
+                        ..self.style
+                    },
+                ),
+                _ => records.iter().map(|r| self.record_text(r)).collect(),
+            };
+            return Printed {
+                out,
+                errors: Vec::new(),
+            };
+        }
         let mut held = std::mem::take(&mut self.held);
         held.sort_by(|a, b| crate::hostlist::natural_cmp(machine_of(a), machine_of(b)));
         let mut printed = Printed::default();
@@ -795,11 +824,18 @@ fn unmark(item: &Value, label: &str) -> Value {
 impl StreamPrinter {
     /// An item of a stream of records (`audit-find --follow`) rather than of per-machine
     /// outcomes: one table row per record, the header before the first.
-    fn record(&mut self, item: &Value) -> String {
+    /// A record in a format for programs (one line or document each).
+    fn record_text(&self, item: &Value) -> String {
         match self.format {
-            Format::Json => format!("{item}\n"),
             Format::Yaml => format!("---\n{}", yaml(item)),
             Format::Name => name_of(item).map(|n| format!("{n}\n")).unwrap_or_default(),
+            Format::Json | Format::Table => format!("{item}\n"),
+        }
+    }
+
+    fn record(&mut self, item: &Value) -> String {
+        match self.format {
+            Format::Json | Format::Yaml | Format::Name => self.record_text(item),
             Format::Table => {
                 let rows = Value::Array(vec![item.clone()]);
                 let text = table(
@@ -854,7 +890,9 @@ mod tests {
 
     #[test]
     fn a_stream_of_records_is_one_table_with_one_header() {
+        // Followed: each record as it comes, the header before the first.
         let mut p = StreamPrinter::new(Format::Table);
+        p.follow = true;
         let mut text = String::new();
         for (id, user) in [(7, "alice"), (8, "bob")] {
             text += &p
@@ -873,6 +911,29 @@ mod tests {
         );
         // Records are not outcomes: none of them counts as failed.
         assert_eq!((p.seen, p.failed), (2, 0));
+    }
+
+    #[test]
+    fn records_not_followed_are_one_aligned_table_at_the_end() {
+        let mut p = StreamPrinter::new(Format::Table).ordered(Order::Sorted, Paint::OFF);
+        for (id, user) in [(7, "alice"), (8, "a-much-longer-name")] {
+            let now = p.line(&json!({"item": {"id": id, "user": user}}).to_string());
+            assert!(now.out.is_empty(), "held until the end: {}", now.out);
+        }
+        let text = p.finish().out;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        // One table: the user column starts at the same place on every line.
+        let at: Vec<usize> = lines
+            .iter()
+            .map(|l| {
+                l.find("user")
+                    .or_else(|| l.find("alice"))
+                    .or_else(|| l.find("a-much"))
+                    .unwrap()
+            })
+            .collect();
+        assert!(at.iter().all(|a| *a == at[0]), "{text}");
     }
 
     /// A bulk answer's items, in completion order, as igord streams them.
