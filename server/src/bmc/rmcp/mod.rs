@@ -8,6 +8,8 @@
 //! - `crypto`: HMAC-SHA1, AES-CBC-128 with the IPMI pad, K1/K2 from the SIK.
 //! - `handshake`: Open Session and RAKP 1 to 4 as a state machine ([`Handshake`]).
 //! - `session`: sealing and opening packets of an established session, rqSeq matching.
+//! - `sol`: Serial over LAN's packet layer (sequence numbers, acks, accepted counts,
+//!   retransmission, break), carried in the same session's sealed payloads.
 //!
 //! It depends on nothing of igord's; randomness (session id, RAKP nonce, IVs) is passed in.
 
@@ -15,6 +17,7 @@ mod crypto;
 mod handshake;
 mod packet;
 mod session;
+pub mod sol;
 
 pub use handshake::{Handshake, MAX_PASSWORD, MAX_USERNAME, Nonces, SetupError, Stage, Step};
 pub use packet::{IpmiResponse, PayloadType, Reject};
