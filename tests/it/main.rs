@@ -22,6 +22,7 @@ mod caches;
 mod cli;
 mod client;
 mod compat;
+mod console;
 mod deploy;
 mod harness;
 mod input;

@@ -20,6 +20,8 @@ pub struct SimBmc {
     pub console_port: u16,
     pub user: String,
     pub password: String,
+    /// The TCP port playing the host's serial console, when SOL is configured.
+    serial: Option<u16>,
     child: Option<Child>,
 }
 
@@ -61,8 +63,18 @@ impl SimBmc {
         Self::with_user("admin", "admin")
     }
 
+    /// Starts a simulator whose serial port (SOL) is the TCP server on 127.0.0.1:`port`,
+    /// which plays the host's serial console; it must listen before this is called.
+    pub fn with_serial(port: u16) -> SimBmc {
+        Self::build("admin", "admin", Some(port))
+    }
+
     /// Starts a simulator whose administrator is `user` with `password`.
     pub fn with_user(user: &str, password: &str) -> SimBmc {
+        Self::build(user, password, None)
+    }
+
+    fn build(user: &str, password: &str, serial: Option<u16>) -> SimBmc {
         require("ipmi_sim");
         require("ipmitool");
         static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -80,6 +92,7 @@ impl SimBmc {
             console_port: free_tcp_port(),
             user: user.to_string(),
             password: password.to_string(),
+            serial,
             child: None,
         };
         sim.write_config();
@@ -125,6 +138,12 @@ impl SimBmc {
             } else {
                 lan.push_str(line);
                 lan.push('\n');
+                // SOL: the BMC's serial port is a TCP server of the test's (after endlan).
+                if trimmed.starts_with("endlan")
+                    && let Some(port) = self.serial
+                {
+                    lan.push_str(&format!("  sol \"tcp:127.0.0.1:{port}\" 115200\n"));
+                }
             }
         }
         // Telnet-style console for ipmi_sim_cmd(5) commands (loopback only).

@@ -14,6 +14,7 @@ mod pool;
 pub mod redfish;
 pub mod rmcp;
 mod session;
+pub mod sol;
 
 pub use pool::{BmcPool, ReplicaLocks};
 

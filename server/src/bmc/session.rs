@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 use super::rmcp::{
-    Handshake, Inbound, MAX_PASSWORD, MAX_USERNAME, Nonces, SessionState, SetupError, Stage, Step,
+    Handshake, Inbound, MAX_PASSWORD, MAX_USERNAME, Nonces, PayloadType, SessionState, SetupError,
+    Stage, Step,
 };
 use super::{BmcError, BmcTarget};
 
@@ -233,6 +234,44 @@ impl Session {
                 }
                 Inbound::Ignore(why) => {
                     tracing::debug!(bmc = %what, %why, "ignored a datagram that is not the answer");
+                }
+                Inbound::Corrupt(e) => return Err(Fail::Link(BmcError::Protocol(e))),
+            }
+        }
+    }
+
+    /// Sends one Serial-over-LAN payload (see `rmcp::sol`), sealed like every packet.
+    pub async fn send_sol(&mut self, payload: &[u8]) -> Result<(), Fail> {
+        let iv = random()?;
+        let datagram = self
+            .state
+            .seal(PayloadType::Sol, payload, &iv)
+            .map_err(|e| Fail::Answer(BmcError::Protocol(e.to_string())))?;
+        let what = self.target.host.clone();
+        send(&self.socket, &datagram, &what, self.timeout_label).await
+    }
+
+    /// The next Serial-over-LAN payload from the BMC, waiting until `until` (`None` then).
+    /// Datagrams that are not authentic SOL payloads of this session are ignored.
+    pub async fn recv_sol(&mut self, until: Instant) -> Result<Option<Vec<u8>>, Fail> {
+        let what = self.target.host.clone();
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            let n = match recv(&self.socket, &mut buf, until, &what, self.timeout_label).await {
+                Ok(n) => n,
+                Err(Fail::Link(BmcError::Timeout(_))) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            match self.state.open(&buf[..n]) {
+                Inbound::Accept((pt, payload)) if pt == PayloadType::Sol as u8 => {
+                    self.last_used = Instant::now();
+                    return Ok(Some(payload));
+                }
+                Inbound::Accept((pt, _)) => {
+                    tracing::debug!(bmc = %what, payload_type = pt, "ignored a non-SOL payload on a SOL session");
+                }
+                Inbound::Ignore(why) => {
+                    tracing::debug!(bmc = %what, %why, "ignored a datagram on a SOL session");
                 }
                 Inbound::Corrupt(e) => return Err(Fail::Link(BmcError::Protocol(e))),
             }
