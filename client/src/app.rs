@@ -152,17 +152,11 @@ impl App<'_> {
 
     /// The newest bundled schema this client may use, as a resolution without a server.
     fn newest_bundle(&self) -> Option<Resolved> {
-        use crate::version::BundleSet;
-        self.bundles
-            .docs()
-            .iter()
-            .max_by_key(|b| b.api_level)
-            .cloned()
-            .map(|doc| Resolved {
-                source: Source::Bundled(doc.api_level),
-                doc,
-                offline: None,
-            })
+        self.bundles.newest().map(|doc| Resolved {
+            source: Source::Bundled(doc.api_level),
+            doc,
+            offline: None,
+        })
     }
 
     /// Whether this run asks for help (`igor X --help`, `igor help X`), which needs no server.
@@ -304,10 +298,10 @@ impl App<'_> {
         &mut self,
         target: &Target,
         resolved: &mut Resolved,
-        def: Option<&schema::CommandDef>,
+        def: Option<&schema::LazyCommand>,
     ) {
         let Some(def) = def else { return };
-        let dynamic: Vec<String> = schema::params::params(&def.params)
+        let dynamic: Vec<String> = schema::params::params(&tree::json_of(&def.params))
             .into_iter()
             .filter(|p| p.dynamic_default.is_some())
             .map(|p| p.key)
@@ -349,12 +343,16 @@ impl App<'_> {
         else {
             return;
         };
+        let mut params = tree::json_of(&cmd.params);
         for key in dynamic {
             if let Some(v) = defaults.get(&key)
-                && let Some(prop) = cmd.params["properties"].get_mut(&key)
+                && let Some(prop) = params["properties"].get_mut(&key)
             {
                 prop["default"] = v.clone();
             }
+        }
+        if let Ok(raw) = serde_json::value::to_raw_value(&params) {
+            cmd.params = raw;
         }
     }
 
@@ -397,7 +395,7 @@ impl App<'_> {
     fn call(
         &mut self,
         target: &Target,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         params: serde_json::Value,
         resolved: Resolved,
         format: Format,
@@ -452,7 +450,8 @@ impl App<'_> {
             .result
             .map_err(|e| self.refused(e, &state, target))?;
         let style = self.style();
-        let text = render(format, style, &resp.result, &def.output).map_err(|e| anyhow!(e))?;
+        let output = tree::json_of(&def.output);
+        let text = render(format, style, &resp.result, &output).map_err(|e| anyhow!(e))?;
         self.out.write_all(text.as_bytes())?;
         if format == Format::Table && !resp.summary.is_empty() {
             self.summary(&resp.summary)?;
@@ -514,7 +513,7 @@ impl App<'_> {
     fn rerun_with<'x>(
         &self,
         fresh: &Resolved,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         rerun: Option<(&'x [String], &'x str)>,
     ) -> Option<(&'x [String], &'x str)> {
         let (argv, typed) = rerun?;
@@ -525,7 +524,12 @@ impl App<'_> {
         changed.then_some((argv, typed))
     }
 
-    fn run_again(&mut self, def: &schema::CommandDef, argv: &[String], typed: &str) -> Result<i32> {
+    fn run_again(
+        &mut self,
+        def: &schema::LazyCommand,
+        argv: &[String],
+        typed: &str,
+    ) -> Result<i32> {
         self.diag.info(format_args!(
             "the server does not offer '{}'; running '{typed}' again with its current schema",
             def.full_name
@@ -539,7 +543,7 @@ impl App<'_> {
     fn call_stream(
         &mut self,
         target: &Target,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         params: serde_json::Value,
         resolved: Resolved,
         format: Format,
@@ -559,8 +563,9 @@ impl App<'_> {
         } else {
             Order::Sorted
         };
+        let output = tree::json_of(&def.output);
         let mut printer = StreamPrinter::new(format)
-            .for_output(&def.output, self.style())
+            .for_output(&output, self.style())
             .ordered(order, self.paint_out);
         let quiet = self.scan.quiet;
         let paint_err = self.paint_err;
@@ -672,7 +677,7 @@ fn bundled_note(level: schema::ApiLevel) -> String {
 /// Whether a call over several records (`sel-delete/2`) left some undone: an item whose
 /// `outcome` is neither `deleted` nor `ok`. A query's records carry outcomes of other calls
 /// (`audit-find`): those are what was asked for, not a failure of this one.
-fn partly_failed(def: &schema::CommandDef, result: &serde_json::Value) -> bool {
+fn partly_failed(def: &schema::LazyCommand, result: &serde_json::Value) -> bool {
     let query = matches!(def.name.rsplit('-').next(), Some("find" | "list" | "show"));
     !query
         && result.as_array().is_some_and(|items| {

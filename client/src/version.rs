@@ -2,24 +2,65 @@
 //! Pure functions: the bundles and the override are parameters.
 
 use anyhow::{Result, bail};
-use schema::{ApiLevel, SchemaDocument};
+use schema::{ApiLevel, LazyDocument, SchemaDocument};
+use serde::Deserialize;
+
+/// The command versions of the newest known level: all the default-version rule needs of
+/// it. Read from the bundle's text as `(name, version)` pairs, never as a whole document:
+/// every start needs it, and the parameter schemas around those pairs are most of the text.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Known {
+    /// The level these are the commands of.
+    pub api_level: ApiLevel,
+    commands: Vec<KnownCommand>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+struct KnownCommand {
+    name: String,
+    version: u32,
+}
+
+impl Known {
+    /// The pairs of a document's text; fields other than each command's name and version
+    /// are skipped unread.
+    pub fn parse(text: &str) -> Option<Known> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The pairs of a parsed document (tests, fixtures).
+    pub fn of<J>(doc: &SchemaDocument<J>) -> Known {
+        Known {
+            api_level: doc.api_level,
+            commands: doc
+                .commands
+                .iter()
+                .map(|c| KnownCommand {
+                    name: c.name.clone(),
+                    version: c.version,
+                })
+                .collect(),
+        }
+    }
+
+    /// The versions of `name` this client knows.
+    fn versions<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
+        self.commands
+            .iter()
+            .filter(move |c| c.name == name)
+            .map(|c| c.version)
+    }
+}
 
 /// The default version of `name`: the highest version this client knows (the commands of
 /// its newest known level) that the server also offers; for a command the client has
 /// never heard of, 1. When the client knows versions of `name` but the server offers none
 /// of them, 1 as well: that is what an unversioned call means on the wire, so
 /// the answer is the server's own.
-pub fn default_version(
-    name: &str,
-    known: Option<&SchemaDocument>,
-    offered: &SchemaDocument,
-) -> u32 {
+pub fn default_version<J>(name: &str, known: Option<&Known>, offered: &SchemaDocument<J>) -> u32 {
     let Some(known) = known else { return 1 };
     known
-        .commands
-        .iter()
-        .filter(|c| c.name == name)
-        .map(|c| c.version)
+        .versions(name)
         .filter(|v| offered.command(name, *v).is_some())
         .max()
         .unwrap_or(1)
@@ -27,11 +68,11 @@ pub fn default_version(
 
 /// Bundled documents as a resolver sees them: a slice in tests, parsed-on-demand in igor.
 pub trait BundleSet {
-    fn docs(&self) -> &[SchemaDocument];
+    fn docs(&self) -> &[LazyDocument];
 }
 
-impl BundleSet for &[SchemaDocument] {
-    fn docs(&self) -> &[SchemaDocument] {
+impl BundleSet for &[LazyDocument] {
+    fn docs(&self) -> &[LazyDocument] {
         self
     }
 }
@@ -40,30 +81,44 @@ impl BundleSet for &[SchemaDocument] {
 /// its schema, a fresh cache) never need them, and parsing them all costs more than the
 /// rest of a start.
 pub struct Bundles {
-    texts: Vec<&'static str>,
-    docs: std::cell::OnceCell<Vec<SchemaDocument>>,
+    texts: Vec<(ApiLevel, &'static str)>,
+    docs: std::cell::OnceCell<Vec<LazyDocument>>,
+}
+
+impl Bundles {
+    /// The newest of them alone (help without a server), without parsing the others.
+    pub fn newest(&self) -> Option<LazyDocument> {
+        match self.docs.get() {
+            Some(docs) => docs.iter().max_by_key(|d| d.api_level).cloned(),
+            None => self
+                .texts
+                .iter()
+                .max_by_key(|(level, _)| *level)
+                .and_then(|(_, t)| serde_json::from_str(t).ok()),
+        }
+    }
 }
 
 impl BundleSet for Bundles {
-    fn docs(&self) -> &[SchemaDocument] {
+    fn docs(&self) -> &[LazyDocument] {
         self.docs.get_or_init(|| {
             self.texts
                 .iter()
-                .filter_map(|t| serde_json::from_str(t).ok())
+                .filter_map(|(_, t)| serde_json::from_str(t).ok())
                 .collect()
         })
     }
 }
 
-/// The bundles this client may use, and the "known" one (the newest, parsed now: the
-/// default-version rule needs it on every call). `IGOR_KNOWN_LEVEL=X.Y` (for the
+/// The bundles this client may use, and the "known" set (the command versions of the
+/// newest, read now: the default-version rule needs them on every call). `IGOR_KNOWN_LEVEL=X.Y` (for the
 /// cross-version tests) makes the client behave as a release whose newest bundle is X.Y:
 /// bundles above it are dropped and the one of level X.Y is the known set. Without bundles
 /// the known set is empty. `bundled` is `(level, JSON text)` as `schema_compat::BUNDLED`.
 pub fn known_bundles(
     bundled: &[(&'static str, &'static str)],
     known_level: Option<&str>,
-) -> Result<(Bundles, Option<SchemaDocument>)> {
+) -> Result<(Bundles, Option<Known>)> {
     let levels: Vec<(ApiLevel, &'static str)> = bundled
         .iter()
         .filter_map(|(l, t)| Some((l.parse().ok()?, *t)))
@@ -101,12 +156,8 @@ pub fn known_bundles(
     let known = levels
         .iter()
         .find(|(l, _)| *l == max)
-        .and_then(|(_, t)| serde_json::from_str::<SchemaDocument>(t).ok());
-    let texts = levels
-        .iter()
-        .filter(|(l, _)| *l <= max)
-        .map(|(_, t)| *t)
-        .collect();
+        .and_then(|(_, t)| Known::parse(t));
+    let texts = levels.into_iter().filter(|(l, _)| *l <= max).collect();
     Ok((
         Bundles {
             texts,
@@ -163,15 +214,15 @@ mod tests {
         );
         let server_10 = doc("1.0", &[("power-on", 1), ("sel-delete", 1)]);
         let server_v2_only = doc("2.0", &[("power-on", 2), ("power-on", 3)]);
-        let check =
-            |name: &str, known: Option<&SchemaDocument>, server: &SchemaDocument, want: u32| {
-                assert_eq!(
-                    default_version(name, known, server),
-                    want,
-                    "{name} on {}",
-                    server.api_level
-                );
-            };
+        let known = Known::of(&known);
+        let check = |name: &str, known: Option<&Known>, server: &SchemaDocument, want: u32| {
+            assert_eq!(
+                default_version(name, known, server),
+                want,
+                "{name} on {}",
+                server.api_level
+            );
+        };
         // Known and offered: the highest of both, not the server's newest.
         check("power-on", Some(&known), &server_13, 2);
         // The server lacks the newer version the client knows: the floor.
@@ -187,6 +238,19 @@ mod tests {
         check("power-on", Some(&known), &server_v2_only, 2);
     }
 
+    /// The known set read as pairs is the pairs of the whole document; a bundle read lazily
+    /// is the same document, with the same fingerprint.
+    #[test]
+    fn bundles_read_lazily() {
+        for (level, text) in schema_compat::BUNDLED {
+            let doc: SchemaDocument = serde_json::from_str(text).unwrap();
+            assert_eq!(Known::parse(text), Some(Known::of(&doc)), "{level}");
+            let lazy: LazyDocument = serde_json::from_str(text).unwrap();
+            assert!(lazy.verify(), "{level}: fingerprint of the lazy document");
+            assert_eq!(lazy.parsed(), doc, "{level}");
+        }
+    }
+
     #[test]
     fn known_level_override() {
         // Texts as the bundles are embedded: 'static, like include_str!.
@@ -199,6 +263,7 @@ mod tests {
         };
         let bundled = vec![text("1.0"), text("1.1"), text("1.2")];
         let (all, newest) = known_bundles(&bundled, None).unwrap();
+        assert_eq!(all.newest().unwrap().api_level.to_string(), "1.2");
         assert_eq!(all.docs().len(), 3);
         assert_eq!(newest.unwrap().api_level.to_string(), "1.2");
         let (some, newest) = known_bundles(&bundled, Some("1.1")).unwrap();

@@ -57,11 +57,12 @@ impl std::fmt::Display for PickError {
 }
 
 /// The bundle of the highest level that is not above `server`: the floor, so the client
-/// never offers a command the server lacks.
-pub fn pick_from(
-    bundles: &[SchemaDocument],
+/// never offers a command the server lacks. Bundles parsed either way (`SchemaDocument`,
+/// or the client's `LazyDocument`).
+pub fn pick_from<J>(
+    bundles: &[SchemaDocument<J>],
     server: ApiLevel,
-) -> Result<&SchemaDocument, PickError> {
+) -> Result<&SchemaDocument<J>, PickError> {
     let oldest = bundles
         .iter()
         .map(|d| d.api_level)
@@ -101,7 +102,7 @@ mod tests {
             }),
         );
         assert_eq!(
-            pick_from(&[], ApiLevel::new(1, 0)).err(),
+            pick_from::<serde_json::Value>(&[], ApiLevel::new(1, 0)).err(),
             Some(PickError::NoBundles)
         );
     }
