@@ -142,8 +142,16 @@ impl App<'_> {
             .map(|r| tree::entries(&r.doc, self.known.as_ref()))
             .unwrap_or_default();
         let topics = resolved.as_ref().map(|r| r.doc.topics.as_slice());
-        let top = tree::top_command(cmd::builtins(), &entries, None);
-        let top = tree::by_topic(top, topics.unwrap_or_default(), &entries, note.as_deref());
+        let listed = tree::top_command(cmd::builtins(), &entries, None);
+        // Help alone (`igor`, `igor --help`) is answered from the top level: clap needs the
+        // schema's commands only to name them in an error (a missing command, `igor help`).
+        let help_only = self.scan.command.is_none() && (self.scan.help || argv.len() <= 1);
+        let top = match help_only {
+            true => tree::top_command(cmd::builtins(), &[], None),
+            false => listed.clone(),
+        };
+        let topics = topics.unwrap_or_default();
+        let top = tree::by_topic(top, &listed, topics, &entries, note.as_deref());
         match self.parse(top, argv) {
             Ok(_) => Ok(EXIT_USAGE),
             Err(code) => Ok(code),

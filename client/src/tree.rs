@@ -615,8 +615,13 @@ pub const CLIENT_TOPIC: &str = "client";
 /// help` groups them), topics in name order, the built-ins last under `client`; `note`
 /// goes above the list. clap lists subcommands under one heading only, so the list is
 /// written here and clap's own is hidden; the global flags keep clap's layout.
+///
+/// `listed` is the tree whose commands are listed; `top` the one that parses. They differ
+/// for `igor --help`: clap answers it from the top level alone, so `top` need not carry
+/// the schema's commands (each would cost its copy of the global flags).
 pub fn by_topic(
     top: Command,
+    listed: &Command,
     topics: &[schema::Topic],
     entries: &[Entry<'_>],
     note: Option<&str>,
@@ -626,7 +631,7 @@ pub fn by_topic(
         text.push_str(note);
         text.push_str("\n\n");
     }
-    text.push_str(&topic_listing(&top, topics, entries, None));
+    text.push_str(&topic_listing(listed, topics, entries, None));
     let text = text.trim_end().to_owned();
     top.mut_subcommands(|c| c.hide(true))
         .override_usage("igor [OPTIONS] <COMMAND>")
@@ -736,7 +741,9 @@ pub fn invoke<'a>(
         Ok(c) => c,
         Err(e) => return Invocation::Defect(e),
     };
-    let top = top_command(builtins, &entries(doc, known), Some(invoked));
+    // The invoked command is the only one clap needs to parse this argv: every other would
+    // cost its copy of the global flags and be thrown away.
+    let top = top_command(builtins, &[], Some(invoked));
     let matches = match top.try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => return Invocation::Clap(e),
