@@ -758,8 +758,11 @@ pub fn main_entry() -> i32 {
     let env = EnvVars::from_process();
     let setup = (|| -> Result<_> {
         let paths = Paths::new(&env)?;
-        let (bundles, known) =
-            crate::version::known_bundles(schema_compat::BUNDLED, env.known_level.as_deref())?;
+        let (bundles, known) = crate::version::known_bundles(
+            schema_compat::BUNDLED,
+            schema_compat::KNOWN_COMMANDS,
+            env.known_level.as_deref(),
+        )?;
         Ok((paths, bundles, known))
     })();
     let (paths, bundles, known) = match setup {

@@ -285,7 +285,9 @@ fn every_tree_is_valid() {
 /// with an argument for each parameter. Every failing level is reported at once.
 #[test]
 fn every_bundle_builds_a_tree() {
-    let (_, known) = crate::version::known_bundles(schema_compat::BUNDLED, None).unwrap();
+    let (_, known) =
+        crate::version::known_bundles(schema_compat::BUNDLED, schema_compat::KNOWN_COMMANDS, None)
+            .unwrap();
     assert!(known.is_some(), "no bundled schema");
     let failed: Vec<String> = schema_compat::BUNDLED
         .iter()

@@ -6,8 +6,9 @@ use schema::{ApiLevel, LazyDocument, SchemaDocument};
 use serde::Deserialize;
 
 /// The command versions of the newest known level: all the default-version rule needs of
-/// it. Read from the bundle's text as `(name, version)` pairs, never as a whole document:
-/// every start needs it, and the parameter schemas around those pairs are most of the text.
+/// it. Every start needs them, so they come as `(name, version)` pairs read at build time
+/// (`schema_compat::KNOWN_COMMANDS`), or from a bundle's text with everything else skipped;
+/// never from a whole parsed document, whose parameter schemas are most of its text.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Known {
     /// The level these are the commands of.
@@ -125,12 +126,16 @@ impl BundleSet for Bundles {
 }
 
 /// The bundles this client may use, and the "known" set (the command versions of the
-/// newest, read now: the default-version rule needs them on every call). `IGOR_KNOWN_LEVEL=X.Y` (for the
-/// cross-version tests) makes the client behave as a release whose newest bundle is X.Y:
-/// bundles above it are dropped and the one of level X.Y is the known set. Without bundles
-/// the known set is empty. `bundled` is `(level, JSON text)` as `schema_compat::BUNDLED`.
+/// newest, read now: the default-version rule needs them on every call).
+/// `IGOR_KNOWN_LEVEL=X.Y` (for the cross-version tests) makes the client behave as a
+/// release whose newest bundle is X.Y: bundles above it are dropped and the one of level
+/// X.Y is the known set. Without bundles the known set is empty. `bundled` is
+/// `(level, JSON text)` as `schema_compat::BUNDLED`; `pairs` the same bundles' command
+/// versions by level, as `schema_compat::KNOWN_COMMANDS` (a level missing there is read
+/// from its text).
 pub fn known_bundles(
     bundled: &[(&'static str, &'static str)],
+    pairs: &[(&str, &[(&str, u32)])],
     known_level: Option<&str>,
 ) -> Result<(Bundles, Option<Known>)> {
     let levels: Vec<(ApiLevel, &'static str)> = bundled
@@ -168,13 +173,10 @@ pub fn known_bundles(
         ));
     };
     let known = levels.iter().find(|(l, _)| *l == max).and_then(|(l, t)| {
-        match schema_compat::known_commands(&l.to_string()) {
-            // The text igor carries (not one a test made up): its pairs were read at build
-            // time. (Compared by content: a const's copies may live at several addresses.)
-            Some(pairs) if schema_compat::BUNDLED.iter().any(|(_, b)| b == t) => {
-                Some(Known::from_pairs(*l, pairs))
-            }
-            _ => Known::parse(t),
+        let level = l.to_string();
+        match pairs.iter().find(|(p, _)| *p == level) {
+            Some((_, pairs)) => Some(Known::from_pairs(*l, pairs)),
+            None => Known::parse(t),
         }
     });
     let texts = levels.into_iter().filter(|(l, _)| *l <= max).collect();
@@ -277,6 +279,19 @@ mod tests {
         }
     }
 
+    /// igor's own setup: the known set is the pairs of the newest bundle, or of the level
+    /// `IGOR_KNOWN_LEVEL` names, as the whole documents would give them.
+    #[test]
+    fn known_set_of_the_carried_bundles() {
+        let (bundled, pairs) = (schema_compat::BUNDLED, schema_compat::KNOWN_COMMANDS);
+        let docs = schema_compat::bundled();
+        let (_, known) = known_bundles(bundled, pairs, None).unwrap();
+        assert_eq!(known, docs.last().map(Known::of));
+        let (_, known) = known_bundles(bundled, pairs, Some("1.3")).unwrap();
+        let doc13 = docs.iter().find(|d| d.api_level.to_string() == "1.3");
+        assert_eq!(known, doc13.map(Known::of));
+    }
+
     #[test]
     fn known_level_override() {
         // Texts as the bundles are embedded: 'static, like include_str!.
@@ -288,20 +303,20 @@ mod tests {
             )
         };
         let bundled = vec![text("1.0"), text("1.1"), text("1.2")];
-        let (all, newest) = known_bundles(&bundled, None).unwrap();
+        let (all, newest) = known_bundles(&bundled, &[], None).unwrap();
         assert_eq!(all.newest().unwrap().api_level.to_string(), "1.2");
         assert_eq!(all.docs().len(), 3);
         assert_eq!(newest.unwrap().api_level.to_string(), "1.2");
-        let (some, newest) = known_bundles(&bundled, Some("1.1")).unwrap();
+        let (some, newest) = known_bundles(&bundled, &[], Some("1.1")).unwrap();
         assert_eq!(some.docs().len(), 2);
         assert_eq!(newest.unwrap().api_level.to_string(), "1.1");
-        let err = known_bundles(&bundled, Some("1.7"))
+        let err = known_bundles(&bundled, &[], Some("1.7"))
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("no bundled schema of that level"), "{err}");
-        assert!(known_bundles(&bundled, Some("x")).is_err());
-        let (none, newest) = known_bundles(&[], None).unwrap();
+        assert!(known_bundles(&bundled, &[], Some("x")).is_err());
+        let (none, newest) = known_bundles(&[], &[], None).unwrap();
         assert!(none.docs().is_empty() && newest.is_none());
     }
 }
