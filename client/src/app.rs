@@ -142,8 +142,16 @@ impl App<'_> {
             .map(|r| tree::entries(&r.doc, self.known.as_ref()))
             .unwrap_or_default();
         let topics = resolved.as_ref().map(|r| r.doc.topics.as_slice());
-        let top = tree::top_command(cmd::builtins(), &entries, None);
-        let top = tree::by_topic(top, topics.unwrap_or_default(), &entries, note.as_deref());
+        let listed = tree::top_command(cmd::builtins(), &entries, None);
+        // Help alone (`igor`, `igor --help`) is answered from the top level: clap needs the
+        // schema's commands only to name them in an error (a missing command, `igor help`).
+        let help_only = self.scan.command.is_none() && (self.scan.help || argv.len() <= 1);
+        let top = match help_only {
+            true => tree::top_command(cmd::builtins(), &[], None),
+            false => listed.clone(),
+        };
+        let topics = topics.unwrap_or_default();
+        let top = tree::by_topic(top, &listed, topics, &entries, note.as_deref());
         match self.parse(top, argv) {
             Ok(_) => Ok(EXIT_USAGE),
             Err(code) => Ok(code),
@@ -152,17 +160,11 @@ impl App<'_> {
 
     /// The newest bundled schema this client may use, as a resolution without a server.
     fn newest_bundle(&self) -> Option<Resolved> {
-        use crate::version::BundleSet;
-        self.bundles
-            .docs()
-            .iter()
-            .max_by_key(|b| b.api_level)
-            .cloned()
-            .map(|doc| Resolved {
-                source: Source::Bundled(doc.api_level),
-                doc,
-                offline: None,
-            })
+        self.bundles.newest().map(|doc| Resolved {
+            source: Source::Bundled(doc.api_level),
+            doc,
+            offline: None,
+        })
     }
 
     /// Whether this run asks for help (`igor X --help`, `igor help X`), which needs no server.
@@ -304,10 +306,10 @@ impl App<'_> {
         &mut self,
         target: &Target,
         resolved: &mut Resolved,
-        def: Option<&schema::CommandDef>,
+        def: Option<&schema::LazyCommand>,
     ) {
         let Some(def) = def else { return };
-        let dynamic: Vec<String> = schema::params::params(&def.params)
+        let dynamic: Vec<String> = schema::params::params(&tree::json_of(&def.params))
             .into_iter()
             .filter(|p| p.dynamic_default.is_some())
             .map(|p| p.key)
@@ -349,12 +351,16 @@ impl App<'_> {
         else {
             return;
         };
+        let mut params = tree::json_of(&cmd.params);
         for key in dynamic {
             if let Some(v) = defaults.get(&key)
-                && let Some(prop) = cmd.params["properties"].get_mut(&key)
+                && let Some(prop) = params["properties"].get_mut(&key)
             {
                 prop["default"] = v.clone();
             }
+        }
+        if let Ok(raw) = serde_json::value::to_raw_value(&params) {
+            cmd.params = raw;
         }
     }
 
@@ -397,7 +403,7 @@ impl App<'_> {
     fn call(
         &mut self,
         target: &Target,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         params: serde_json::Value,
         resolved: Resolved,
         format: Format,
@@ -452,7 +458,8 @@ impl App<'_> {
             .result
             .map_err(|e| self.refused(e, &state, target))?;
         let style = self.style();
-        let text = render(format, style, &resp.result, &def.output).map_err(|e| anyhow!(e))?;
+        let output = tree::json_of(&def.output);
+        let text = render(format, style, &resp.result, &output).map_err(|e| anyhow!(e))?;
         self.out.write_all(text.as_bytes())?;
         if format == Format::Table && !resp.summary.is_empty() {
             self.summary(&resp.summary)?;
@@ -514,7 +521,7 @@ impl App<'_> {
     fn rerun_with<'x>(
         &self,
         fresh: &Resolved,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         rerun: Option<(&'x [String], &'x str)>,
     ) -> Option<(&'x [String], &'x str)> {
         let (argv, typed) = rerun?;
@@ -525,7 +532,12 @@ impl App<'_> {
         changed.then_some((argv, typed))
     }
 
-    fn run_again(&mut self, def: &schema::CommandDef, argv: &[String], typed: &str) -> Result<i32> {
+    fn run_again(
+        &mut self,
+        def: &schema::LazyCommand,
+        argv: &[String],
+        typed: &str,
+    ) -> Result<i32> {
         self.diag.info(format_args!(
             "the server does not offer '{}'; running '{typed}' again with its current schema",
             def.full_name
@@ -539,7 +551,7 @@ impl App<'_> {
     fn call_stream(
         &mut self,
         target: &Target,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         params: serde_json::Value,
         resolved: Resolved,
         format: Format,
@@ -559,8 +571,9 @@ impl App<'_> {
         } else {
             Order::Sorted
         };
+        let output = tree::json_of(&def.output);
         let mut printer = StreamPrinter::new(format)
-            .for_output(&def.output, self.style())
+            .for_output(&output, self.style())
             .ordered(order, self.paint_out);
         printer.follow = params.get("follow") == Some(&serde_json::Value::Bool(true));
         let quiet = self.scan.quiet;
@@ -673,7 +686,7 @@ fn bundled_note(level: schema::ApiLevel) -> String {
 /// Whether a call over several records (`sel-delete/2`) left some undone: an item whose
 /// `outcome` is neither `deleted` nor `ok`. A query's records carry outcomes of other calls
 /// (`audit-find`): those are what was asked for, not a failure of this one.
-fn partly_failed(def: &schema::CommandDef, result: &serde_json::Value) -> bool {
+fn partly_failed(def: &schema::LazyCommand, result: &serde_json::Value) -> bool {
     let query = matches!(def.name.rsplit('-').next(), Some("find" | "list" | "show"));
     !query
         && result.as_array().is_some_and(|items| {
@@ -746,8 +759,11 @@ pub fn main_entry() -> i32 {
     let env = EnvVars::from_process();
     let setup = (|| -> Result<_> {
         let paths = Paths::new(&env)?;
-        let (bundles, known) =
-            crate::version::known_bundles(schema_compat::BUNDLED, env.known_level.as_deref())?;
+        let (bundles, known) = crate::version::known_bundles(
+            schema_compat::BUNDLED,
+            schema_compat::KNOWN_COMMANDS,
+            env.known_level.as_deref(),
+        )?;
         Ok((paths, bundles, known))
     })();
     let (paths, bundles, known) = match setup {

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use schema::{ApiLevel, SchemaDocument, fingerprint_of};
+use schema::{ApiLevel, LazyDocument, fingerprint_of};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -76,7 +76,7 @@ impl MachineNames {
 pub struct Cached {
     pub meta: Meta,
     /// `None` when `meta.origin` is `Bundled`: the bundle itself is embedded in the binary.
-    pub doc: Option<SchemaDocument>,
+    pub doc: Option<LazyDocument>,
 }
 
 pub struct Cache {
@@ -101,7 +101,9 @@ pub fn sanitize(server: &str) -> String {
 /// Parses a schema document and checks its fingerprint against the content. The check runs
 /// over the JSON value, not over `SchemaDocument`, so that fields a newer server added (and
 /// this client does not know) still count: they are part of what the server fingerprinted.
-pub fn parse_verified(text: &str) -> Result<SchemaDocument, String> {
+/// Once per fetch: the document is then read again as a `LazyDocument`, as every start
+/// reads it from the cache.
+pub fn parse_verified(text: &str) -> Result<LazyDocument, String> {
     let mut value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let declared = value
         .get("fingerprint")
@@ -117,8 +119,8 @@ pub fn parse_verified(text: &str) -> Result<SchemaDocument, String> {
             "fingerprint mismatch (declared {declared}, content {actual})"
         ));
     }
-    let mut doc: SchemaDocument =
-        serde_json::from_value(value).map_err(|e| format!("not a schema document: {e}"))?;
+    let mut doc: LazyDocument =
+        serde_json::from_str(text).map_err(|e| format!("not a schema document: {e}"))?;
     doc.fingerprint = declared;
     Ok(doc)
 }
@@ -126,7 +128,9 @@ pub fn parse_verified(text: &str) -> Result<SchemaDocument, String> {
 /// Parses a cached schema file. With the checksum recorded at write time, a match of the
 /// file's bytes is enough (they were verified against their fingerprint when fetched);
 /// without one (a cache written by an older igor), the fingerprint is verified in full.
-fn parse_checked(text: &str, file_sha256: Option<&str>) -> Result<SchemaDocument, String> {
+/// Either way the parameter and output schemas stay text (`LazyDocument`): only the
+/// invoked command's are ever parsed.
+fn parse_checked(text: &str, file_sha256: Option<&str>) -> Result<LazyDocument, String> {
     let Some(expected) = file_sha256 else {
         return parse_verified(text);
     };

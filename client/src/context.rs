@@ -8,7 +8,6 @@
 use std::io::Write;
 
 use anyhow::Result;
-use schema::SchemaDocument;
 
 use crate::auth::{Loaded, TokenState, TokenStore};
 use crate::cache::Cache;
@@ -30,7 +29,7 @@ pub struct App<'a> {
     pub now: u64,
     /// Bundles this client may use, and the newest known one (see `version.rs`).
     pub bundles: crate::version::Bundles,
-    pub known: Option<SchemaDocument>,
+    pub known: Option<crate::version::Known>,
     pub prompter: &'a mut dyn Prompter,
     pub out: &'a mut dyn Write,
     /// Whether stdout is a terminal: tables are boxed there, plain columns elsewhere.

@@ -35,7 +35,7 @@ impl App<'_> {
     pub fn after_call(
         &self,
         target: &Target,
-        def: &schema::CommandDef,
+        def: &schema::LazyCommand,
         params: &Value,
         result: Option<&Value>,
         resolved: &Resolved,
@@ -53,7 +53,7 @@ impl App<'_> {
             self.store_machines(&cache, target, names);
             return;
         }
-        let on_machines = schema::params::params(&def.params)
+        let on_machines = schema::params::params(&crate::tree::json_of(&def.params))
             .iter()
             .any(|p| crate::tree::is_machine_param(def, &p.key));
         if !on_machines

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use anyhow::{Result, anyhow};
-use schema::{ApiLevel, PingResponse, SchemaDocument};
+use schema::{ApiLevel, LazyDocument, PingResponse};
 use schema_compat::{PickError, pick_from};
 
 use crate::cache::{Cache, Cached, Meta, Origin, parse_verified};
@@ -40,7 +40,7 @@ impl fmt::Display for Source {
 
 #[derive(Clone, Debug)]
 pub struct Resolved {
-    pub doc: SchemaDocument,
+    pub doc: LazyDocument,
     pub source: Source,
     /// Set when the server could not be reached: the document serves `--help` and
     /// completion, but a call must fail with this reason (`exit::offline`).
@@ -99,7 +99,7 @@ impl Resolver<'_> {
 
     /// `doc_of` without copying a document read from disk: the fresh-cache path of every
     /// start, where the entry is not needed afterwards.
-    fn take_doc(&self, c: &mut Cached) -> Option<SchemaDocument> {
+    fn take_doc(&self, c: &mut Cached) -> Option<LazyDocument> {
         match c.meta.origin {
             Origin::Server => c.doc.take(),
             Origin::Bundled => self.doc_of(c),
@@ -108,7 +108,7 @@ impl Resolver<'_> {
 
     /// The document a cache entry stands for; a bundled entry whose bundle this client no
     /// longer offers (another `IGOR_KNOWN_LEVEL`) is a miss.
-    fn doc_of(&self, c: &Cached) -> Option<SchemaDocument> {
+    fn doc_of(&self, c: &Cached) -> Option<LazyDocument> {
         match c.meta.origin {
             Origin::Server => c.doc.clone(),
             Origin::Bundled => self

@@ -25,10 +25,10 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser, Value
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 pub use schema::params::Kind;
-use schema::{CommandDef, CommandName, SchemaDocument};
+use schema::{CommandName, LazyCommand, LazyDocument};
 use serde_json::{Map, Value};
 
-use crate::version::default_version;
+use crate::version::{Known, default_version};
 
 /// Client commands that exist before any schema. A server command of the same name stays
 /// reachable as `NAME/N`.
@@ -91,6 +91,12 @@ impl ParamSpec {
     }
 }
 
+/// A parameter or output schema of a `LazyDocument`, parsed: the invoked command's only.
+/// The text was checked to be JSON when the document was read, so `null` never stands in.
+pub fn json_of(raw: &serde_json::value::RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
 /// A defect in a published parameter schema that makes a command unusable from the CLI.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchemaDefect(pub String);
@@ -103,10 +109,10 @@ impl std::fmt::Display for SchemaDefect {
 
 /// The parameters of a command in CLI terms, positionals first in their order, then flags
 /// in property order.
-pub fn param_specs(def: &CommandDef) -> Result<Vec<ParamSpec>, SchemaDefect> {
+pub fn param_specs(def: &LazyCommand) -> Result<Vec<ParamSpec>, SchemaDefect> {
     let mut specs = Vec::new();
     let mut flags = BTreeSet::new();
-    for p in schema::params::params(&def.params) {
+    for p in schema::params::params(&json_of(&def.params)) {
         let mut flag = p.cli_name;
         if RESERVED.contains(&flag.as_str()) {
             flag = format!("param-{flag}");
@@ -248,8 +254,8 @@ fn arg_for(
 /// The clap command of one command version, with its arguments.
 pub fn command_for(
     subname: &str,
-    def: &CommandDef,
-    doc: &SchemaDocument,
+    def: &LazyCommand,
+    doc: &LazyDocument,
 ) -> Result<Command, SchemaDefect> {
     let specs = param_specs(def)?;
     let versions: Vec<String> = doc
@@ -318,7 +324,7 @@ pub fn command_for(
 /// The `params` object of a call: exactly what the user gave (no nulls, no defaults), and
 /// the secrets still to be read (from stdin, a file or a prompt) before it is sent.
 pub fn params_from_matches(
-    def: &CommandDef,
+    def: &LazyCommand,
     m: &ArgMatches,
 ) -> Result<(Value, Vec<SecretAsk>), String> {
     let specs = param_specs(def).map_err(|e| e.0)?;
@@ -371,7 +377,7 @@ pub fn params_from_matches(
 /// for. The schema has no keyword for it (levels up to 1.5); every level spells such a
 /// parameter `machine` or `machines` (a name, or a name, hostrange or glob), and the machine
 /// commands name theirs `name` (all but `machine-add`, whose name is new).
-pub fn is_machine_param(def: &CommandDef, key: &str) -> bool {
+pub fn is_machine_param(def: &LazyCommand, key: &str) -> bool {
     match key {
         "machine" | "machines" => true,
         "name" => def.object.as_deref() == Some("machine") && def.method.as_deref() != Some("add"),
@@ -425,13 +431,13 @@ fn secret(spec: &ParamSpec, m: &ArgMatches) -> Option<SecretAsk> {
 /// One top-level entry: `power-on` (the default version) or `power-on/2`.
 pub struct Entry<'a> {
     pub subname: String,
-    pub def: &'a CommandDef,
+    pub def: &'a LazyCommand,
     pub hidden: bool,
 }
 
 /// Every subcommand name the schema provides: each command's name for its default version,
 /// and each full name.
-pub fn entries<'a>(doc: &'a SchemaDocument, known: Option<&SchemaDocument>) -> Vec<Entry<'a>> {
+pub fn entries<'a>(doc: &'a LazyDocument, known: Option<&Known>) -> Vec<Entry<'a>> {
     let names: BTreeSet<&str> = doc.commands.iter().map(|c| c.name.as_str()).collect();
     let mut out = Vec::new();
     for name in names {
@@ -458,10 +464,10 @@ pub fn entries<'a>(doc: &'a SchemaDocument, known: Option<&SchemaDocument>) -> V
 
 /// The command version a subcommand token names, if the schema has it.
 pub fn lookup<'a>(
-    doc: &'a SchemaDocument,
-    known: Option<&SchemaDocument>,
+    doc: &'a LazyDocument,
+    known: Option<&Known>,
     token: &str,
-) -> Option<&'a CommandDef> {
+) -> Option<&'a LazyCommand> {
     let name: CommandName = token.parse().ok()?;
     match name.version {
         Some(v) => doc.command(&name.name, v),
@@ -473,8 +479,8 @@ pub fn lookup<'a>(
 /// The full name a token stands for, for the "unknown command" message: what the server
 /// would be asked for.
 pub fn requested_full_name(
-    doc: &SchemaDocument,
-    known: Option<&SchemaDocument>,
+    doc: &LazyDocument,
+    known: Option<&Known>,
     token: &str,
 ) -> Option<String> {
     let name: CommandName = token.parse().ok()?;
@@ -609,8 +615,13 @@ pub const CLIENT_TOPIC: &str = "client";
 /// help` groups them), topics in name order, the built-ins last under `client`; `note`
 /// goes above the list. clap lists subcommands under one heading only, so the list is
 /// written here and clap's own is hidden; the global flags keep clap's layout.
+///
+/// `listed` is the tree whose commands are listed; `top` the one that parses. They differ
+/// for `igor --help`: clap answers it from the top level alone, so `top` need not carry
+/// the schema's commands (each would cost its copy of the global flags).
 pub fn by_topic(
     top: Command,
+    listed: &Command,
     topics: &[schema::Topic],
     entries: &[Entry<'_>],
     note: Option<&str>,
@@ -620,7 +631,7 @@ pub fn by_topic(
         text.push_str(note);
         text.push_str("\n\n");
     }
-    text.push_str(&topic_listing(&top, topics, entries, None));
+    text.push_str(&topic_listing(listed, topics, entries, None));
     let text = text.trim_end().to_owned();
     top.mut_subcommands(|c| c.hide(true))
         .override_usage("igor [OPTIONS] <COMMAND>")
@@ -693,7 +704,7 @@ pub fn topic_listing(
 /// What an argv means against a schema: the one parsing path the binary and the tests share.
 pub enum Invocation<'a> {
     Call {
-        def: &'a CommandDef,
+        def: &'a LazyCommand,
         params: Value,
         /// Secrets to read before the call is sent.
         secrets: Vec<SecretAsk>,
@@ -709,19 +720,18 @@ pub enum Invocation<'a> {
 }
 
 pub fn invoke<'a>(
-    doc: &'a SchemaDocument,
-    known: Option<&SchemaDocument>,
+    doc: &'a LazyDocument,
+    known: Option<&Known>,
     builtins: Vec<Command>,
     token: &str,
     argv: &[String],
 ) -> Invocation<'a> {
-    let entries = entries(doc, known);
     let Some(def) = lookup(doc, known, token) else {
         if token.parse::<CommandName>().is_ok() {
             return Invocation::Unknown;
         }
         // Not even a command name: clap's error, with its suggestions, says it best.
-        let top = top_command(builtins, &entries, None);
+        let top = top_command(builtins, &entries(doc, known), None);
         return match top.try_get_matches_from(argv) {
             Err(e) => Invocation::Clap(e),
             Ok(_) => Invocation::Unknown,
@@ -731,7 +741,9 @@ pub fn invoke<'a>(
         Ok(c) => c,
         Err(e) => return Invocation::Defect(e),
     };
-    let top = top_command(builtins, &entries, Some(invoked));
+    // The invoked command is the only one clap needs to parse this argv: every other would
+    // cost its copy of the global flags and be thrown away.
+    let top = top_command(builtins, &[], Some(invoked));
     let matches = match top.try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => return Invocation::Clap(e),

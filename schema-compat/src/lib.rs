@@ -18,6 +18,16 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("1.6", include_str!("../bundled/1.6.json")),
 ];
 
+include!(concat!(env!("OUT_DIR"), "/known_commands.rs"));
+
+/// The `(name, version)` pairs of the bundle of `level`, read at build time.
+pub fn known_commands(level: &str) -> Option<&'static [(&'static str, u32)]> {
+    KNOWN_COMMANDS
+        .iter()
+        .find(|(l, _)| *l == level)
+        .map(|(_, pairs)| *pairs)
+}
+
 /// Every bundled document, parsed, oldest first. A bundle that does not parse or whose
 /// fingerprint does not match its content is a build defect, caught by the tests.
 pub fn bundled() -> Vec<SchemaDocument> {
@@ -57,11 +67,12 @@ impl std::fmt::Display for PickError {
 }
 
 /// The bundle of the highest level that is not above `server`: the floor, so the client
-/// never offers a command the server lacks.
-pub fn pick_from(
-    bundles: &[SchemaDocument],
+/// never offers a command the server lacks. Bundles parsed either way (`SchemaDocument`,
+/// or the client's `LazyDocument`).
+pub fn pick_from<J>(
+    bundles: &[SchemaDocument<J>],
     server: ApiLevel,
-) -> Result<&SchemaDocument, PickError> {
+) -> Result<&SchemaDocument<J>, PickError> {
     let oldest = bundles
         .iter()
         .map(|d| d.api_level)
@@ -101,9 +112,24 @@ mod tests {
             }),
         );
         assert_eq!(
-            pick_from(&[], ApiLevel::new(1, 0)).err(),
+            pick_from::<serde_json::Value>(&[], ApiLevel::new(1, 0)).err(),
             Some(PickError::NoBundles)
         );
+    }
+
+    /// The pairs build.rs read are those of the bundles, level by level.
+    #[test]
+    fn known_commands_are_the_bundles() {
+        assert_eq!(KNOWN_COMMANDS.len(), BUNDLED.len());
+        for (level, text) in BUNDLED {
+            let doc: SchemaDocument = serde_json::from_str(text).unwrap();
+            let pairs: Vec<(&str, u32)> = doc
+                .commands
+                .iter()
+                .map(|c| (c.name.as_str(), c.version))
+                .collect();
+            assert_eq!(known_commands(level), Some(pairs.as_slice()), "{level}");
+        }
     }
 
     #[test]

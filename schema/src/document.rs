@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{ApiLevel, fingerprint_of};
 
@@ -27,13 +28,17 @@ pub const X_COLUMNS: &str = "x-igor-columns";
 /// cache TTL are deliberately not part of it: the document of one level must be the same
 /// bytes whichever server release publishes it (pinning, bundles), so they travel in `ping`
 /// and in the `Cache-Control` header instead.
+///
+/// `J` is how the parameter and output schemas of each command are held: parsed (`Value`,
+/// the default, what the server builds and every test compares) or as their JSON text
+/// (`LazyDocument`: the client's read path, which parses only the invoked command's).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SchemaDocument {
+pub struct SchemaDocument<J = Value> {
     pub format_version: u32,
     pub api_level: ApiLevel,
     pub topics: Vec<Topic>,
     pub classes: Vec<Class>,
-    pub commands: Vec<CommandDef>,
+    pub commands: Vec<CommandDef<J>>,
     /// `sha256:<hex>` over the canonical JSON of every other field.
     #[serde(default)]
     pub fingerprint: String,
@@ -63,7 +68,7 @@ pub struct Attribute {
 
 /// One command version.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct CommandDef {
+pub struct CommandDef<J = Value> {
     pub name: String,
     pub version: u32,
     pub full_name: String,
@@ -80,9 +85,9 @@ pub struct CommandDef {
     /// `none` (no login), `user`, `admin`, `viewer` or `operator` (on the named machine).
     pub access: String,
     /// JSON Schema (draft 2020-12) of `params`, with `x-igor-*` CLI hints on properties.
-    pub params: Value,
+    pub params: J,
     /// JSON Schema of `result`; for a streamed command, of one item.
-    pub output: Value,
+    pub output: J,
     /// The answer is a stream of newline-delimited JSON: one `{"item": ...}` line per
     /// result as it completes, then one `{"done": true, "summary": ...}` line. Absent
     /// (false) in every document before level 1.3, so those stay byte-identical.
@@ -90,7 +95,14 @@ pub struct CommandDef {
     pub stream: bool,
 }
 
-impl CommandDef {
+/// A schema document whose parameter and output schemas stay JSON text until a command
+/// needs them. Serializing it gives the same JSON as the parsed document (the text of each
+/// schema is the compact JSON it was read as), so its fingerprint is the same too.
+pub type LazyDocument = SchemaDocument<Box<RawValue>>;
+/// One command version of a `LazyDocument`.
+pub type LazyCommand = CommandDef<Box<RawValue>>;
+
+impl<J> CommandDef<J> {
     pub fn summary(&self) -> &str {
         self.doc.lines().next().unwrap_or_default()
     }
@@ -118,7 +130,9 @@ impl SchemaDocument {
         doc.fingerprint = doc.compute_fingerprint();
         doc
     }
+}
 
+impl<J: Serialize> SchemaDocument<J> {
     /// The fingerprint of this document's content, whatever its `fingerprint` field says.
     pub fn compute_fingerprint(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
@@ -132,15 +146,52 @@ impl SchemaDocument {
     pub fn verify(&self) -> bool {
         self.fingerprint == self.compute_fingerprint()
     }
+}
 
-    pub fn command(&self, name: &str, version: u32) -> Option<&CommandDef> {
+impl LazyDocument {
+    /// The same document with every parameter and output schema parsed, for printing it
+    /// whole (`igor schema show --json`). Each text was valid JSON when the document was
+    /// read, so none turns into `null`.
+    pub fn parsed(&self) -> SchemaDocument {
+        let json = |raw: &RawValue| serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        SchemaDocument {
+            format_version: self.format_version,
+            api_level: self.api_level,
+            topics: self.topics.clone(),
+            classes: self.classes.clone(),
+            commands: self
+                .commands
+                .iter()
+                .map(|c| CommandDef {
+                    name: c.name.clone(),
+                    version: c.version,
+                    full_name: c.full_name.clone(),
+                    doc: c.doc.clone(),
+                    topic: c.topic.clone(),
+                    object: c.object.clone(),
+                    method: c.method.clone(),
+                    since: c.since,
+                    removed: c.removed,
+                    access: c.access.clone(),
+                    params: json(&c.params),
+                    output: json(&c.output),
+                    stream: c.stream,
+                })
+                .collect(),
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+}
+
+impl<J> SchemaDocument<J> {
+    pub fn command(&self, name: &str, version: u32) -> Option<&CommandDef<J>> {
         self.commands
             .iter()
             .find(|c| c.name == name && c.version == version)
     }
 
     /// The highest version of `name` in this document.
-    pub fn latest(&self, name: &str) -> Option<&CommandDef> {
+    pub fn latest(&self, name: &str) -> Option<&CommandDef<J>> {
         self.commands
             .iter()
             .filter(|c| c.name == name)

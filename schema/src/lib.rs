@@ -11,8 +11,8 @@ mod wire;
 
 pub use code::{ErrorCode, UnknownCode};
 pub use document::{
-    Attribute, Class, CommandDef, SCHEMA_FORMAT_VERSION, SchemaDocument, Topic, X_CLI_NAME,
-    X_COLUMNS, X_DYNAMIC_DEFAULT, X_POSITIONAL, X_SENSITIVE,
+    Attribute, Class, CommandDef, LazyCommand, LazyDocument, SCHEMA_FORMAT_VERSION, SchemaDocument,
+    Topic, X_CLI_NAME, X_COLUMNS, X_DYNAMIC_DEFAULT, X_POSITIONAL, X_SENSITIVE,
 };
 pub use fingerprint::{canonical_json, fingerprint_of};
 pub use level::{ApiLevel, LevelParseError};

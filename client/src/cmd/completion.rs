@@ -106,10 +106,11 @@ fn full_tree(app: &App<'_>) -> Command {
     let resolved = target
         .as_ref()
         .and_then(|t| app.with_resolver(&t.server, |r| r.offline_only()));
-    let doc = match &resolved {
-        Some(r) => Some(&r.doc),
-        None => app.known.as_ref(),
+    let newest = match &resolved {
+        Some(_) => None,
+        None => app.bundles.newest(),
     };
+    let doc = resolved.as_ref().map(|r| &r.doc).or(newest.as_ref());
     let machines: Arc<Vec<String>> = Arc::new(
         target
             .as_ref()
@@ -128,7 +129,7 @@ fn full_tree(app: &App<'_>) -> Command {
             let Ok(mut c) = tree::command_for(&e.subname, e.def, doc) else {
                 continue;
             };
-            for p in schema::params::params(&e.def.params) {
+            for p in schema::params::params(&crate::tree::json_of(&e.def.params)) {
                 if tree::is_machine_param(e.def, &p.key)
                     && c.get_arguments().any(|a| a.get_id() == p.key.as_str())
                 {

@@ -40,7 +40,11 @@ pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
             let server = app.target()?.server;
             let r = app.resolve(&server, app.force_schema_check())?;
             if s.get_flag("json") {
-                writeln!(app.out, "{}", serde_json::to_string_pretty(&r.doc)?)?;
+                writeln!(
+                    app.out,
+                    "{}",
+                    serde_json::to_string_pretty(&r.doc.parsed())?
+                )?;
                 return Ok(EXIT_OK);
             }
             writeln!(app.out, "server:      {server}")?;
