@@ -546,11 +546,12 @@ pub(crate) async fn dispatch(
     via: &'static str,
 ) -> Result<Reply, ApiError> {
     let spec = &entry.spec;
+    let full_name = spec.full_name();
     let started = Instant::now();
     // Refusals before the handler are counted as calls of the command too.
     let refused = |e: ApiError| {
         state.metrics.request(
-            &spec.full_name(),
+            &full_name,
             via,
             e.code().status(),
             started.elapsed().as_secs_f64(),
@@ -559,8 +560,7 @@ pub(crate) async fn dispatch(
     };
     if spec.access == Access::Admin && !caller.is_admin() {
         return Err(refused(ApiError::Forbidden(format!(
-            "'{}' needs the admin role",
-            spec.full_name()
+            "'{full_name}' needs the admin role"
         ))));
     }
     entry.validate(&params).map_err(refused)?;
@@ -570,7 +570,7 @@ pub(crate) async fn dispatch(
     let audit = (spec.audited && !spec.stream).then(|| {
         Arc::new(
             CallAudit::new(
-                spec.full_name(),
+                full_name.clone(),
                 spec.target
                     .and_then(|field| params.get(field))
                     .and_then(Value::as_str)
@@ -595,10 +595,10 @@ pub(crate) async fn dispatch(
     };
     state
         .metrics
-        .request(&spec.full_name(), via, status, elapsed.as_secs_f64());
+        .request(&full_name, via, status, elapsed.as_secs_f64());
     tracing::info!(
         user = %caller.name,
-        command = %spec.full_name(),
+        command = %full_name,
         outcome = code,
         ms = elapsed.as_millis() as u64,
         "{via}"
@@ -612,9 +612,7 @@ pub(crate) async fn dispatch(
             detail: None,
             params: audit_params,
         };
-        state
-            .audit(caller.name.clone(), spec.full_name(), vec![row])
-            .await;
+        state.audit(caller.name.clone(), full_name, vec![row]).await;
     }
     outcome
 }
