@@ -256,3 +256,35 @@ fn counters_move_as_calls_are_made(backend: Backend) {
     assert!(v("process_resident_memory_bytes", &[]) > 0.0, "{text}");
     assert!(v("process_open_fds", &[]) > 0.0, "{text}");
 }
+
+/// Off loopback the metrics are served over HTTPS with igord's certificate, never plain.
+#[test]
+fn off_loopback_the_metrics_are_https() {
+    let db = TestDb::new(Backend::Sqlite);
+    let s = Server::start_with(
+        &db,
+        ServerOptions {
+            tls: true,
+            // Any address but loopback; the scrape below still goes through 127.0.0.1.
+            config_toml: Some("[metrics]\nlisten = \"0.0.0.0:0\"\n".into()),
+            ..Default::default()
+        },
+    );
+    let url = metrics_url(&s);
+    let port = url
+        .strip_prefix("https://0.0.0.0:")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("not HTTPS on 0.0.0.0: {url}"));
+    let pem = std::fs::read(s.data_dir.join("tls-cert.pem")).expect("the certificate");
+    let agent = tests::server::agent_trusting(Some(&pem));
+    let mut resp = agent
+        .get(&format!("https://127.0.0.1:{port}/metrics"))
+        .call()
+        .expect("scrape over https");
+    assert_eq!(resp.status(), 200);
+    let text = resp.body_mut().read_to_string().expect("body");
+    let samples = parse(&text);
+    assert!(value(&samples, "process_threads", &[]) > 0.0, "{text}");
+    let plain = ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call();
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+}
