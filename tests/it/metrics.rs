@@ -288,3 +288,42 @@ fn off_loopback_the_metrics_are_https() {
     let plain = ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call();
     assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
 }
+
+/// A Redfish BMC's calls and kept connection are counted under `driver="redfish"`.
+#[test]
+fn redfish_calls_are_counted_by_driver() {
+    let sim = tests::redfish::RedfishSim::start(1);
+    let db = TestDb::new(Backend::Sqlite);
+    let s = Server::start_with(
+        &db,
+        ServerOptions {
+            config_toml: Some("[metrics]\nlisten = \"127.0.0.1:0\"\n".into()),
+            ..Default::default()
+        },
+    );
+    let admin = s.admin();
+    s.ok(
+        &admin,
+        "machine-add/3",
+        json!({"name": "rf1", "driver": "redfish", "bmc_host": sim.host,
+               "bmc_port": sim.port, "bmc_user": sim.user, "bmc_password": sim.password}),
+    );
+    s.ok(&admin, "power-status", json!({"machine": "rf1"}));
+    s.ok(&admin, "power-status", json!({"machine": "rf1"}));
+    let (_, text) = scrape(&metrics_url(&s));
+    let samples = parse(&text);
+    let v = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels);
+    let calls = "igord_bmc_calls_total";
+    assert_eq!(
+        v(calls, &[("driver", "redfish"), ("outcome", "ok")]),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(v(calls, &[("driver", "ipmi")]), 0.0, "{text}");
+    // One kept connection, reused by the second call.
+    assert_eq!(
+        v("igord_bmc_sessions_open", &[("driver", "redfish")]),
+        1.0,
+        "{text}"
+    );
+}
