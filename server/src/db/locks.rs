@@ -110,7 +110,7 @@ struct Locker {
     waiters: Vec<Waiter>,
     /// Keys this replica holds.
     held: HashSet<i64>,
-    /// `held.len()`, published for metrics after every turn of the loop.
+    /// `held.len()`, published for metrics whenever it changes.
     count: Arc<AtomicUsize>,
     /// xorshift state for the retry jitter.
     jitter: u64,
@@ -166,7 +166,6 @@ impl Locker {
                 self.handle(msg);
             }
             self.try_due();
-            self.count.store(self.held.len(), Ordering::Relaxed);
         }
     }
 
@@ -185,6 +184,7 @@ impl Locker {
             }),
             Msg::Release(key) => {
                 if self.held.remove(&key) {
+                    self.publish();
                     if let Err(e) = self.query(RELEASE, key) {
                         tracing::warn!(key, error = %e, "cannot release a machine lock");
                     }
@@ -221,6 +221,8 @@ impl Locker {
                 Ok(true) => {
                     let w = self.waiters.swap_remove(i);
                     self.held.insert(key);
+                    // Counted before the caller hears of it.
+                    self.publish();
                     if w.reply.send(Ok(true)).is_err() {
                         // The caller is gone: give the lock back at once.
                         self.handle(Msg::Release(key));
@@ -240,6 +242,10 @@ impl Locker {
                 }
             }
         }
+    }
+
+    fn publish(&self) {
+        self.count.store(self.held.len(), Ordering::Relaxed);
     }
 
     fn unregister(&mut self, w: &Waiter) {
@@ -279,6 +285,7 @@ impl Locker {
                 tracing::warn!(error = %e, held = self.held.len(), "machine lock connection failed; its locks are gone");
                 self.conn = None;
                 self.held.clear();
+                self.publish();
                 for w in &mut self.waiters {
                     w.registered = false;
                 }
