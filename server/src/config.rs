@@ -29,6 +29,14 @@ pub struct FileConfig {
     pub bmc: FileBmcConfig,
     #[serde(default)]
     pub limits: FileLimits,
+    #[serde(default)]
+    pub metrics: FileMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMetrics {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +93,9 @@ pub struct Config {
     pub work_per_minute: u64,
     /// Connections one source address may hold at once.
     pub connections_per_address: usize,
+    /// Where `GET /metrics` is served (`None`: nowhere): plain HTTP on a loopback
+    /// address, else HTTPS with igord's certificate. Never on the API's listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8623";
@@ -146,11 +157,16 @@ impl Config {
             listen,
             &data_dir,
         )?;
+        let metrics_listen = match file.metrics.listen {
+            Some(text) => Some(metrics_listen(&text, listen, tls.is_some())?),
+            None => None,
+        };
         let connections_per_address = file.limits.connections_per_address.unwrap_or(256);
         if connections_per_address == 0 {
             bail!("limits.connections_per_address must be greater than 0");
         }
         Ok(Config {
+            metrics_listen,
             work_per_minute: positive(
                 file.limits.work_per_minute,
                 60_000,
@@ -222,6 +238,26 @@ fn tls_source(
     }
 }
 
+/// The metrics listener: its own address, and plain HTTP only on loopback (as for the
+/// API); elsewhere it needs the certificate igord serves the API with.
+fn metrics_listen(text: &str, api: SocketAddr, tls: bool) -> anyhow::Result<SocketAddr> {
+    let addr: SocketAddr = text.parse().with_context(|| {
+        format!("invalid metrics.listen '{text}': expected IP:PORT, e.g. 127.0.0.1:9623")
+    })?;
+    // Port 0 is "any free port": two of them never clash.
+    if addr == api && addr.port() != 0 {
+        bail!("metrics.listen {addr} is the API's listen address: give the metrics their own");
+    }
+    if !addr.ip().is_loopback() && !tls {
+        bail!(
+            "metrics.listen {addr} is not a loopback address: off loopback the metrics are \
+             served over HTTPS with igord's certificate, and igord serves plain HTTP \
+             (--insecure-http)"
+        );
+    }
+    Ok(addr)
+}
+
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -261,6 +297,29 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn metrics_listener() {
+        let api: SocketAddr = "127.0.0.1:8623".parse().unwrap();
+        assert_eq!(
+            metrics_listen("127.0.0.1:9623", api, false).unwrap(),
+            "127.0.0.1:9623".parse().unwrap()
+        );
+        assert!(metrics_listen("10.0.0.1:9623", api, true).is_ok());
+        let refused = format!(
+            "{:#}",
+            metrics_listen("10.0.0.1:9623", api, false).unwrap_err()
+        );
+        assert!(refused.contains("not a loopback"), "{refused}");
+        assert!(metrics_listen("127.0.0.1:8623", api, false).is_err());
+        assert!(metrics_listen("nope", api, false).is_err());
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert!(metrics_listen("127.0.0.1:0", any, false).is_ok());
+        let c = Config::load(Overrides::default()).unwrap();
+        assert_eq!(c.metrics_listen, None);
+        let err = toml::from_str::<FileConfig>("[metrics]\nlisten_on = '1'").unwrap_err();
+        assert!(err.to_string().contains("listen_on"), "{err}");
     }
 
     #[test]

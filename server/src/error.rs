@@ -265,6 +265,33 @@ pub fn escape_controls(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The metrics count a BMC call's outcome by `BmcError::code`: the code the API
+    /// answers the same error with.
+    #[test]
+    fn bmc_error_codes_agree_with_the_answers() {
+        let errors = [
+            BmcError::Timeout(std::time::Duration::from_secs(1)),
+            BmcError::AuthFailed,
+            BmcError::completion(0xc1),
+            BmcError::NotFound,
+            BmcError::Unreachable("x".into()),
+            BmcError::Protocol("x".into()),
+            BmcError::NotSupported("x".into()),
+            BmcError::Refused {
+                status: 400,
+                message: "x".into(),
+            },
+            BmcError::CertificateChanged {
+                pinned: "a".into(),
+                presented: "b".into(),
+            },
+        ];
+        for e in errors {
+            let code = e.code();
+            assert_eq!(bmc_error("m", e).code(), code);
+        }
+    }
+
     #[test]
     fn escaping() {
         for (text, want) in [

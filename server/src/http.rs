@@ -21,6 +21,7 @@ use crate::access::Access;
 use crate::auth::{self, Caller};
 use crate::db::models;
 use crate::error::ApiError;
+use crate::metrics::Login;
 use crate::registry::{Entry, ItemStream, OLDEST_LEVEL, Registry, Reply, SCHEMA_LEVEL};
 use crate::state::{AppState, AuditRow, CallAudit, Ctx, now, rfc3339};
 use schema::ErrorCode;
@@ -132,6 +133,28 @@ pub fn configure(
         }
         cfg.default_service(web::to(no_route));
     }
+}
+
+/// The metrics listener's app (`[metrics] listen`): `GET /metrics` and nothing else. It
+/// is never part of the API's app, so the API's port does not serve it.
+pub fn configure_metrics(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state.clone()));
+        cfg.service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics))
+                .default_service(refuse_method("GET".to_owned())),
+        );
+        cfg.default_service(web::to(no_route));
+    }
+}
+
+async fn metrics(state: State) -> HttpResponse {
+    let locked = state.logins.locked_keys(Instant::now());
+    let held = state.bmc.replica_locks_held();
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(state.metrics.render(locked, held))
 }
 
 /// The headers every response carries, errors included.
@@ -356,7 +379,10 @@ async fn login(
         state
             .logins
             .check(&login.user, addr, Instant::now())
-            .map_err(|wait| ApiError::rate_limited("too many failed logins", wait))?;
+            .map_err(|wait| {
+                state.metrics.login(Login::Throttled);
+                ApiError::rate_limited("too many failed logins", wait)
+            })?;
     }
     // A place on the hashing pool first: when it is full, the login costs no database read.
     let slot = state.hash_slot()?;
@@ -387,6 +413,7 @@ async fn login(
                 Some(name) => tracing::info!(user = %name, "login failed: wrong password"),
                 None => tracing::info!("login failed: no such user"),
             }
+            state.metrics.login(Login::Failed);
             if let Some(addr) = addr {
                 state.logins.failed(&login.user, addr, Instant::now());
             }
@@ -401,6 +428,7 @@ async fn login(
         state.logins.succeeded(&user.name, addr);
     }
     if !user.enabled {
+        state.metrics.login(Login::Failed);
         return Err(ApiError::LoginFailed(format!(
             "user '{}' is disabled",
             user.name
@@ -414,6 +442,7 @@ async fn login(
     state
         .db(move |c| models::token_insert(c, &hash, uid, issued, expires).map_err(ApiError::from))
         .await?;
+    state.metrics.login(Login::Ok);
     tracing::info!(user = %user.name, "login");
     audit_login(&state, user.name.clone(), "ok", addr).await;
     Ok(HttpResponse::Ok().json(LoginResponse {
@@ -517,20 +546,31 @@ pub(crate) async fn dispatch(
     via: &'static str,
 ) -> Result<Reply, ApiError> {
     let spec = &entry.spec;
+    let full_name = spec.full_name();
+    let started = Instant::now();
+    // Refusals before the handler are counted as calls of the command too.
+    let refused = |e: ApiError| {
+        state.metrics.request(
+            &full_name,
+            via,
+            e.code().status(),
+            started.elapsed().as_secs_f64(),
+        );
+        e
+    };
     if spec.access == Access::Admin && !caller.is_admin() {
-        return Err(ApiError::Forbidden(format!(
-            "'{}' needs the admin role",
-            spec.full_name()
-        )));
+        return Err(refused(ApiError::Forbidden(format!(
+            "'{full_name}' needs the admin role"
+        ))));
     }
-    entry.validate(&params)?;
+    entry.validate(&params).map_err(refused)?;
     // Streamed (bulk) commands write their own rows: one for the call, one per machine
     // acted on.
     let audit_params = entry.audit_params(&params);
     let audit = (spec.audited && !spec.stream).then(|| {
         Arc::new(
             CallAudit::new(
-                spec.full_name(),
+                full_name.clone(),
                 spec.target
                     .and_then(|field| params.get(field))
                     .and_then(Value::as_str)
@@ -539,7 +579,6 @@ pub(crate) async fn dispatch(
             .with_params(audit_params.clone()),
         )
     });
-    let started = Instant::now();
     let ctx = Ctx {
         state: state.get_ref().clone(),
         caller: caller.clone(),
@@ -550,13 +589,16 @@ pub(crate) async fn dispatch(
     };
     let outcome = spec.call(ctx, params).await;
     let elapsed = started.elapsed();
-    let code = match &outcome {
-        Ok(_) => "ok",
-        Err(e) => e.code().as_str(),
+    let (code, status) = match &outcome {
+        Ok(_) => ("ok", 200),
+        Err(e) => (e.code().as_str(), e.code().status()),
     };
+    state
+        .metrics
+        .request(&full_name, via, status, elapsed.as_secs_f64());
     tracing::info!(
         user = %caller.name,
-        command = %spec.full_name(),
+        command = %full_name,
         outcome = code,
         ms = elapsed.as_millis() as u64,
         "{via}"
@@ -570,9 +612,7 @@ pub(crate) async fn dispatch(
             detail: None,
             params: audit_params,
         };
-        state
-            .audit(caller.name.clone(), spec.full_name(), vec![row])
-            .await;
+        state.audit(caller.name.clone(), full_name, vec![row]).await;
     }
     outcome
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod hot;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod registry;
 pub mod rest;
 pub mod state;
@@ -267,6 +268,52 @@ fn connection_budget(workers: usize) -> usize {
     usize::try_from(budget).unwrap_or(25_000)
 }
 
+/// Starts the metrics listener (`[metrics] listen`): `GET /metrics` only, plain HTTP on
+/// loopback (config.rs refuses plain HTTP elsewhere), else HTTPS with the API's
+/// certificate. It has no token check: whoever reaches the address may read the metrics,
+/// which hold counts and timings by command version, never a user, machine or secret.
+/// Stopped through the returned handle when the API's server stops.
+fn metrics_server(
+    state: Arc<AppState>,
+    addr: std::net::SocketAddr,
+    identity: Option<&tls::Identity>,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .wrap(http::json_errors())
+            .configure(http::configure_metrics(state.clone()))
+    })
+    // A scrape every few seconds needs no more; the API's signals stop it (below).
+    .workers(1)
+    .disable_signals()
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .keep_alive(std::time::Duration::from_secs(15))
+    .max_connections(64);
+    let cannot = || format!("cannot listen for metrics on {addr}");
+    let (server, scheme) = match identity {
+        Some(id) if !addr.ip().is_loopback() => (
+            server
+                .bind_rustls_0_23(addr, id.server_config()?)
+                .with_context(cannot)?,
+            "https",
+        ),
+        _ => (server.bind(addr).with_context(cannot)?, "http"),
+    };
+    for a in server.addrs() {
+        tracing::info!("metrics on {scheme}://{a}/metrics");
+        // The test harness reads this line to learn the port of `listen = "127.0.0.1:0"`.
+        eprintln!("igord: metrics on {scheme}://{a}/metrics");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok(handle)
+}
+
 /// Opens everything and serves until SIGINT/SIGTERM.
 pub async fn serve(
     config: Config,
@@ -288,10 +335,14 @@ pub async fn serve(
         let url = url.clone();
         tokio::task::spawn_blocking(move || db::open(&url, DB_CONNECTIONS)).await??
     };
+    let metrics = Arc::new(
+        metrics::Metrics::new().map_err(|e| anyhow::anyhow!("cannot set up the metrics: {e}"))?,
+    );
     let bmc_config = bmc::BmcConfig {
         max_concurrent: config.bmc_max_concurrent,
         deadline: config.bmc_deadline,
         idle_timeout: config.bmc_idle_timeout,
+        metrics: Some(metrics.bmc.clone()),
     };
     let bmc = match &url {
         db::DbUrl::Sqlite(_) => bmc::BmcPool::new(bmc_config),
@@ -332,6 +383,7 @@ pub async fn serve(
         hasher: auth::Hasher::new(hash_threads(), 64)?,
         logins: limits::LoginThrottle::default(),
         work: limits::WorkBudget::new(config.work_per_minute),
+        metrics,
         config: config.clone(),
     });
     {
@@ -404,7 +456,14 @@ pub async fn serve(
         // The test harness reads this line to learn the port of `--listen 127.0.0.1:0`.
         eprintln!("igord: listening on {scheme}://{addr}");
     }
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => Some(metrics_server(state.clone(), addr, identity.as_ref())?),
+        None => None,
+    };
     let served = server.run().await;
+    if let Some(handle) = metrics_server {
+        handle.stop(true).await;
+    }
     // Close every BMC session: a BMC has few session slots and keeps ours until timeout.
     state.bmc.shutdown().await;
     stop_listening.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -111,6 +111,14 @@ impl LoginThrottle {
         worst
     }
 
+    /// How many keys (addresses, user names at an address) are locked out at `now`. A scan
+    /// of every entry: for a scrape of the metrics, never a request.
+    pub fn locked_keys(&self, now: Instant) -> usize {
+        self.entries
+            .lock()
+            .map_or(0, |e| e.values().filter(|e| e.locked_until > now).count())
+    }
+
     /// A correct password clears the user's failures at that address (not the address's
     /// own count: a client spraying names stays throttled).
     pub fn succeeded(&self, user: &str, addr: IpAddr) {

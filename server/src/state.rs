@@ -30,6 +30,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub logins: LoginThrottle,
     pub work: WorkBudget,
+    /// What `GET /metrics` exports (the BMC pool holds its own share).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The served level's schema document, and its JSON as `GET /api/schema` answers it.

@@ -27,6 +27,7 @@ mod deploy;
 mod harness;
 mod input;
 mod matrix;
+mod metrics;
 mod migrations;
 mod operator;
 mod output;

@@ -129,10 +129,18 @@ async fn a_replica_that_dies_releases_its_machine_locks() {
     let b = AdvisoryLocks::start(db.url()).unwrap();
     assert_eq!(a.acquire(7, patient()).await, Ok(true));
     assert_eq!(b.acquire(7, brief()).await, Ok(false), "a holds machine 7");
+    // What igord_replica_locks_held shows: counted before acquire answers.
+    assert_eq!((a.held(), b.held()), (1, 0));
     b.release(7);
     assert_eq!(b.acquire(8, patient()).await, Ok(true), "machine 8 is free");
     b.release(8);
     a.release(7);
+    // A release is a message to the lock thread: its count follows shortly.
+    let until = Instant::now() + Duration::from_secs(5);
+    while (a.held(), b.held()) != (0, 0) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!((a.held(), b.held()), (0, 0));
     assert_eq!(a.acquire(7, patient()).await, Ok(true));
     // The replica holding 7 goes away, its connection with it: b gets 7 once PostgreSQL
     // has seen the connection close.

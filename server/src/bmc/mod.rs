@@ -66,6 +66,9 @@ pub struct BmcConfig {
     /// A session unused this long is closed; must stay below the BMC's own idle timeout
     /// (ipmi_sim drops sessions after 30 s), or the BMC forgets it first.
     pub idle_timeout: Duration,
+    /// Where calls and open sessions are counted (`None`: nowhere, as in tests of the
+    /// pool alone).
+    pub metrics: Option<crate::metrics::BmcMetrics>,
 }
 
 impl Default for BmcConfig {
@@ -74,6 +77,7 @@ impl Default for BmcConfig {
             max_concurrent: 64,
             deadline: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(20),
+            metrics: None,
         }
     }
 }
@@ -304,6 +308,22 @@ pub enum BmcError {
 }
 
 impl BmcError {
+    /// The error code the API answers this with (`error::bmc_error`), for metrics.
+    pub fn code(&self) -> schema::ErrorCode {
+        use schema::ErrorCode;
+        match self {
+            BmcError::Timeout(_) => ErrorCode::BmcTimeout,
+            BmcError::AuthFailed => ErrorCode::BmcAuthFailed,
+            BmcError::Completion { .. } => ErrorCode::BmcCompletionCode,
+            BmcError::NotFound => ErrorCode::NotFound,
+            BmcError::Unreachable(_) => ErrorCode::BmcUnreachable,
+            BmcError::Protocol(_) => ErrorCode::BmcProtocolError,
+            BmcError::NotSupported(_) => ErrorCode::NotSupported,
+            BmcError::Refused { .. } => ErrorCode::BmcRefused,
+            BmcError::CertificateChanged { .. } => ErrorCode::BmcCertificateChanged,
+        }
+    }
+
     pub(crate) fn completion(code: u8) -> Self {
         BmcError::Completion {
             code,

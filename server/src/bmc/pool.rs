@@ -34,6 +34,7 @@ use super::{
     BmcConfig, BmcError, BmcTarget, BootDevice, BootFlags, ChassisAction, ChassisStatus,
     DeviceInfo, Identify, PowerState, SelDeletion, SelInfo, SelRecord, SensorReading,
 };
+use crate::metrics::{BmcMetrics, Driver};
 
 /// An action on a session unused for longer than this is preceded by a cheap probe, so a
 /// session the BMC has forgotten (restart, its own idle timeout) is replaced before the
@@ -54,6 +55,8 @@ pub trait ReplicaLocks: Send + Sync {
     /// Releases `key`'s lock, or gives up a pending `acquire` of it. Called once after
     /// every `acquire`, whatever its outcome, and before the machine's next `acquire`.
     fn release(&self, key: i64);
+    /// How many locks this replica holds now (for metrics).
+    fn held(&self) -> usize;
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Session>>>;
@@ -102,6 +105,14 @@ impl std::fmt::Debug for BmcPool {
             .field("slots", &self.shared.slots().len())
             .field("replica_locks", &self.shared.locks.is_some())
             .finish()
+    }
+}
+
+fn driver_of(target: &BmcTarget) -> Driver {
+    if target.redfish.is_some() {
+        Driver::Redfish
+    } else {
+        Driver::Ipmi
     }
 }
 
@@ -158,6 +169,24 @@ impl BmcPool {
     }
 
     async fn call(&self, key: i64, target: &BmcTarget, op: Op) -> Result<Output, BmcError> {
+        let started = Instant::now();
+        let result = self.call_uncounted(key, target, op).await;
+        if let Some(m) = &self.shared.config.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.code().as_str(),
+            };
+            m.call(driver_of(target), outcome, started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn call_uncounted(
+        &self,
+        key: i64,
+        target: &BmcTarget,
+        op: Op,
+    ) -> Result<Output, BmcError> {
         let label = self.shared.config.deadline;
         let deadline = Instant::now() + label;
         let (reply, answer) = oneshot::channel();
@@ -318,6 +347,11 @@ impl BmcPool {
             .await;
     }
 
+    /// How many machine locks this replica holds in PostgreSQL (0 without replicas).
+    pub fn replica_locks_held(&self) -> usize {
+        self.shared.locks.as_ref().map_or(0, |l| l.held())
+    }
+
     /// Kept sessions and machines with a call in progress (for tests and figures).
     pub fn slots(&self) -> usize {
         self.shared.slots().len()
@@ -385,6 +419,7 @@ impl Shared {
         let work: BoxFuture<'_, Result<Output, BmcError>> = match &target.redfish {
             Some(link) => Box::pin(self.execute_redfish(key, &target, link, &op, deadline)),
             None => Box::pin(execute(
+                self.metrics(),
                 &mut turn,
                 &target,
                 &op,
@@ -416,6 +451,10 @@ impl Shared {
         for s in closing {
             s.close(close_wait(label)).await;
         }
+    }
+
+    fn metrics(&self) -> Option<&BmcMetrics> {
+        self.config.metrics.as_ref()
     }
 
     fn redfish_conns(&self) -> MutexGuard<'_, HashMap<i64, KeptRedfish>> {
@@ -451,7 +490,11 @@ impl Shared {
         loop {
             let c = match conn.take() {
                 Some(c) => c,
-                None => Arc::new(redfish::Conn::open(&rt, deadline).await?),
+                None => {
+                    let mut c = redfish::Conn::open(&rt, deadline).await?;
+                    c.held = self.metrics().and_then(|m| m.opened(Driver::Redfish));
+                    Arc::new(c)
+                }
             };
             let path = c.system_path(&link.system)?;
             match redfish::ops::execute(&c, &path, op, deadline).await {
@@ -596,6 +639,7 @@ async fn reaper(shared: Weak<Shared>) {
 /// Runs `op` on the machine's kept session (or a fresh one), deciding what becomes of the
 /// session; sessions to close once the caller has its answer go to `closing`.
 async fn execute(
+    metrics: Option<&BmcMetrics>,
     slot: &mut Option<Session>,
     target: &BmcTarget,
     op: &Op,
@@ -622,9 +666,10 @@ async fn execute(
     }
     loop {
         if slot.is_none() {
-            let session = Session::open(target, deadline, label)
+            let mut session = Session::open(target, deadline, label)
                 .await
                 .map_err(Fail::error)?;
+            session.held = metrics.and_then(|m| m.opened(Driver::Ipmi));
             tracing::debug!(host = %target.host, port = target.port, id = session.bmc_session_id(), "opened bmc session");
             *slot = Some(session);
         }

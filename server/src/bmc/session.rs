@@ -52,6 +52,8 @@ pub struct Session {
     /// answer it was read under; reused while the BMC answers that info unchanged. Goes
     /// with the session, so a fresh session (after any failure) reads the SDRs again.
     pub sdr_cache: Option<SdrCache>,
+    /// Counts the session in `igord_bmc_sessions_open` while it lives.
+    pub held: Option<crate::metrics::Held>,
 }
 
 /// See [`Session::sdr_cache`].
@@ -179,6 +181,7 @@ impl Session {
             last_used: Instant::now(),
             timeout_label,
             sdr_cache: None,
+            held: None,
         };
         // Sessions start at User privilege; power control and SEL changes need
         // Administrator. A user not allowed that much keeps the lower level: reads still

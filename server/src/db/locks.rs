@@ -12,6 +12,8 @@
 //! others again and again (polling alone would let it starve them).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,8 @@ enum Msg {
 /// The handle igord's BMC pool takes its machine locks through.
 pub struct AdvisoryLocks {
     tx: mpsc::Sender<Msg>,
+    /// How many locks the lock thread holds, as it last wrote it (for metrics).
+    held: Arc<AtomicUsize>,
 }
 
 impl AdvisoryLocks {
@@ -50,11 +54,13 @@ impl AdvisoryLocks {
         let url = format!("{url}{sep}application_name=igord-locks");
         let conn = PgConnection::establish(&url).map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel();
+        let held = Arc::new(AtomicUsize::new(0));
+        let count = held.clone();
         std::thread::Builder::new()
             .name("bmc-locks".into())
-            .spawn(move || Locker::new(url, conn).run(rx))
+            .spawn(move || Locker::new(url, conn, count).run(rx))
             .map_err(|e| format!("cannot start the lock thread: {e}"))?;
-        Ok(AdvisoryLocks { tx })
+        Ok(AdvisoryLocks { tx, held })
     }
 }
 
@@ -76,6 +82,10 @@ impl ReplicaLocks for AdvisoryLocks {
 
     fn release(&self, key: i64) {
         let _ = self.tx.send(Msg::Release(key));
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 }
 
@@ -100,6 +110,8 @@ struct Locker {
     waiters: Vec<Waiter>,
     /// Keys this replica holds.
     held: HashSet<i64>,
+    /// `held.len()`, published for metrics whenever it changes.
+    count: Arc<AtomicUsize>,
     /// xorshift state for the retry jitter.
     jitter: u64,
 }
@@ -118,7 +130,7 @@ const UNREGISTER: &str = "SELECT pg_advisory_unlock_shared(-$1) AS taken";
 const RELEASE: &str = "SELECT pg_advisory_unlock($1) AS taken";
 
 impl Locker {
-    fn new(url: String, conn: PgConnection) -> Locker {
+    fn new(url: String, conn: PgConnection, count: Arc<AtomicUsize>) -> Locker {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
@@ -128,6 +140,7 @@ impl Locker {
             conn: Some(conn),
             waiters: Vec::new(),
             held: HashSet::new(),
+            count,
             jitter: seed,
         }
     }
@@ -171,6 +184,7 @@ impl Locker {
             }),
             Msg::Release(key) => {
                 if self.held.remove(&key) {
+                    self.publish();
                     if let Err(e) = self.query(RELEASE, key) {
                         tracing::warn!(key, error = %e, "cannot release a machine lock");
                     }
@@ -207,6 +221,8 @@ impl Locker {
                 Ok(true) => {
                     let w = self.waiters.swap_remove(i);
                     self.held.insert(key);
+                    // Counted before the caller hears of it.
+                    self.publish();
                     if w.reply.send(Ok(true)).is_err() {
                         // The caller is gone: give the lock back at once.
                         self.handle(Msg::Release(key));
@@ -226,6 +242,10 @@ impl Locker {
                 }
             }
         }
+    }
+
+    fn publish(&self) {
+        self.count.store(self.held.len(), Ordering::Relaxed);
     }
 
     fn unregister(&mut self, w: &Waiter) {
@@ -265,6 +285,7 @@ impl Locker {
                 tracing::warn!(error = %e, held = self.held.len(), "machine lock connection failed; its locks are gone");
                 self.conn = None;
                 self.held.clear();
+                self.publish();
                 for w in &mut self.waiters {
                     w.registered = false;
                 }

@@ -95,6 +95,8 @@ pub struct Conn {
     root: ServiceRoot,
     seen: Arc<Seen>,
     deadline_for_errors: Duration,
+    /// Counts a kept connection in `igord_bmc_sessions_open` while it lives.
+    pub(crate) held: Option<crate::metrics::Held>,
 }
 
 fn client(config: rustls::ClientConfig) -> Result<reqwest::Client> {
@@ -180,6 +182,7 @@ impl Conn {
             },
             seen,
             deadline_for_errors: deadline.saturating_duration_since(Instant::now()),
+            held: None,
         };
         let root = conn
             .send(reqwest::Method::GET, "/redfish/v1/", None, deadline, false)
