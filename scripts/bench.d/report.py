@@ -283,7 +283,7 @@ def section_throughput():
                          INFO.get(f"{tag}_skip", "not measured")])
             continue
         for label, key in (("`GET /api/ping`", f"{tag}-ping"),
-                           ("`POST /api/rpc` machine-show (token checked in the database)",
+                           ("`POST /api/rpc` machine-show (token and machine lookups from memory)",
                             f"{tag}-rpc")):
             row, ok = wrk_row(label, backend, key, hello_med)
             rows.append(row)
