@@ -79,28 +79,10 @@ pub fn on_machine(
 mod tests {
     use super::*;
 
-    fn machine() -> Machine {
-        Machine {
-            id: 1,
-            name: "m1".into(),
-            bmc_host: "127.0.0.1".into(),
-            bmc_port: 623,
-            bmc_user: "admin".into(),
-            bmc_password_enc: String::new(),
-            cipher_suite: 3,
-            description: String::new(),
-            created_at: 0,
-            driver: "ipmi".into(),
-            redfish_system: None,
-            tls_pin: None,
-            tls_ca: None,
-        }
-    }
-
     /// The rule as a table: (admin, machine exists, role, need) -> status or Ok.
     #[test]
     fn the_machine_access_rule() {
-        let m = machine();
+        let m = Machine::sample();
         let user = Who { admin: false };
         let admin = Who { admin: true };
         type Case<'a> = (

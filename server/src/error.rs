@@ -240,13 +240,6 @@ pub fn bmc_error(name: &str, e: BmcError) -> ApiError {
     }
 }
 
-/// A Redfish failure on machine `name`, as the same codes as IPMI's where they mean the
-/// same, and its own where Redfish says more (the BMC's words, a changed certificate, a
-/// missing capability).
-pub fn redfish_error(name: &str, e: crate::bmc::redfish::RedfishError) -> ApiError {
-    bmc_error(name, e.into())
-}
-
 /// `text` with every control character written as `\xNN`, so a message never carries an
 /// escape sequence to the terminal that prints it.
 pub fn escape_controls(text: &str) -> String {

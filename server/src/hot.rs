@@ -109,36 +109,28 @@ impl Invalidation {
 mod tests {
     use super::*;
 
-    fn m() -> Machine {
-        Machine {
-            id: 1,
-            name: "m1".into(),
-            bmc_host: "127.0.0.1".into(),
-            bmc_port: 623,
-            bmc_user: "admin".into(),
-            bmc_password_enc: String::new(),
-            cipher_suite: 3,
-            description: String::new(),
-            created_at: 0,
-            driver: "ipmi".into(),
-            redfish_system: None,
-            tls_pin: None,
-            tls_ca: None,
-        }
-    }
-
     #[test]
     fn a_change_during_a_lookup_wins() {
         let inv = Invalidation::new(false);
         let g = inv.generation();
         inv.changed();
-        inv.put_machine(Some(7), "m1", Some((m(), Some("viewer".into()))), g);
+        inv.put_machine(
+            Some(7),
+            "m1",
+            Some((Machine::sample(), Some("viewer".into()))),
+            g,
+        );
         assert!(
             inv.machine(Some(7), "m1").is_none(),
             "a stale row was put back"
         );
         let g = inv.generation();
-        inv.put_machine(Some(7), "m1", Some((m(), Some("viewer".into()))), g);
+        inv.put_machine(
+            Some(7),
+            "m1",
+            Some((Machine::sample(), Some("viewer".into()))),
+            g,
+        );
         assert!(inv.machine(Some(7), "m1").is_some());
         // Per caller: another user's role is not this one's.
         assert!(inv.machine(Some(8), "m1").is_none());

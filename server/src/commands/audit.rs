@@ -337,29 +337,25 @@ async fn find_2(ctx: Ctx, p: AuditFind2) -> Result<Out<Vec<AuditOut2>>, ApiError
     }))
 }
 
+impl AuditFind3 {
+    /// The query these filters ask for (`since`/`until` read against now).
+    fn filter(self) -> Result<AuditFilter, ApiError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        Ok(AuditFilter {
+            since_ms: self.since.map(|t| when(&t, "since", now_ms)).transpose()?,
+            until_ms: self.until.map(|t| when(&t, "until", now_ms)).transpose()?,
+            user: self.user,
+            machine: self.machine,
+            command: self.command,
+            outcome: self.outcome,
+            limit: i64::from(self.limit),
+            ..AuditFilter::default()
+        })
+    }
+}
+
 async fn find_3(ctx: Ctx, p: AuditFind3) -> Result<Out<Vec<AuditOut3>>, ApiError> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut filter = AuditFilter {
-        user: p.user,
-        machine: p.machine,
-        command: p.command,
-        outcome: p.outcome,
-        limit: i64::from(p.limit),
-        ..AuditFilter::default()
-    };
-    filter.since_ms = p.since.map(|t| when(&t, "since", now_ms)).transpose()?;
-    filter.until_ms = p.until.map(|t| when(&t, "until", now_ms)).transpose()?;
-    Ok(listed(query(&ctx, filter).await?, |r| AuditOut3 {
-        id: r.id,
-        at: at(r.at_ms),
-        user: r.user_name,
-        command: r.command,
-        machine: r.machine,
-        outcome: r.outcome,
-        duration_ms: r.duration_ms,
-        detail: r.detail,
-        params: r.params,
-    }))
+    Ok(listed(query(&ctx, p.filter()?).await?, record_3))
 }
 
 fn record_3(r: models::AuditRow) -> AuditOut3 {
@@ -377,17 +373,17 @@ fn record_3(r: models::AuditRow) -> AuditOut3 {
 }
 
 async fn find_4(ctx: Ctx, p: AuditFind4) -> Result<ItemStream, ApiError> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut filter = AuditFilter {
+    let following = p.follow;
+    let filter = AuditFind3 {
         user: p.user,
         machine: p.machine,
         command: p.command,
         outcome: p.outcome,
-        limit: i64::from(p.limit),
-        ..AuditFilter::default()
-    };
-    filter.since_ms = p.since.map(|t| when(&t, "since", now_ms)).transpose()?;
-    filter.until_ms = p.until.map(|t| when(&t, "until", now_ms)).transpose()?;
+        since: p.since,
+        until: p.until,
+        limit: p.limit,
+    }
+    .filter()?;
     let mut rows = query(&ctx, filter.clone()).await?;
     rows.reverse();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -396,7 +392,7 @@ async fn find_4(ctx: Ctx, p: AuditFind4) -> Result<ItemStream, ApiError> {
     for r in rows {
         let _ = tx.send(serde_json::to_value(record_3(r)).unwrap_or_default());
     }
-    if p.follow {
+    if following {
         if cursor == 0 {
             // Nothing matched yet: start from the newest record of all.
             let newest = AuditFilter {

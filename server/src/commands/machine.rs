@@ -750,7 +750,7 @@ struct Enrolled {
 async fn enroll(ctx: &Ctx, machine: &str, t: &EnrollTarget<'_>) -> Result<Enrolled, ApiError> {
     use crate::bmc::redfish::{Conn, RedfishTarget, payload, probe_certificate, tls::Trust};
     let deadline = std::time::Instant::now() + ctx.state.config.bmc_deadline;
-    let failed = |e| crate::error::redfish_error(machine, e);
+    let failed = |e: crate::bmc::redfish::RedfishError| crate::error::bmc_error(machine, e.into());
     let (trust, pin) = match (t.ca, t.pin) {
         (Some(ca), _) => (Trust::Ca(ca.to_owned()), None),
         (None, expected) => {

@@ -59,6 +59,28 @@ pub struct Machine {
     pub tls_ca: Option<String>,
 }
 
+#[cfg(test)]
+impl Machine {
+    /// An IPMI machine `m1` (id 1), for unit tests.
+    pub fn sample() -> Machine {
+        Machine {
+            id: 1,
+            name: "m1".into(),
+            bmc_host: "127.0.0.1".into(),
+            bmc_port: 623,
+            bmc_user: "admin".into(),
+            bmc_password_enc: String::new(),
+            cipher_suite: 3,
+            description: String::new(),
+            created_at: 0,
+            driver: "ipmi".into(),
+            redfish_system: None,
+            tls_pin: None,
+            tls_ca: None,
+        }
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = machines)]
 pub struct NewMachine<'a> {

@@ -11,7 +11,7 @@ use crate::bmc::commands::{Op, Output};
 use crate::bmc::fru::{ChassisArea, Fru, ProductArea};
 use crate::bmc::{
     BmcError, BootDevice, BootFlags, ChassisAction, Identify, PowerState, SelInfo, SelRecord,
-    SensorReading, Thresholds,
+    SensorReading,
 };
 
 impl From<RedfishError> for BmcError {
@@ -154,14 +154,7 @@ fn sensor_reading(r: &Reading) -> SensorReading {
         value: r.value,
         unit: r.unit.clone(),
         status: status.to_owned(),
-        thresholds: Thresholds {
-            lnr: r.lnr,
-            lc: r.lc,
-            lnc: r.lnc,
-            unc: r.unc,
-            uc: r.uc,
-            unr: r.unr,
-        },
+        thresholds: r.thresholds.clone(),
         states: Vec::new(),
     }
 }

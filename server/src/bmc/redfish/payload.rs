@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::bmc::Thresholds;
+
 /// The links of the service root a client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRoot {
@@ -249,12 +251,7 @@ pub struct Reading {
     /// `Status.Health`: `OK`, `Warning`, `Critical`; `None` when absent (or the sensor is
     /// not enabled: then `value` is `None` too).
     pub health: Option<String>,
-    pub lnr: Option<f64>,
-    pub lc: Option<f64>,
-    pub lnc: Option<f64>,
-    pub unc: Option<f64>,
-    pub uc: Option<f64>,
-    pub unr: Option<f64>,
+    pub thresholds: Thresholds,
 }
 
 fn num(v: &Value, key: &str) -> Option<f64> {
@@ -265,6 +262,27 @@ fn health(v: &Value) -> Option<String> {
     v.get("Status").and_then(|s| text(s, "Health"))
 }
 
+/// The thresholds of a `Thermal` or `Power` member (`LowerThresholdFatal`...).
+fn legacy_thresholds(v: &Value) -> Thresholds {
+    Thresholds {
+        lnr: num(v, "LowerThresholdFatal"),
+        lc: num(v, "LowerThresholdCritical"),
+        lnc: num(v, "LowerThresholdNonCritical"),
+        unc: num(v, "UpperThresholdNonCritical"),
+        uc: num(v, "UpperThresholdCritical"),
+        unr: num(v, "UpperThresholdFatal"),
+    }
+}
+
+/// The members of the array `key`, leaving out the absent ones (`Status.State`).
+fn present<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| enabled(m))
+}
+
 fn enabled(v: &Value) -> bool {
     v.get("Status").and_then(|s| text(s, "State")).as_deref() != Some("Absent")
 }
@@ -272,38 +290,17 @@ fn enabled(v: &Value) -> bool {
 /// `Thermal.Temperatures` and `Thermal.Fans`.
 pub fn thermal(v: &Value) -> Vec<Reading> {
     let mut out = Vec::new();
-    for t in v
-        .get("Temperatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if !enabled(t) {
-            continue;
-        }
+    for t in present(v, "Temperatures") {
         out.push(Reading {
             name: text(t, "Name").unwrap_or_default(),
             kind: "temperature".into(),
             value: num(t, "ReadingCelsius"),
             unit: Some("degrees C".into()),
             health: health(t),
-            lnr: num(t, "LowerThresholdFatal"),
-            lc: num(t, "LowerThresholdCritical"),
-            lnc: num(t, "LowerThresholdNonCritical"),
-            unc: num(t, "UpperThresholdNonCritical"),
-            uc: num(t, "UpperThresholdCritical"),
-            unr: num(t, "UpperThresholdFatal"),
+            thresholds: legacy_thresholds(t),
         });
     }
-    for f in v
-        .get("Fans")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if !enabled(f) {
-            continue;
-        }
+    for f in present(v, "Fans") {
         let unit = match text(f, "ReadingUnits").as_deref() {
             Some("Percent") => "percent",
             _ => "RPM",
@@ -316,12 +313,7 @@ pub fn thermal(v: &Value) -> Vec<Reading> {
             value: num(f, "Reading"),
             unit: Some(unit.into()),
             health: health(f),
-            lnr: num(f, "LowerThresholdFatal"),
-            lc: num(f, "LowerThresholdCritical"),
-            lnc: num(f, "LowerThresholdNonCritical"),
-            unc: num(f, "UpperThresholdNonCritical"),
-            uc: num(f, "UpperThresholdCritical"),
-            unr: num(f, "UpperThresholdFatal"),
+            thresholds: legacy_thresholds(f),
         });
     }
     out
@@ -330,27 +322,14 @@ pub fn thermal(v: &Value) -> Vec<Reading> {
 /// `Power.Voltages` and `Power.PowerControl` (consumed watts).
 pub fn power(v: &Value) -> Vec<Reading> {
     let mut out = Vec::new();
-    for p in v
-        .get("Voltages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if !enabled(p) {
-            continue;
-        }
+    for p in present(v, "Voltages") {
         out.push(Reading {
             name: text(p, "Name").unwrap_or_default(),
             kind: "voltage".into(),
             value: num(p, "ReadingVolts"),
             unit: Some("Volts".into()),
             health: health(p),
-            lnr: num(p, "LowerThresholdFatal"),
-            lc: num(p, "LowerThresholdCritical"),
-            lnc: num(p, "LowerThresholdNonCritical"),
-            unc: num(p, "UpperThresholdNonCritical"),
-            uc: num(p, "UpperThresholdCritical"),
-            unr: num(p, "UpperThresholdFatal"),
+            thresholds: legacy_thresholds(p),
         });
     }
     for p in v
@@ -383,12 +362,14 @@ pub fn sensor(v: &Value) -> Reading {
         value: num(v, "Reading"),
         unit: text(v, "ReadingUnits"),
         health: health(v),
-        lnr: th("LowerFatal"),
-        lc: th("LowerCritical"),
-        lnc: th("LowerCaution"),
-        unc: th("UpperCaution"),
-        uc: th("UpperCritical"),
-        unr: th("UpperFatal"),
+        thresholds: Thresholds {
+            lnr: th("LowerFatal"),
+            lc: th("LowerCritical"),
+            lnc: th("LowerCaution"),
+            unc: th("UpperCaution"),
+            uc: th("UpperCritical"),
+            unr: th("UpperFatal"),
+        },
     }
 }
 
@@ -464,7 +445,13 @@ mod tests {
         let r = thermal(&fixture("sushy-thermal.json"));
         let cpu = r.iter().find(|r| r.name == "CPU Temp").unwrap();
         assert_eq!(
-            (cpu.value, cpu.unc, cpu.uc, cpu.unr, cpu.lc),
+            (
+                cpu.value,
+                cpu.thresholds.unc,
+                cpu.thresholds.uc,
+                cpu.thresholds.unr,
+                cpu.thresholds.lc
+            ),
             (Some(41.0), Some(42.0), Some(45.0), Some(48.0), None)
         );
         assert!(r.iter().any(|r| r.kind == "fan" && r.value.is_some()));
