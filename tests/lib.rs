@@ -6,6 +6,8 @@
 pub mod cli;
 #[path = "support/db.rs"]
 pub mod db;
+#[path = "support/pty.rs"]
+pub mod pty;
 #[path = "support/redfish.rs"]
 pub mod redfish;
 #[path = "support/relay.rs"]

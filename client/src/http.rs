@@ -140,6 +140,12 @@ pub trait Http {
         None
     }
 
+    /// The same, shared, for a connection made outside this trait (the console's
+    /// WebSocket).
+    fn tls_shared(&self) -> Option<std::sync::Arc<crate::tls::Shared>> {
+        None
+    }
+
     /// Like `send`, but a 200 body is handed to `line` one line at a time as it arrives
     /// (streamed commands answer NDJSON) and comes back empty; other answers come whole.
     /// The default reads the whole body first, which is all a test double needs.
@@ -237,6 +243,10 @@ impl UreqHttp {
 impl Http for UreqHttp {
     fn tls(&self) -> Option<&crate::tls::Shared> {
         Some(&self.tls)
+    }
+
+    fn tls_shared(&self) -> Option<std::sync::Arc<crate::tls::Shared>> {
+        Some(self.tls.clone())
     }
 
     fn send(&self, req: HttpRequest) -> Result<HttpResponse, Unreachable> {

@@ -274,7 +274,7 @@ impl Shared {
     }
 
     /// The rustls configuration, built on first use: this is where the system roots load.
-    fn client_config(self: &Arc<Self>) -> Result<Arc<ClientConfig>, Refusal> {
+    pub fn client_config(self: &Arc<Self>) -> Result<Arc<ClientConfig>, Refusal> {
         let mut slot = lock(&self.config);
         if let Some(c) = &*slot {
             return Ok(c.clone());

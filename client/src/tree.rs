@@ -32,7 +32,15 @@ use crate::version::{Known, default_version};
 
 /// Client commands that exist before any schema. A server command of the same name stays
 /// reachable as `NAME/N`.
-pub const BUILTINS: &[&str] = &["login", "logout", "config", "schema", "completion", "help"];
+pub const BUILTINS: &[&str] = &[
+    "login",
+    "logout",
+    "console",
+    "config",
+    "schema",
+    "completion",
+    "help",
+];
 
 /// Long flags the top level owns on every subcommand.
 const RESERVED: &[&str] = &[

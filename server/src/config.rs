@@ -31,6 +31,17 @@ pub struct FileConfig {
     pub limits: FileLimits,
     #[serde(default)]
     pub metrics: FileMetrics,
+    #[serde(default)]
+    pub console: FileConsole,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConsole {
+    pub idle_timeout_secs: Option<u64>,
+    pub log_dir: Option<PathBuf>,
+    pub log_max_bytes: Option<u64>,
+    pub log_keep: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +107,8 @@ pub struct Config {
     /// Where `GET /metrics` is served (`None`: nowhere): plain HTTP on a loopback
     /// address, else HTTPS with igord's certificate. Never on the API's listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// The serial console broker's settings (`[console]`).
+    pub console: crate::console::ConsoleConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8623";
@@ -165,7 +178,22 @@ impl Config {
         if connections_per_address == 0 {
             bail!("limits.connections_per_address must be greater than 0");
         }
+        let console = crate::console::ConsoleConfig {
+            idle: Duration::from_secs(positive(
+                file.console.idle_timeout_secs,
+                3600,
+                "console.idle_timeout_secs",
+            )?),
+            log_dir: file.console.log_dir,
+            log_max_bytes: positive(
+                file.console.log_max_bytes,
+                16 * 1024 * 1024,
+                "console.log_max_bytes",
+            )?,
+            log_keep: file.console.log_keep.unwrap_or(4),
+        };
         Ok(Config {
+            console,
             metrics_listen,
             work_per_minute: positive(
                 file.limits.work_per_minute,

@@ -40,6 +40,7 @@ pub enum RouteKind {
     Logout,
     Rpc,
     OpenApi,
+    Console,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +90,13 @@ pub const ROUTES: &[Route] = &[
         auth: false,
         kind: RouteKind::OpenApi,
     },
+    // A WebSocket (`console_ws`), served at the levels that have `console-log`.
+    Route {
+        method: "GET",
+        path: "/api/console/{machine}",
+        auth: true,
+        kind: RouteKind::Console,
+    },
 ];
 
 type State = web::Data<Arc<AppState>>;
@@ -106,6 +114,9 @@ pub fn configure(
             if r.kind == RouteKind::Schema && state.published.level() < SCHEMA_LEVEL {
                 continue;
             }
+            if r.kind == RouteKind::Console && registry.get("console-log", 1).is_none() {
+                continue;
+            }
             let method = Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::GET);
             let route = web::method(method);
             let route = match r.kind {
@@ -115,6 +126,7 @@ pub fn configure(
                 RouteKind::Logout => route.to(logout),
                 RouteKind::Rpc => route.to(rpc),
                 RouteKind::OpenApi => route.to(crate::rest::openapi_doc),
+                RouteKind::Console => route.to(crate::console_ws::console),
             };
             cfg.service(
                 web::resource(r.path)

@@ -6,6 +6,9 @@ pub mod auth;
 pub mod bmc;
 pub mod commands;
 pub mod config;
+pub mod console;
+pub mod console_log;
+pub mod console_ws;
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -372,7 +375,12 @@ pub async fn serve(
                 db::listen(&url, &stop, &|| caches.changed(), &|live| on.set_live(live));
             })?
     };
+    let consoles = Arc::new(
+        console::Consoles::new(config.console.clone(), bmc.clone())
+            .context("cannot start the console broker (console.log_dir)")?,
+    );
     let state = Arc::new(AppState {
+        consoles,
         published: registry.published(),
         pool,
         key,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub pool: Pool,
     pub key: SecretKey,
     pub bmc: BmcPool,
+    /// Serial consoles: one SOL session per machine, shared by its clients.
+    pub consoles: Arc<crate::console::Consoles>,
     /// Tokens and machine lookups kept in memory, and what empties them (`crate::hot`).
     pub caches: Arc<crate::hot::Invalidation>,
     /// Every argon2 hash and verification runs here (bounded threads and queue).

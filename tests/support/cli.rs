@@ -350,6 +350,12 @@ impl Igor {
     /// Starts `igor --server URL ARGS` and hands its stdout over line by line as it comes
     /// (a followed stream); stderr is kept for the end. Killed when dropped.
     pub fn start(&self, args: &[&str]) -> Running {
+        self.start_with(args, Stdio::null())
+    }
+
+    /// `igor --server URL ARGS` in this setup, for a test that wires its standard streams
+    /// itself (a pseudo-terminal, say).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(crate::bin("igor"));
         for k in IGOR_ENV {
             cmd.env_remove(k);
@@ -362,10 +368,14 @@ impl Igor {
             .env("IGOR_CACHE_DIR", &self.cache_dir)
             .env("RUST_BACKTRACE", "0")
             .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// As [`Igor::start`], with `stdin` (a pipe the test keeps open, say).
+    pub fn start_with(&self, args: &[&str], stdin: Stdio) -> Running {
+        let mut cmd = self.command(args);
+        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} ({e})", crate::bin("igor").display()));
@@ -685,6 +695,21 @@ impl Running {
     /// ended).
     pub fn line(&self, within: Duration) -> Option<String> {
         self.lines.recv_timeout(within).ok()
+    }
+
+    /// Writes to igor's stdin (started with a pipe, `Igor::start_with`).
+    pub fn type_keys(&mut self, bytes: &[u8]) {
+        self.child
+            .stdin
+            .as_mut()
+            .expect("igor was started with a stdin pipe")
+            .write_all(bytes)
+            .expect("write to igor's stdin");
+    }
+
+    /// Closes igor's stdin: the end of its input.
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
     }
 
     /// Waits at most `within` for igor to exit; its exit code and stderr.

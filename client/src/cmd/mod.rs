@@ -8,6 +8,7 @@ use crate::context::{App, EXIT_USAGE};
 
 pub mod completion;
 pub mod config;
+pub mod console;
 pub mod login;
 pub mod logout;
 pub mod schema;
@@ -16,6 +17,7 @@ pub fn builtins() -> Vec<Command> {
     vec![
         login::cli(),
         logout::cli(),
+        console::cli(),
         config::cli(),
         schema::cli(),
         completion::cli(),
@@ -26,6 +28,7 @@ pub fn exec(app: &mut App<'_>, name: &str, m: &ArgMatches) -> Result<i32> {
     match name {
         "login" => login::exec(app, m),
         "logout" => logout::exec(app, m),
+        "console" => console::exec(app, m),
         "config" => config::exec(app, m),
         "schema" => schema::exec(app, m),
         "completion" => completion::exec(app, m),

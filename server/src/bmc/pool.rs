@@ -328,6 +328,20 @@ impl BmcPool {
 
     /// Closes the session of one machine (machine deleted or credentials changed), after
     /// the call in progress on it, if any.
+    /// Runs `task` on the pool's runtime (a console session: it owns a socket of its own,
+    /// which must live where it is driven).
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.shared.handle.spawn(task);
+    }
+
+    /// The deadline of one BMC call.
+    pub fn deadline(&self) -> Duration {
+        self.shared.config.deadline
+    }
+
     pub async fn forget(&self, key: i64) {
         self.close(Some(key)).await;
     }

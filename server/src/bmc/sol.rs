@@ -142,6 +142,17 @@ impl SolConsole {
         self.sol.unacknowledged()
     }
 
+    /// Asks the BMC for its device id, to learn whether it still answers: a console with no
+    /// traffic would otherwise never notice a BMC that went away.
+    pub async fn keepalive(&mut self, deadline: Instant) -> Result<(), ConsoleError> {
+        const GET_DEVICE_ID: u8 = 0x01;
+        self.session
+            .request(APP, GET_DEVICE_ID, &[], 0, deadline)
+            .await
+            .map(|_| ())
+            .map_err(|f| ConsoleError::Bmc(f.error()))
+    }
+
     /// Deactivates SOL and closes the session, waiting at most `wait` for each answer.
     pub async fn deactivate(mut self, wait: Duration) {
         let deadline = Instant::now() + wait;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bulk;
 pub mod chassis;
+pub mod console;
 pub mod defaults;
 pub mod introspect;
 pub mod inventory;
@@ -42,6 +43,10 @@ pub const TOPICS: &[(&str, &str)] = &[
         "inventory",
         "What the BMC knows of its machine: FRU chassis, board and product data.",
     ),
+    (
+        "console",
+        "The serial console (IPMI SOL) through igord: 'igor console MACHINE' attaches; console-log shows recent output.",
+    ),
 ];
 
 /// All command versions of every level.
@@ -59,6 +64,7 @@ pub fn all() -> Vec<CommandSpec> {
     v.extend(audit::specs());
     v.extend(inventory::specs());
     v.extend(defaults::specs());
+    v.extend(console::specs());
     v
 }
 

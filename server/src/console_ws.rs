@@ -1,0 +1,301 @@
+//! `GET /api/console/{machine}`: a machine's serial console over a WebSocket.
+//!
+//! The upgrade carries the bearer token, and everything is decided before it: the token,
+//! the caller's role on the machine (an operator may type, a viewer only watches), and the
+//! SOL session itself (a BMC whose SOL is held by another tool answers 409 unless `force`).
+//! Refusals are therefore ordinary JSON errors, never a socket that opens and dies.
+//!
+//! On the socket, binary frames are the serial line's bytes both ways; text frames are
+//! JSON control messages:
+//!
+//! - to the client: `attached` (mode `write` or `read`, who holds the keyboard, whom
+//!   `force` took it from), then the scrollback as one binary frame; `writer` when the
+//!   keyboard changes hands; `notice`; `dropped` (output this client was too slow for);
+//!   `ended` (the session is over, and why); `detached` (the answer to `detach`);
+//! - from the client: `break` (a serial break), `detach` (leave once what was typed has
+//!   reached the BMC).
+//!
+//! Every attach, detach, takeover and break is an audit record; keystrokes are not.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, Session};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::access::Access;
+use crate::bmc::sol::ConsoleError;
+use crate::console::{Attachment, Event, Holder, Refused, clock};
+use crate::error::{ApiError, bmc_error};
+use crate::http::{authenticate, charge};
+use crate::state::{AppState, AuditRow, Ctx};
+
+/// The largest frame a client may send (keystrokes come a few bytes at a time).
+const MAX_FRAME: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleQuery {
+    /// Take the keyboard from its holder, and SOL from another session on the BMC.
+    #[serde(default)]
+    force: bool,
+    /// Watch only, even with the operator role.
+    #[serde(default)]
+    read_only: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Control {
+    Break,
+    Detach,
+}
+
+pub async fn console(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+    body: web::Payload,
+    machine: web::Path<String>,
+    query: Result<web::Query<ConsoleQuery>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, token_hash) = authenticate(&state, &req).await?;
+    charge(&state, &caller)?;
+    let query = query.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "console query: {e}; the parameters are force=true and read_only=true"
+        ))
+    })?;
+    let ctx = Ctx {
+        state: state.get_ref().clone(),
+        caller: caller.clone(),
+        token_hash,
+        peer: req.peer_addr().map(|a| a.ip()),
+        audit: None,
+        audit_params: None,
+    };
+    let name = machine.into_inner();
+    // An operator may type; a viewer only watches; anyone else learns nothing.
+    let (m, may_write) = match ctx.machine(&name, Access::Operator).await {
+        Ok(m) => (m, !query.read_only),
+        Err(ApiError::Forbidden(_)) => (ctx.machine(&name, Access::Viewer).await?, false),
+        Err(e) => return Err(e),
+    };
+    if m.driver != "ipmi" {
+        return Err(ApiError::NotSupported(format!(
+            "machine '{name}': the serial console needs IPMI SOL; this machine's BMC is driven over {}",
+            m.driver
+        )));
+    }
+    let target = ctx.target(&m)?;
+    let user = caller.name.clone();
+    let attached = state
+        .consoles
+        .attach(m.id, &m.name, &target, &user, may_write, query.force)
+        .await;
+    let att = match attached {
+        Ok(att) => att,
+        Err(e) => {
+            let e = refused(&name, e);
+            record(&state, &user, "console-attach", &name, e.code().as_str(), None).await;
+            return Err(e);
+        }
+    };
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let detail = match (&att.took_over_from, att.is_writer()) {
+        (Some(h), _) => format!("writer; took the keyboard from {}", h.user),
+        (None, true) => "writer".to_owned(),
+        (None, false) => "read-only".to_owned(),
+    };
+    let command = if att.took_over_from.is_some() {
+        "console-takeover"
+    } else {
+        "console-attach"
+    };
+    record(&state, &user, command, &name, "ok", Some(detail)).await;
+    let stream = stream
+        .max_frame_size(MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME);
+    let state = state.get_ref().clone();
+    actix_web::rt::spawn(async move {
+        let why = serve(&state, &name, att, session, stream).await;
+        record(&state, &user, "console-detach", &name, "ok", Some(why)).await;
+    });
+    Ok(response)
+}
+
+fn refused(machine: &str, e: Refused) -> ApiError {
+    match e {
+        Refused::Console(ConsoleError::InUse(why)) => ApiError::Conflict(format!(
+            "machine '{machine}': {why}; --force takes it over (the other session loses it)"
+        )),
+        Refused::Console(ConsoleError::Bmc(e)) => bmc_error(machine, e),
+        Refused::Console(ConsoleError::Ended(why)) => ApiError::Bmc {
+            code: schema::ErrorCode::BmcProtocolError,
+            message: format!("machine '{machine}': the serial console ended: {why}"),
+            details: None,
+        },
+        Refused::ReadOnly(why) => ApiError::Forbidden(why),
+        Refused::Gone => ApiError::Bmc {
+            code: schema::ErrorCode::BmcUnreachable,
+            message: format!("machine '{machine}': the console session ended while opening"),
+            details: None,
+        },
+    }
+}
+
+async fn record(
+    state: &AppState,
+    user: &str,
+    command: &str,
+    machine: &str,
+    outcome: &str,
+    detail: Option<String>,
+) {
+    state
+        .audit(
+            user.to_owned(),
+            command.to_owned(),
+            vec![AuditRow {
+                at_ms: chrono::Utc::now().timestamp_millis(),
+                machine: Some(machine.to_owned()),
+                outcome: outcome.to_owned(),
+                duration_ms: 0,
+                detail,
+                params: None,
+            }],
+        )
+        .await;
+}
+
+fn writer_json(h: &Option<Holder>) -> serde_json::Value {
+    match h {
+        Some(h) => json!({"user": h.user, "since": crate::state::rfc3339(h.since)}),
+        None => serde_json::Value::Null,
+    }
+}
+
+async fn text(session: &mut Session, v: serde_json::Value) -> Result<(), actix_ws::Closed> {
+    session.text(v.to_string()).await
+}
+
+/// Relays between one client and its console until either ends; returns how it ended,
+/// for the audit record.
+async fn serve(
+    state: &AppState,
+    machine: &str,
+    mut att: Attachment,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) -> String {
+    let mode = if att.is_writer() { "write" } else { "read" };
+    let mut hello = json!({
+        "type": "attached",
+        "machine": machine,
+        "mode": mode,
+        "writer": writer_json(&att.writer),
+        "took_over_from": writer_json(&att.took_over_from),
+        "scrollback": att.scrollback.len(),
+    });
+    if mode == "read" {
+        let why = match &att.writer {
+            Some(h) => format!("read-only: held by {} since {}", h.user, clock(h.since)),
+            None if att.may_write => "the keyboard is free: type to take it".to_owned(),
+            None => "read-only: watching".to_owned(),
+        };
+        hello["message"] = why.into();
+    }
+    if text(&mut session, hello).await.is_err() {
+        return "the client left".into();
+    }
+    let scrollback = std::mem::take(&mut att.scrollback);
+    if !scrollback.is_empty() && session.binary(scrollback).await.is_err() {
+        return "the client left".into();
+    }
+    let mut told_read_only = false;
+    let why = loop {
+        tokio::select! {
+            event = att.events.recv() => {
+                let sent = match event {
+                    Ok(Event::Output(bytes)) => session.binary(bytes.to_vec()).await,
+                    Ok(Event::Notice { to, text: t }) if to.is_none_or(|c| c == att.client) => {
+                        text(&mut session, json!({"type": "notice", "message": t})).await
+                    }
+                    Ok(Event::Notice { .. }) => Ok(()),
+                    Ok(Event::Writer(h)) => {
+                        told_read_only = false;
+                        text(&mut session, json!({"type": "writer", "writer": writer_json(&h)})).await
+                    }
+                    Ok(Event::Ended(why)) => {
+                        let _ = text(&mut session, json!({"type": "ended", "message": why})).await;
+                        break format!("the console ended: {why}");
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        text(&mut session, json!({
+                            "type": "dropped",
+                            "chunks": n,
+                            "message": format!("{n} chunks of output were dropped: this client read too slowly"),
+                        })).await
+                    }
+                    Err(RecvError::Closed) => break "the console ended".to_owned(),
+                };
+                if sent.is_err() {
+                    break "the client left".to_owned();
+                }
+            }
+            msg = stream.next() => {
+                let done = match msg {
+                    Some(Ok(AggregatedMessage::Binary(keys))) => {
+                        match att.type_keys(keys.to_vec()).await {
+                            Ok(()) => None,
+                            Err(Refused::ReadOnly(why)) if !told_read_only => {
+                                told_read_only = true;
+                                let _ = text(&mut session, json!({"type": "notice", "message": why})).await;
+                                None
+                            }
+                            Err(Refused::ReadOnly(_)) => None,
+                            Err(e) => Some(e.to_string()),
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Text(t))) => match serde_json::from_str::<Control>(&t) {
+                        Ok(Control::Break) => match att.send_break().await {
+                            Ok(()) => {
+                                record(state, &att.user, "console-break", machine, "ok", None).await;
+                                None
+                            }
+                            Err(e) => {
+                                let _ = text(&mut session, json!({"type": "notice", "message": e.to_string()})).await;
+                                None
+                            }
+                        },
+                        Ok(Control::Detach) => {
+                            att.sync().await;
+                            let _ = text(&mut session, json!({"type": "detached"})).await;
+                            Some("detached".to_owned())
+                        }
+                        Err(e) => {
+                            let _ = text(&mut session, json!({
+                                "type": "notice",
+                                "message": format!("unknown control message ({e}); known: {{\"type\":\"break\"}}, {{\"type\":\"detach\"}}"),
+                            })).await;
+                            None
+                        }
+                    },
+                    Some(Ok(AggregatedMessage::Ping(p))) => session.pong(&p).await.err().map(|_| "the client left".to_owned()),
+                    Some(Ok(AggregatedMessage::Pong(_))) => None,
+                    Some(Ok(AggregatedMessage::Close(_))) | None => Some("the client left".to_owned()),
+                    Some(Err(e)) => Some(format!("the client's WebSocket failed: {e}")),
+                };
+                if let Some(why) = done {
+                    break why;
+                }
+            }
+        }
+    };
+    let _ = session.close(None).await;
+    why
+}
