@@ -63,7 +63,10 @@ pub struct Holder {
 pub enum Event {
     Output(Arc<[u8]>),
     /// A message for one client (`Some(id)`) or for all.
-    Notice { to: Option<u64>, text: String },
+    Notice {
+        to: Option<u64>,
+        text: String,
+    },
     /// The keyboard changed hands (`None`: it is free).
     Writer(Option<Holder>),
     /// The session is over, and why.
@@ -95,6 +98,9 @@ struct Slot {
     /// Held while a session is being opened, so two attaches never open two.
     live: tokio::sync::Mutex<Option<Arc<Live>>>,
     scrollback: Mutex<Scrollback>,
+    /// Where the next session's packet numbers start (`Sol::starting_at`): after the
+    /// previous session's, or at random for the first.
+    next_seq: std::sync::atomic::AtomicU8,
 }
 
 #[derive(Default)]
@@ -157,6 +163,11 @@ impl Attachment {
 
     /// Takes the keyboard if it is free and this client may type; refuses with who holds it.
     fn keyboard(&self) -> Result<(), Refused> {
+        if !self.may_write {
+            return Err(Refused::ReadOnly(
+                "read-only: typing needs the operator role on the machine (or an attach without --read-only)".into(),
+            ));
+        }
         let mut st = lock(&self.live.state);
         match &st.writer {
             Some(h) if h.client == self.client => Ok(()),
@@ -165,7 +176,7 @@ impl Attachment {
                 h.user,
                 clock(h.since)
             ))),
-            None if self.may_write => {
+            None => {
                 let me = Holder {
                     client: self.client,
                     user: self.user.clone(),
@@ -175,9 +186,6 @@ impl Attachment {
                 let _ = self.live.events.send(Event::Writer(Some(me)));
                 Ok(())
             }
-            None => Err(Refused::ReadOnly(
-                "read-only: this needs the operator role on the machine".into(),
-            )),
         }
     }
 
@@ -225,6 +233,13 @@ impl Drop for Attachment {
     }
 }
 
+/// A packet sequence number from 1 to 15, for a machine's first session.
+fn random_seq() -> u8 {
+    let mut b = [0u8; 1];
+    let _ = getrandom::fill(&mut b);
+    b[0] % 15 + 1
+}
+
 /// `HH:MM` UTC of Unix seconds, as "held by alice since 10:02" says it.
 pub fn clock(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
@@ -259,6 +274,7 @@ impl Consoles {
                     machine: machine.to_owned(),
                     live: tokio::sync::Mutex::new(None),
                     scrollback: Mutex::new(Scrollback::default()),
+                    next_seq: std::sync::atomic::AtomicU8::new(random_seq()),
                 })
             })
             .clone()
@@ -318,11 +334,8 @@ impl Consoles {
             }
             // The session is ending: let it finish before a new one starts.
             let mut finished = live.finished.clone();
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                finished.wait_for(|done| *done),
-            )
-            .await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), finished.wait_for(|done| *done))
+                .await;
         }
         let live = self.open(slot.clone(), target, force).await?;
         *guard = Some(live.clone());
@@ -350,6 +363,7 @@ impl Consoles {
         let (opened, opened_rx) = oneshot::channel();
         let deadline = Instant::now() + self.bmc.deadline();
         let target = target.clone();
+        let first_seq = slot.next_seq.load(Ordering::Relaxed);
         let task = Session {
             slot,
             live: live.clone(),
@@ -361,7 +375,7 @@ impl Consoles {
         // the session finds itself released rather than running on with nobody.
         let abandoned = ReleaseUnlessKept(Some(live.clone()));
         self.bmc.spawn(async move {
-            match SolConsole::activate(&target, deadline, force).await {
+            match SolConsole::activate(&target, deadline, force, first_seq).await {
                 Ok(sol) => {
                     let _ = opened.send(Ok(()));
                     task.run(sol).await;
@@ -544,6 +558,7 @@ impl Session {
                 "another session took SOL over on the BMC; the console is closed".to_owned()
             }
         };
+        self.slot.next_seq.store(sol.next_seq(), Ordering::Relaxed);
         tracing::info!(machine = %self.slot.machine, %why, "console closed");
         if !matches!(end, End::Released) {
             let _ = self.live.events.send(Event::Ended(why));

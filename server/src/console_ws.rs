@@ -99,7 +99,15 @@ pub async fn console(
         Ok(att) => att,
         Err(e) => {
             let e = refused(&name, e);
-            record(&state, &user, "console-attach", &name, e.code().as_str(), None).await;
+            record(
+                &state,
+                &user,
+                "console-attach",
+                &name,
+                e.code().as_str(),
+                None,
+            )
+            .await;
             return Err(e);
         }
     };

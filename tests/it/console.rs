@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use server::bmc::BmcTarget;
 use server::bmc::sol::{ConsoleError, SolConsole};
+use tests::cli::Igor;
+use tests::db::{Backend, TestDb};
+use tests::pty::{Pty, is_cooked};
+use tests::server::{ADMIN_PASSWORD, Server};
 use tests::sim::SimBmc;
 
 fn soon() -> Instant {
@@ -81,7 +85,9 @@ fn sol_console_against_ipmi_sim() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut console = SolConsole::activate(&target, soon(), false).await.unwrap();
+        let mut console = SolConsole::activate(&target, soon(), false, 1)
+            .await
+            .unwrap();
         let mut serial = accept(&host);
 
         // The host prints; the console sees it.
@@ -117,7 +123,7 @@ fn sol_console_against_ipmi_sim() {
         let said = String::from_utf8_lossy(&other.stdout).to_string()
             + &String::from_utf8_lossy(&other.stderr);
         assert!(said.to_lowercase().contains("already active"), "{said}");
-        match SolConsole::activate(&target, soon(), false).await {
+        match SolConsole::activate(&target, soon(), false, 1).await {
             Err(ConsoleError::InUse(why)) => assert!(why.contains("already active"), "{why}"),
             Err(e) => panic!("expected in use, got {e}"),
             Ok(_) => panic!("a second console while SOL is active"),
@@ -125,7 +131,9 @@ fn sol_console_against_ipmi_sim() {
 
         // --force takes it over. ipmi_sim tells the session it took SOL from nothing; its
         // next keystrokes go unacknowledged, and it ends with a message saying so.
-        let mut second = SolConsole::activate(&target, soon(), true).await.unwrap();
+        let mut second = SolConsole::activate(&target, soon(), true, console.next_seq())
+            .await
+            .unwrap();
         console.write(b"x");
         let deadline = Instant::now() + Duration::from_secs(10);
         let ended = loop {
@@ -145,9 +153,286 @@ fn sol_console_against_ipmi_sim() {
         // The serial line stays connected: the new console sees the host's output.
         serial.write_all(b"again: ").unwrap();
         output_until(&mut second, b"again: ").await;
+        let resume = second.next_seq();
         second.deactivate(Duration::from_secs(2)).await;
         // Released: ipmitool could activate now (checked through ours, which does not hang).
-        let third = SolConsole::activate(&target, soon(), false).await.unwrap();
+        // A session that starts where the previous one ended gets its keystrokes through
+        // (ipmi_sim keeps the last sequence number it acknowledged across sessions).
+        let mut third = SolConsole::activate(&target, soon(), false, resume)
+            .await
+            .unwrap();
+        third.write(b"third\r");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while third.unacknowledged() > 0 {
+            assert!(Instant::now() < deadline, "keystrokes not acknowledged");
+            third
+                .pump(Instant::now() + Duration::from_millis(100))
+                .await
+                .unwrap();
+        }
+        read_until(&mut serial, b"third\r");
         third.deactivate(Duration::from_secs(2)).await;
     });
+}
+
+/// Everything `serial` receives from now on, gathered by a thread (the host's end of the
+/// line, read while the test types elsewhere).
+fn record_serial(serial: &TcpStream) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut reader = serial.try_clone().unwrap();
+    reader.set_read_timeout(None).unwrap();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    got
+}
+
+fn wait_for_serial(got: &std::sync::Mutex<Vec<u8>>, want: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !got.lock().unwrap().windows(want.len()).any(|w| w == want) {
+        assert!(
+            Instant::now() < deadline,
+            "the host never received {:?}; it got {:?}",
+            String::from_utf8_lossy(want),
+            String::from_utf8_lossy(&got.lock().unwrap())
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A user of the server with `role` on `machine`, logged in with igor.
+fn user(admin: &Igor, url: &str, name: &str, machine: &str, role: &str) -> Igor {
+    let password = format!("{name}-password-1");
+    admin.ok_stdin(
+        &["user-add", name, "--password-stdin"],
+        &format!("{password}\n"),
+    );
+    admin.ok(&["permission-grant", name, machine, role]);
+    let igor = Igor::new(url);
+    igor.login(name, &password);
+    igor
+}
+
+/// `ipmitool sol activate` at a terminal of its own (it needs one), holding the
+/// simulator's SOL until it leaves or is killed.
+fn ipmitool_sol(sim: &SimBmc) -> Pty {
+    let port = sim.port.to_string();
+    let mut cmd = std::process::Command::new("ipmitool");
+    cmd.args(["-I", "lanplus", "-C", "3", "-H", &sim.host, "-p", &port])
+        .args(["-U", &sim.user, "-E", "sol", "activate"])
+        .env("IPMI_PASSWORD", &sim.password);
+    Pty::spawn(cmd)
+}
+
+/// 1 MiB of numbered lines, as a host printing a long log would.
+fn megabyte() -> Vec<u8> {
+    let mut block = Vec::with_capacity(1 << 20);
+    let mut i = 0u32;
+    while block.len() < (1 << 20) - 64 {
+        block.extend_from_slice(
+            format!("{i:07} the quick brown fox jumps over the lazy dog\r\n").as_bytes(),
+        );
+        i += 1;
+    }
+    block.extend_from_slice(b"END-OF-BLOCK\r\n");
+    block
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// `igor console` as people use it, through igord against ipmi_sim: at terminals, an
+/// operator types and a viewer and a second operator watch; 1 MiB reaches every watcher
+/// whole and in order; --force takes the keyboard over; ~. detaches and leaves the
+/// terminal as it was (so does SIGTERM); ipmitool is refused while igord holds SOL and
+/// works after; a script's end of input detaches; console-log and the audit trail.
+#[test]
+fn igor_console_with_watchers_and_a_takeover() {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim = SimBmc::with_serial(host.local_addr().unwrap().port());
+    let db = TestDb::new(Backend::Sqlite);
+    let server = Server::start(&db);
+    let admin = Igor::new(&server.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    admin.add_machine("node1", &sim);
+    let alice = user(&admin, &server.url, "alice", "node1", "operator");
+    let bob = user(&admin, &server.url, "bob", "node1", "operator");
+    let carol = user(&admin, &server.url, "carol", "node1", "viewer");
+
+    // Alice attaches at a terminal and holds the keyboard.
+    let mut a = Pty::spawn(alice.command(&["console", "node1"]));
+    assert!(is_cooked(&a.termios()), "a fresh terminal is cooked");
+    a.expect("you hold the keyboard", LONG);
+    assert!(
+        !is_cooked(&a.termios()),
+        "igor console puts the terminal in raw mode"
+    );
+    let mut serial = accept(&host);
+    let typed = record_serial(&serial);
+    serial
+        .write_all(b"\r\nDebian GNU/Linux 13 node1 ttyS0\r\n\r\nnode1 login: ")
+        .unwrap();
+    a.expect("node1 login: ", LONG);
+    a.type_keys(b"root\r");
+    wait_for_serial(&typed, b"root\r");
+    serial.write_all(b"root\r\n[root@node1 ~]# ").unwrap();
+    a.expect("[root@node1 ~]# ", LONG);
+
+    // A viewer sees the scrollback and cannot type; a second operator is told who holds
+    // the keyboard.
+    let mut c = Pty::spawn(carol.command(&["console", "node1"]));
+    c.expect("node1 login: root", LONG);
+    c.expect("read-only", LONG);
+    c.type_keys(b"rm -rf /\r");
+    c.expect("typing needs the operator role", LONG);
+    let mut b = Pty::spawn(bob.command(&["console", "node1"]));
+    b.expect("held by alice since", LONG);
+
+    // 1 MiB of output reaches every watcher whole and in order.
+    let block = megabyte();
+    serial.write_all(&block).unwrap();
+    for (who, p) in [("alice", &a), ("carol", &c), ("bob", &b)] {
+        p.expect("END-OF-BLOCK", Duration::from_secs(120));
+        let screen = p.screen();
+        assert!(
+            contains(screen.as_bytes(), &block),
+            "{who}'s terminal does not hold the block whole and in order"
+        );
+        assert!(!screen.contains("dropped"), "{who}: {screen}");
+    }
+
+    // Bob leaves with ~. and his terminal is as it was.
+    b.type_keys(b"\r~.");
+    assert_eq!(b.wait(LONG), 0, "{}", b.screen());
+    assert!(is_cooked(&b.termios()), "~. left bob's terminal raw");
+
+    // Bob takes the keyboard over with --force; alice is told, and can no longer type.
+    let mut b = Pty::spawn(bob.command(&["console", "--force", "node1"]));
+    b.expect("took the keyboard from alice", LONG);
+    a.expect("taken over by bob", LONG);
+    b.type_keys(b"whoami\r");
+    wait_for_serial(&typed, b"whoami\r");
+    a.type_keys(b"reboot\r");
+    a.expect("held by bob", LONG);
+    b.type_keys(b"~B");
+    // ipmi_sim hands the break to its line as telnet's IAC BRK, with the next characters.
+    b.type_keys(b"id\r");
+    wait_for_serial(&typed, &[0xff, 0xf3, b'i', b'd', b'\r']);
+    // Bob sees his own line echoed by the host, and a break was sent (audited below).
+    serial.write_all(b"whoami\r\nroot\r\n").unwrap();
+    b.expect("whoami\r\nroot", LONG);
+
+    // While igord holds SOL, ipmitool is refused.
+    let other = sim.ipmitool(&["sol", "activate"]);
+    let said = String::from_utf8_lossy(&other.stdout).to_string()
+        + &String::from_utf8_lossy(&other.stderr);
+    assert!(said.to_lowercase().contains("already active"), "{said}");
+
+    // Everyone leaves: ~., ~., and SIGTERM for carol; each terminal is restored.
+    a.type_keys(b"\r~.");
+    assert_eq!(a.wait(LONG), 0, "{}", a.screen());
+    b.type_keys(b"\r~.");
+    assert_eq!(b.wait(LONG), 0, "{}", b.screen());
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &c.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    c.wait(LONG);
+    for (who, p) in [("alice", &a), ("bob", &b), ("carol", &c)] {
+        assert!(is_cooked(&p.termios()), "{who}'s terminal was left raw");
+    }
+    assert!(
+        !contains(&typed.lock().unwrap(), b"rm -rf"),
+        "the viewer's keys reached the host"
+    );
+    assert!(
+        !contains(&typed.lock().unwrap(), b"reboot"),
+        "a read-only operator's keys reached the host"
+    );
+
+    // The session is released: ipmitool gets SOL now, and igor without --force is told
+    // the BMC's SOL is in use; --force takes it from ipmitool.
+    let tool = ipmitool_sol(&sim);
+    tool.expect("SOL Session operational", LONG);
+    let r = alice.run_stdin(&["console", "node1"], "");
+    r.code(1);
+    assert!(
+        r.stderr.contains("already active") && r.stderr.contains("--force"),
+        "{r}"
+    );
+    let r = alice.run_stdin(&["console", "--force", "node1"], "uptime\r");
+    r.code(0);
+    wait_for_serial(&typed, b"uptime\r");
+    drop(tool);
+
+    // A script: its input typed, its end detaching once delivered.
+    let r = alice.run_stdin(&["console", "node1"], "date\r");
+    r.code(0);
+    assert!(r.stderr.contains("attached to node1"), "{r}");
+    wait_for_serial(&typed, b"date\r");
+
+    // console-log shows the end of the output without attaching, to a viewer too.
+    let r = carol.ok(&["console-log", "node1", "--lines", "3"]);
+    assert!(r.stdout.contains("END-OF-BLOCK"), "{r}");
+    assert_eq!(r.stdout.lines().count(), 3, "{r}");
+
+    // The audit trail: attaches, the takeover and the break, with user and machine; no
+    // keystroke.
+    let audit = admin.ok(&["-o", "json", "audit-find", "--since", "10m", "node1"]);
+    let rows = audit.json_lines();
+    let has = |user: &str, command: &str, detail: &str| {
+        rows.iter().any(|r| {
+            r["user"] == user
+                && r["command"] == command
+                && r["detail"].as_str().unwrap_or_default().contains(detail)
+        })
+    };
+    assert!(has("alice", "console-attach", "writer"), "{audit}");
+    assert!(has("carol", "console-attach", "read-only"), "{audit}");
+    assert!(has("bob", "console-takeover", "from alice"), "{audit}");
+    assert!(has("bob", "console-break", ""), "{audit}");
+    assert!(has("alice", "console-detach", ""), "{audit}");
+    assert!(
+        rows.iter().any(|r| r["user"] == "alice"
+            && r["command"] == "console-attach"
+            && r["outcome"] == "conflict"),
+        "the refused attach is not in the audit: {audit}"
+    );
+    for secret in ["whoami", "uptime", "rm -rf"] {
+        assert!(
+            !audit.stdout.contains(secret),
+            "a keystroke in the audit: {audit}"
+        );
+    }
+}
+
+/// A BMC that stops answering ends the console with a clear message, and the terminal is
+/// restored.
+#[test]
+fn a_bmc_that_stops_answering_ends_the_console() {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut sim = SimBmc::with_serial(host.local_addr().unwrap().port());
+    let db = TestDb::new(Backend::Sqlite);
+    let server = Server::start(&db);
+    let admin = Igor::new(&server.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    admin.add_machine("node1", &sim);
+    let mut p = Pty::spawn(admin.command(&["console", "node1"]));
+    p.expect("you hold the keyboard", LONG);
+    let _serial = accept(&host);
+    sim.stop();
+    p.expect("the BMC stopped answering", Duration::from_secs(40));
+    assert_eq!(p.wait(LONG), 1, "{}", p.screen());
+    assert!(is_cooked(&p.termios()), "the terminal was left raw");
 }

@@ -375,7 +375,9 @@ impl Igor {
     /// As [`Igor::start`], with `stdin` (a pipe the test keeps open, say).
     pub fn start_with(&self, args: &[&str], stdin: Stdio) -> Running {
         let mut cmd = self.command(args);
-        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} ({e})", crate::bin("igor").display()));

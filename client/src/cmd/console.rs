@@ -62,7 +62,9 @@ pub fn cli() -> Command {
             Arg::new("force")
                 .long("force")
                 .action(ArgAction::SetTrue)
-                .help("take the keyboard from whoever holds it, or SOL from another tool on the BMC"),
+                .help(
+                    "take the keyboard from whoever holds it, or SOL from another tool on the BMC",
+                ),
         )
         .arg(
             Arg::new("escape")
@@ -75,10 +77,7 @@ pub fn cli() -> Command {
 }
 
 pub fn exec(app: &mut App<'_>, m: &ArgMatches) -> Result<i32> {
-    let machine = m
-        .get_one::<String>("machine")
-        .cloned()
-        .unwrap_or_default();
+    let machine = m.get_one::<String>("machine").cloned().unwrap_or_default();
     let read_only = m.get_flag("read-only");
     let force = m.get_flag("force");
     let escape = escape_char(m.get_one::<String>("escape").map_or("~", String::as_str))?;
@@ -260,9 +259,7 @@ fn connect(
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default();
             if status == 404 && !body.contains("\"code\"") {
-                bail!(
-                    "the server at {server} has no serial console (it came with API level 1.6)"
-                );
+                bail!("the server at {server} has no serial console (it came with API level 1.6)");
             }
             let resp = HttpResponse {
                 status,
@@ -292,11 +289,8 @@ static SAVED: Mutex<Option<rustix::termios::Termios>> = Mutex::new(None);
 fn restore_terminal() {
     let saved = SAVED.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(t) = saved {
-        let _ = rustix::termios::tcsetattr(
-            std::io::stdin(),
-            rustix::termios::OptionalActions::Now,
-            &t,
-        );
+        let _ =
+            rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &t);
     }
 }
 
@@ -591,10 +585,7 @@ impl Console {
                     Some(c) => format!("; {}. detaches, {}? help", c as char, c as char),
                     None => String::new(),
                 };
-                self.note(&format!(
-                    "attached to {}: {how}{took}{esc}",
-                    s("machine")
-                ));
+                self.note(&format!("attached to {}: {how}{took}{esc}", s("machine")));
             }
             "writer" => match v.get("writer") {
                 Some(h) if !h.is_null() => self.note(&format!("keyboard: {}", holder(h))),
@@ -655,7 +646,10 @@ mod tests {
             "wss://igor.example:8623/api/console/node%201?force=true"
         );
         let u = console_url("http://127.0.0.1:8623", "n1", true, false).unwrap();
-        assert_eq!(u.as_str(), "ws://127.0.0.1:8623/api/console/n1?read_only=true");
+        assert_eq!(
+            u.as_str(),
+            "ws://127.0.0.1:8623/api/console/n1?read_only=true"
+        );
         let u = console_url("http://127.0.0.1:8623", "n1", false, false).unwrap();
         assert_eq!(u.as_str(), "ws://127.0.0.1:8623/api/console/n1");
     }

@@ -50,10 +50,14 @@ impl SolConsole {
     /// Opens a session to the BMC and activates SOL. When the BMC says SOL is active on
     /// another session, `force` deactivates it there first (taking the console over);
     /// otherwise the answer is [`ConsoleError::InUse`].
+    ///
+    /// `first_seq` numbers our first packet (see `Sol::starting_at`): where the previous
+    /// session to this BMC ended, when known.
     pub async fn activate(
         target: &BmcTarget,
         deadline: Instant,
         force: bool,
+        first_seq: u8,
     ) -> Result<SolConsole, ConsoleError> {
         let label = deadline.saturating_duration_since(Instant::now());
         let mut session = Session::open(target, deadline, label).await?;
@@ -96,7 +100,7 @@ impl SolConsole {
         })?;
         Ok(SolConsole {
             session,
-            sol: Sol::new(usize::from(activated.inbound_size)),
+            sol: Sol::starting_at(usize::from(activated.inbound_size), first_seq),
         })
     }
 
@@ -135,6 +139,11 @@ impl SolConsole {
                 None => {}
             }
         }
+    }
+
+    /// The sequence number the next session to this BMC should start at.
+    pub fn next_seq(&self) -> u8 {
+        self.sol.next_seq()
     }
 
     /// Characters typed but not yet acknowledged by the BMC.

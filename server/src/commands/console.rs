@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn lines_of_the_scrollback() {
         let b = b"boot\r\nkernel\r\nnode1 login: ";
-        assert_eq!(last_lines(b, false, 100), ["boot", "kernel", "node1 login: "]);
+        assert_eq!(
+            last_lines(b, false, 100),
+            ["boot", "kernel", "node1 login: "]
+        );
         assert_eq!(last_lines(b, false, 1), ["node1 login: "]);
         assert_eq!(last_lines(b, true, 100), ["kernel", "node1 login: "]);
         assert_eq!(last_lines(b"a\r\nb\r\n", false, 5), ["a", "b"]);

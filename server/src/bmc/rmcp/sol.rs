@@ -79,11 +79,20 @@ impl Sol {
     /// `inbound_payload_size`: what Activate Payload said the BMC accepts in one packet,
     /// header included (ipmi_sim says 255 at most in a byte count).
     pub fn new(inbound_payload_size: usize) -> Sol {
+        Self::starting_at(inbound_payload_size, 1)
+    }
+
+    /// As [`Sol::new`], numbering our packets from `first_seq` (1 to 15). A BMC may keep
+    /// the sequence number it last acknowledged across sessions (ipmi_sim does), and then
+    /// takes a new session's first packet with that number for a retransmission: it
+    /// acknowledges it and drops its characters. A session that starts where the previous
+    /// one on the BMC ended avoids that.
+    pub fn starting_at(inbound_payload_size: usize, first_seq: u8) -> Sol {
         Sol {
             max_data: inbound_payload_size.saturating_sub(4).clamp(1, 255),
             queued: VecDeque::new(),
             in_flight: None,
-            next_seq: 1,
+            next_seq: first_seq.clamp(1, 15),
             break_wanted: false,
             ack_owed: None,
             last_in: None,
@@ -104,6 +113,11 @@ impl Sol {
     /// Characters not yet acknowledged by the BMC (queued or in flight).
     pub fn unacknowledged(&self) -> usize {
         self.queued.len() + self.in_flight.as_ref().map_or(0, |f| f.data.len())
+    }
+
+    /// The sequence number our next data packet will carry.
+    pub fn next_seq(&self) -> u8 {
+        self.next_seq
     }
 
     fn seq(&mut self) -> u8 {
@@ -131,7 +145,15 @@ impl Sol {
             self.ack_owed = None;
             return Ok(Some(p));
         }
-        if (self.queued.is_empty() && !self.break_wanted) || self.paused {
+        if self.queued.is_empty() && self.break_wanted {
+            // A break alone carries no character to acknowledge, and BMCs do not (ipmi_sim
+            // acknowledges only characters): it is sent once, never waited for.
+            self.break_wanted = false;
+            let seq = self.seq();
+            self.ack_owed = None;
+            return Ok(Some(vec![seq, ack, accepted, OP_BREAK]));
+        }
+        if self.queued.is_empty() || self.paused {
             return Ok(self.bare_ack());
         }
         let n = self.queued.len().min(self.max_data);
@@ -321,10 +343,22 @@ mod tests {
         let mut s = Sol::new(255);
         s.send_break();
         assert_eq!(s.poll_transmit(now).unwrap(), Some(vec![1, 0, 0, OP_BREAK]));
-        // A nack: the packet (and its break) is sent again, with a new sequence number.
-        s.receive(&[0, 1, 0, ST_NACK]).unwrap();
-        assert_eq!(s.poll_transmit(now).unwrap(), Some(vec![2, 0, 0, OP_BREAK]));
-        s.receive(&[0, 2, 0, 0]).unwrap();
+        // A break alone is sent once: there is no character to acknowledge.
+        assert_eq!(s.poll_transmit(now + RETRY_AFTER * 2).unwrap(), None);
+        assert_eq!(s.unacknowledged(), 0);
+        // With characters it rides along; a nack sends both again, with a new number.
+        s.write(b"q");
+        s.send_break();
+        assert_eq!(
+            s.poll_transmit(now).unwrap(),
+            Some(vec![2, 0, 0, OP_BREAK, b'q'])
+        );
+        s.receive(&[0, 2, 0, ST_NACK]).unwrap();
+        assert_eq!(
+            s.poll_transmit(now).unwrap(),
+            Some(vec![3, 0, 0, OP_BREAK, b'q'])
+        );
+        s.receive(&[0, 3, 1, 0]).unwrap();
         // Flow control: nothing goes while the BMC says characters are unavailable.
         s.receive(&[0, 0, 0, ST_UNAVAILABLE]).unwrap();
         s.write(b"y");
