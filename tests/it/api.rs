@@ -67,8 +67,12 @@ fn routes_need_credentials(backend: Backend) {
             }
             let good = format!("Bearer {}", s.admin());
             let resp = call(&[("Authorization", &good)]);
+            // A route with a path variable answers for what it names: here no machine.
+            let names_nothing = r.path.contains('{')
+                && resp.status == 404
+                && resp.message().starts_with("machine '");
             assert!(
-                resp.status < 300,
+                resp.status < 300 || names_nothing,
                 "{} {} with a good token: {resp:?}",
                 r.method,
                 r.path
