@@ -233,9 +233,14 @@ fn ipmitool_sol(sim: &SimBmc) -> Pty {
 
 /// 1 MiB of numbered lines, as a host printing a long log would.
 fn megabyte() -> Vec<u8> {
-    let mut block = Vec::with_capacity(1 << 20);
+    mebibytes(1)
+}
+
+/// `n` MiB of numbered lines, then `END-OF-BLOCK`.
+fn mebibytes(n: usize) -> Vec<u8> {
+    let mut block = Vec::with_capacity(n << 20);
     let mut i = 0u32;
-    while block.len() < (1 << 20) - 64 {
+    while block.len() < (n << 20) - 64 {
         block.extend_from_slice(
             format!("{i:07} the quick brown fox jumps over the lazy dog\r\n").as_bytes(),
         );
@@ -303,12 +308,11 @@ fn igor_console_with_watchers_and_a_takeover() {
     serial.write_all(&block).unwrap();
     for (who, p) in [("alice", &a), ("carol", &c), ("bob", &b)] {
         p.expect("END-OF-BLOCK", Duration::from_secs(120));
-        let screen = p.screen();
         assert!(
-            contains(screen.as_bytes(), &block),
+            p.shows(&block),
             "{who}'s terminal does not hold the block whole and in order"
         );
-        assert!(!screen.contains("dropped"), "{who}: {screen}");
+        assert!(!p.shows(b"dropped"), "{who}: {}", p.screen());
     }
 
     // Bob leaves with ~. and his terminal is as it was.
@@ -435,4 +439,78 @@ fn a_bmc_that_stops_answering_ends_the_console() {
     p.expect("the BMC stopped answering", Duration::from_secs(40));
     assert_eq!(p.wait(LONG), 1, "{}", p.screen());
     assert!(is_cooked(&p.termios()), "the terminal was left raw");
+}
+
+/// A watcher that stops reading loses the oldest output and is told so, while the writer's
+/// terminal gets every byte: its queue is bounded, and nobody waits for it.
+#[test]
+fn a_slow_watcher_is_told_what_it_lost_and_holds_up_nobody() {
+    use tungstenite::client::IntoClientRequest;
+
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim = SimBmc::with_serial(host.local_addr().unwrap().port());
+    let db = TestDb::new(Backend::Sqlite);
+    let server = Server::start(&db);
+    let admin = Igor::new(&server.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    admin.add_machine("node1", &sim);
+    let a = Pty::spawn(admin.command(&["console", "node1"]));
+    a.expect("you hold the keyboard", LONG);
+    let mut serial = accept(&host);
+
+    // The slow watcher: a WebSocket with a tiny receive buffer that reads nothing more
+    // after its attach.
+    let token = server.login("admin", ADMIN_PASSWORD).body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", server.port()).parse().unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let tcp: TcpStream = sock.into();
+    let mut req = format!(
+        "ws://127.0.0.1:{}/api/console/node1?read_only=true",
+        server.port()
+    )
+    .into_client_request()
+    .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tungstenite::client(req, tcp).expect("the WebSocket upgrade");
+    let hello = ws.read().unwrap();
+    assert!(
+        hello.to_text().unwrap().contains("\"attached\""),
+        "{hello:?}"
+    );
+
+    // More than the kernel's socket buffers can hold for it (4 MiB of send buffer at most
+    // here), so its queue in igord must overflow.
+    let block = mebibytes(8);
+    serial.write_all(&block).unwrap();
+    a.expect("END-OF-BLOCK", Duration::from_secs(120));
+    assert!(
+        a.shows(&block),
+        "the writer's terminal lost output to a slow watcher"
+    );
+
+    // Now the slow one reads what was kept for it: less than everything, and a notice.
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut bytes = 0usize;
+    let mut notices = Vec::new();
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Binary(b)) => bytes += b.len(),
+            Ok(tungstenite::Message::Text(t)) => notices.push(t.to_string()),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        notices.iter().any(|n| n.contains("\"dropped\"")),
+        "no dropped notice in {notices:?} ({bytes} bytes read)"
+    );
+    assert!(bytes < block.len(), "{bytes} bytes: nothing was dropped");
 }

@@ -533,7 +533,18 @@ fn schemathesis_finds_no_failure() {
             println!("sim1 gone before level {l}: {}", why.body);
             add_machine(&admin, "sim1", &sim);
         }
-        let run = fuzz(&s, &token, &l.to_string(), examples, phases, &records);
+        let mut run = fuzz(&s, &token, &l.to_string(), examples, phases, &records);
+        // Debian 12's Python 3.11 can fail inside hypothesis while it describes a lambda
+        // ("AST constructor recursion depth mismatch", CPython gh-106905): the tool
+        // crashed, it found nothing. That level runs once more; a second crash fails.
+        if !run.ok
+            && run
+                .output
+                .contains("AST constructor recursion depth mismatch")
+        {
+            println!("level {l}: schemathesis crashed on CPython gh-106905; running it again");
+            run = fuzz(&s, &token, &l.to_string(), examples, phases, &records);
+        }
         let line = run
             .output
             .lines()

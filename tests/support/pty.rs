@@ -75,8 +75,36 @@ impl Pty {
         }
     }
 
+    /// Waits until the screen shows `text`. Only what arrived since the last look is
+    /// searched, so a long screen (megabytes of output) costs no more per look.
     pub fn expect(&self, text: &str, within: Duration) {
-        self.expect_n(text, 1, within);
+        let deadline = Instant::now() + within;
+        let want = text.as_bytes();
+        let mut from = 0;
+        loop {
+            {
+                let out = self.out.lock().unwrap();
+                if out[from..].windows(want.len()).any(|w| w == want) {
+                    return;
+                }
+                from = out.len().saturating_sub(want.len());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the terminal did not show {text:?} within {within:?}; it ends with:\n{}",
+                String::from_utf8_lossy(&self.out.lock().unwrap()[from.saturating_sub(2000)..])
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the screen holds `bytes` anywhere.
+    pub fn shows(&self, bytes: &[u8]) -> bool {
+        self.out
+            .lock()
+            .unwrap()
+            .windows(bytes.len())
+            .any(|w| w == bytes)
     }
 
     /// Types `bytes`, as keystrokes.
