@@ -98,9 +98,6 @@ struct Slot {
     /// Held while a session is being opened, so two attaches never open two.
     live: tokio::sync::Mutex<Option<Arc<Live>>>,
     scrollback: Mutex<Scrollback>,
-    /// Where the next session's packet numbers start (`Sol::starting_at`): after the
-    /// previous session's, or at random for the first.
-    next_seq: std::sync::atomic::AtomicU8,
 }
 
 #[derive(Default)]
@@ -233,13 +230,6 @@ impl Drop for Attachment {
     }
 }
 
-/// A packet sequence number from 1 to 15, for a machine's first session.
-fn random_seq() -> u8 {
-    let mut b = [0u8; 1];
-    let _ = getrandom::fill(&mut b);
-    b[0] % 15 + 1
-}
-
 /// `HH:MM` UTC of Unix seconds, as "held by alice since 10:02" says it.
 pub fn clock(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
@@ -274,7 +264,6 @@ impl Consoles {
                     machine: machine.to_owned(),
                     live: tokio::sync::Mutex::new(None),
                     scrollback: Mutex::new(Scrollback::default()),
-                    next_seq: std::sync::atomic::AtomicU8::new(random_seq()),
                 })
             })
             .clone()
@@ -363,7 +352,6 @@ impl Consoles {
         let (opened, opened_rx) = oneshot::channel();
         let deadline = Instant::now() + self.bmc.deadline();
         let target = target.clone();
-        let first_seq = slot.next_seq.load(Ordering::Relaxed);
         let task = Session {
             slot,
             live: live.clone(),
@@ -375,7 +363,7 @@ impl Consoles {
         // the session finds itself released rather than running on with nobody.
         let abandoned = ReleaseUnlessKept(Some(live.clone()));
         self.bmc.spawn(async move {
-            match SolConsole::activate(&target, deadline, force, first_seq).await {
+            match SolConsole::activate(&target, deadline, force).await {
                 Ok(sol) => {
                     let _ = opened.send(Ok(()));
                     task.run(sol).await;
@@ -558,7 +546,6 @@ impl Session {
                 "another session took SOL over on the BMC; the console is closed".to_owned()
             }
         };
-        self.slot.next_seq.store(sol.next_seq(), Ordering::Relaxed);
         tracing::info!(machine = %self.slot.machine, %why, "console closed");
         if !matches!(end, End::Released) {
             let _ = self.live.events.send(Event::Ended(why));

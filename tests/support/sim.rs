@@ -37,6 +37,23 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
+/// A free UDP port below 32768: FreeIPMI's tools read `HOST:PORT` into a signed 16-bit
+/// number ("hostname invalid" above), and the kernel's ephemeral ports all lie above.
+fn free_low_udp_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Spread over 20000..32767 by process and call, so parallel tests rarely collide; a
+    // port in use is skipped.
+    let base = 20_000 + (std::process::id() % 6_000) * 2;
+    for _ in 0..1_000 {
+        let port = u16::try_from(base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_700)
+            .expect("port below 32768");
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free udp port below 32768");
+}
+
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -88,7 +105,12 @@ impl SimBmc {
         let mut sim = SimBmc {
             dir,
             host: "127.0.0.1".to_string(),
-            port: free_udp_port(),
+            // The serial console is cross-checked with FreeIPMI's ipmiconsole.
+            port: if serial.is_some() {
+                free_low_udp_port()
+            } else {
+                free_udp_port()
+            },
             console_port: free_tcp_port(),
             user: user.to_string(),
             password: password.to_string(),

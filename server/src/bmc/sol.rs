@@ -40,7 +40,13 @@ pub struct Output {
 pub struct SolConsole {
     session: Session,
     sol: Sol,
+    /// What arrived before the first `pump` (during the probe).
+    pending: Output,
 }
+
+/// How long a new console waits for the answer to its probe (`Sol::probe`): a BMC on the
+/// LAN answers in milliseconds.
+const PROBE_WAIT: Duration = Duration::from_millis(150);
 
 const APP: u8 = 0x06;
 const ACTIVATE_PAYLOAD: u8 = 0x48;
@@ -50,14 +56,10 @@ impl SolConsole {
     /// Opens a session to the BMC and activates SOL. When the BMC says SOL is active on
     /// another session, `force` deactivates it there first (taking the console over);
     /// otherwise the answer is [`ConsoleError::InUse`].
-    ///
-    /// `first_seq` numbers our first packet (see `Sol::starting_at`): where the previous
-    /// session to this BMC ended, when known.
     pub async fn activate(
         target: &BmcTarget,
         deadline: Instant,
         force: bool,
-        first_seq: u8,
     ) -> Result<SolConsole, ConsoleError> {
         let label = deadline.saturating_duration_since(Instant::now());
         let mut session = Session::open(target, deadline, label).await?;
@@ -98,10 +100,36 @@ impl SolConsole {
                 answer.len()
             )))
         })?;
-        Ok(SolConsole {
+        let mut console = SolConsole {
             session,
-            sol: Sol::starting_at(usize::from(activated.inbound_size), first_seq),
-        })
+            sol: Sol::new(usize::from(activated.inbound_size)),
+            pending: Output::default(),
+        };
+        console.probe().await?;
+        Ok(console)
+    }
+
+    /// Asks whether the BMC still holds our first packet number from an earlier session
+    /// (`Sol::probe`), waiting at most [`PROBE_WAIT`] for the answer. Output arriving
+    /// meanwhile is kept for the first `pump`.
+    async fn probe(&mut self) -> Result<(), ConsoleError> {
+        let probe = self.sol.probe();
+        self.session.send_sol(&probe).await?;
+        let until = Instant::now() + PROBE_WAIT;
+        while self.sol.probing() {
+            let Some(payload) = self.session.recv_sol(until).await? else {
+                break;
+            };
+            let r = self.sol.receive(&payload).map_err(ended)?;
+            self.pending.data.extend(r.data);
+            self.pending.break_detected |= r.break_detected;
+            self.pending.deactivated |= r.deactivating;
+            while let Some(p) = self.sol.poll_transmit(Instant::now()).map_err(ended)? {
+                self.session.send_sol(&p).await?;
+            }
+        }
+        self.sol.end_probe();
+        Ok(())
     }
 
     /// Queues keystrokes for the serial line.
@@ -115,6 +143,9 @@ impl SolConsole {
 
     /// Sends what is due and takes what arrives, until `until` or until output arrived.
     pub async fn pump(&mut self, until: Instant) -> Result<Output, ConsoleError> {
+        if self.pending != Output::default() {
+            return Ok(std::mem::take(&mut self.pending));
+        }
         let mut out = Output::default();
         loop {
             while let Some(p) = self.sol.poll_transmit(Instant::now()).map_err(ended)? {
@@ -139,11 +170,6 @@ impl SolConsole {
                 None => {}
             }
         }
-    }
-
-    /// The sequence number the next session to this BMC should start at.
-    pub fn next_seq(&self) -> u8 {
-        self.sol.next_seq()
     }
 
     /// Characters typed but not yet acknowledged by the BMC.

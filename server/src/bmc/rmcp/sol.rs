@@ -73,26 +73,20 @@ pub struct Sol {
     /// The BMC's last data packet (sequence number, length), to tell a retransmission.
     last_in: Option<(u8, usize)>,
     paused: bool,
+    /// The number a probe asked about (see [`Sol::probe`]), until it is answered or given up.
+    probing: Option<u8>,
 }
 
 impl Sol {
     /// `inbound_payload_size`: what Activate Payload said the BMC accepts in one packet,
     /// header included (ipmi_sim says 255 at most in a byte count).
     pub fn new(inbound_payload_size: usize) -> Sol {
-        Self::starting_at(inbound_payload_size, 1)
-    }
-
-    /// As [`Sol::new`], numbering our packets from `first_seq` (1 to 15). A BMC may keep
-    /// the sequence number it last acknowledged across sessions (ipmi_sim does), and then
-    /// takes a new session's first packet with that number for a retransmission: it
-    /// acknowledges it and drops its characters. A session that starts where the previous
-    /// one on the BMC ended avoids that.
-    pub fn starting_at(inbound_payload_size: usize, first_seq: u8) -> Sol {
         Sol {
             max_data: inbound_payload_size.saturating_sub(4).clamp(1, 255),
             queued: VecDeque::new(),
             in_flight: None,
-            next_seq: first_seq.clamp(1, 15),
+            next_seq: 1,
+            probing: None,
             break_wanted: false,
             ack_owed: None,
             last_in: None,
@@ -115,9 +109,26 @@ impl Sol {
         self.queued.len() + self.in_flight.as_ref().map_or(0, |f| f.data.len())
     }
 
-    /// The sequence number our next data packet will carry.
-    pub fn next_seq(&self) -> u8 {
-        self.next_seq
+    /// A packet that types nothing and asks whether the BMC still holds our next sequence
+    /// number as the one it last acknowledged. ipmi_sim keeps that number across SOL
+    /// sessions and takes a new session's packet carrying it for a retransmission: it
+    /// acknowledges the packet and drops its characters. It acknowledges an empty packet
+    /// only in that case, so an answer to the probe moves our numbering past it
+    /// (`receive`); no answer leaves it. A BMC that acknowledges every packet costs us one
+    /// number, nothing else.
+    pub fn probe(&mut self) -> Vec<u8> {
+        self.probing = Some(self.next_seq);
+        vec![self.next_seq, 0, 0, 0]
+    }
+
+    /// Whether a probe is still unanswered.
+    pub fn probing(&self) -> bool {
+        self.probing.is_some()
+    }
+
+    /// Gives up waiting for the probe's answer: the number is free.
+    pub fn end_probe(&mut self) {
+        self.probing = None;
     }
 
     fn seq(&mut self) -> u8 {
@@ -200,6 +211,10 @@ impl Sol {
             data: Vec::new(),
         };
         self.paused = r.unavailable;
+        // The answer to a probe: the BMC holds this number from an earlier session.
+        if ack != 0 && self.in_flight.is_none() && self.probing.take_if(|p| *p == ack).is_some() {
+            self.seq();
+        }
         // An acknowledgement of our packet in flight.
         if ack != 0
             && let Some(f) = self.in_flight.take_if(|f| f.seq == ack)
@@ -368,6 +383,25 @@ mod tests {
         let r = s.receive(&[0, 0, 0, ST_DEACTIVATING | ST_BREAK]).unwrap();
         assert!(r.deactivating && r.break_detected);
         assert_eq!(s.receive(&[1, 2]), Err(SolError::Short(2)));
+    }
+
+    #[test]
+    fn a_probe_answered_moves_the_numbering_on() {
+        let now = t0();
+        // Answered: the BMC still holds number 1, so our first packet carries 2.
+        let mut s = Sol::new(255);
+        assert_eq!(s.probe(), vec![1, 0, 0, 0]);
+        s.receive(&[0, 1, 5, 0]).unwrap();
+        assert!(!s.probing());
+        s.write(b"a");
+        assert_eq!(s.poll_transmit(now).unwrap(), Some(vec![2, 0, 0, 0, b'a']));
+        // Unanswered: 1 is free.
+        let mut s = Sol::new(255);
+        s.probe();
+        s.end_probe();
+        s.receive(&[0, 1, 5, 0]).unwrap();
+        s.write(b"a");
+        assert_eq!(s.poll_transmit(now).unwrap(), Some(vec![1, 0, 0, 0, b'a']));
     }
 
     #[test]
