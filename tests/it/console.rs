@@ -324,6 +324,19 @@ fn igor_console_with_watchers_and_a_takeover() {
     c.expect("typing needs the operator role", LONG);
     let mut b = Pty::spawn(bob.command(&["console", "node1"]));
     b.expect("held by alice since", LONG);
+    // An operator may choose to only watch: nothing typed leaves the client.
+    let mut w = Pty::spawn(bob.command(&["console", "--read-only", "node1"]));
+    w.expect("attached to node1", LONG);
+    w.type_keys(b"halt\r");
+    w.expect("keystrokes are not sent", LONG);
+    w.type_keys(b"~.");
+    assert_eq!(w.wait(LONG), 0, "{}", w.screen());
+    // A window resize (SIGWINCH) is nothing to the console: alice types on below.
+    let winch = std::process::Command::new("kill")
+        .args(["-WINCH", &a.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(winch.success());
 
     // 1 MiB of output reaches every watcher whole and in order.
     let block = megabyte();
@@ -379,6 +392,10 @@ fn igor_console_with_watchers_and_a_takeover() {
     for (who, p) in [("alice", &a), ("bob", &b), ("carol", &c)] {
         assert!(is_cooked(&p.termios()), "{who}'s terminal was left raw");
     }
+    assert!(
+        !contains(&typed.lock().unwrap(), b"halt"),
+        "a --read-only client's keys reached the host"
+    );
     assert!(
         !contains(&typed.lock().unwrap(), b"rm -rf"),
         "the viewer's keys reached the host"
@@ -568,4 +585,32 @@ fn a_slow_watcher_is_told_what_it_lost_and_holds_up_nobody() {
         "no dropped notice in {notices:?} ({bytes} bytes read)"
     );
     assert!(bytes < block.len(), "{bytes} bytes: nothing was dropped");
+}
+
+/// A console nobody types on and nothing prints to is released after
+/// `[console] idle_timeout_secs`, and its clients are told why.
+#[test]
+fn an_idle_console_is_released() {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim = SimBmc::with_serial(host.local_addr().unwrap().port());
+    let db = TestDb::new(Backend::Sqlite);
+    let server = Server::start_with(
+        &db,
+        ServerOptions {
+            config_toml: Some("[console]\nidle_timeout_secs = 2\n".into()),
+            ..Default::default()
+        },
+    );
+    let admin = Igor::new(&server.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    admin.add_machine("node1", &sim);
+    let mut p = Pty::spawn(admin.command(&["console", "node1"]));
+    p.expect("you hold the keyboard", LONG);
+    let _serial = accept(&host);
+    p.expect("idle for 2 s and is released", LONG);
+    assert_eq!(p.wait(LONG), 1, "{}", p.screen());
+    assert!(is_cooked(&p.termios()), "the terminal was left raw");
+    // Released on the BMC too: ipmitool may activate SOL now.
+    let tool = ipmitool_sol(&sim);
+    tool.expect("SOL Session operational", LONG);
 }
