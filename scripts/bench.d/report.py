@@ -390,8 +390,9 @@ def section_redfish():
                      rtxt(ratio(t and t[0], fan["curl-parallel"] and fan["curl-parallel"][0]))])
     out = ["## 7. Redfish", "",
            f"sushy-tools' emulator {INFO.get('sushy', '?')} (`--fake`, {n} ComputerSystems, "
-           "HTTPS with a self-signed certificate, Basic auth from an htpasswd file), one "
-           "process on loopback. igor's rows go through igord, which pinned the certificate "
+           "HTTPS with a self-signed certificate, Basic auth from an htpasswd file at bcrypt "
+           "cost 4, checked on every request), one single-threaded process on loopback: its "
+           "own time per request is most of every row. igor's rows go through igord, which pinned the certificate "
            "at machine-add and keeps one connection per machine. curl reads the same "
            "`PowerState` with a fresh connection, trusting the certificate (`--cacert`) and "
            f"its credentials from a netrc; redfishtool {INFO.get('redfishtool', '?')} does "

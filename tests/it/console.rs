@@ -292,6 +292,13 @@ fn igor_console_with_watchers_and_a_takeover() {
     let admin = Igor::new(&server.url);
     admin.login("admin", ADMIN_PASSWORD);
     admin.add_machine("node1", &sim);
+    let shown = admin.json(&["machine-show/2", "node1"]);
+    assert!(
+        shown["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "console")),
+        "an IPMI machine lists the console: {shown}"
+    );
     let alice = user(&admin, &server.url, "alice", "node1", "operator");
     let bob = user(&admin, &server.url, "bob", "node1", "operator");
     let carol = user(&admin, &server.url, "carol", "node1", "viewer");

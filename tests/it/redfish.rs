@@ -266,7 +266,7 @@ fn redfish_machines_beside_ipmi_ones(backend: tests::db::Backend) {
         .filter_map(|c| c.as_str())
         .collect();
     assert!(
-        caps.contains(&"power") && !caps.contains(&"bmc-info"),
+        caps.contains(&"power") && !caps.contains(&"bmc-info") && !caps.contains(&"console"),
         "{m}"
     );
     igor.add_machine("rack1-ipmi", &ipmi);

@@ -312,9 +312,11 @@ impl Driver {
                 "sensors",
                 "fru",
                 "bmc-info",
+                "console",
             ],
-            // Redfish has no chassis status of IPMI's kind, no per-record delete and no
-            // Get Device ID; the event log is there when the service has LogServices.
+            // Redfish has no chassis status of IPMI's kind, no per-record delete, no Get
+            // Device ID and no serial console; the event log is there when the service has
+            // LogServices.
             Driver::Redfish => &["power", "identify", "bootdev", "sel", "sensors", "fru"],
         };
         all.iter().map(|c| (*c).to_owned()).collect()
