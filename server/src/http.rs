@@ -41,6 +41,8 @@ pub enum RouteKind {
     Rpc,
     OpenApi,
     Console,
+    UiRedirect,
+    Ui,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -90,6 +92,25 @@ pub const ROUTES: &[Route] = &[
         auth: false,
         kind: RouteKind::OpenApi,
     },
+    // The web UI's static files (`ui`), not the API: served at the levels with a schema.
+    Route {
+        method: "GET",
+        path: "/ui",
+        auth: false,
+        kind: RouteKind::UiRedirect,
+    },
+    Route {
+        method: "GET",
+        path: "/ui/",
+        auth: false,
+        kind: RouteKind::Ui,
+    },
+    Route {
+        method: "GET",
+        path: "/ui/{file}",
+        auth: false,
+        kind: RouteKind::Ui,
+    },
     // A WebSocket (`console_ws`), served at the levels that have `console-log`.
     Route {
         method: "GET",
@@ -111,7 +132,11 @@ pub fn configure(
         cfg.app_data(web::Data::new(state.clone()));
         cfg.app_data(web::Data::from(registry.clone()));
         for r in ROUTES {
-            if r.kind == RouteKind::Schema && state.published.level() < SCHEMA_LEVEL {
+            if matches!(
+                r.kind,
+                RouteKind::Schema | RouteKind::Ui | RouteKind::UiRedirect
+            ) && state.published.level() < SCHEMA_LEVEL
+            {
                 continue;
             }
             if r.kind == RouteKind::Console && registry.get("console-log", 1).is_none() {
@@ -127,6 +152,8 @@ pub fn configure(
                 RouteKind::Rpc => route.to(rpc),
                 RouteKind::OpenApi => route.to(crate::rest::openapi_doc),
                 RouteKind::Console => route.to(crate::console_ws::console),
+                RouteKind::UiRedirect => route.to(crate::ui::redirect),
+                RouteKind::Ui => route.to(crate::ui::file),
             };
             cfg.service(
                 web::resource(r.path)

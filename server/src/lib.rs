@@ -20,6 +20,7 @@ pub mod registry;
 pub mod rest;
 pub mod state;
 pub mod tls;
+pub mod ui;
 
 use std::sync::Arc;
 

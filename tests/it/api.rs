@@ -84,7 +84,14 @@ fn routes_need_credentials(backend: Backend) {
                 "{} {} must not need a token",
                 r.method, r.path
             );
-            assert_ne!(resp.status, 404, "{} {} must exist", r.method, r.path);
+            // A route with a path variable answers for what it names: here no such file.
+            let names_nothing = r.path.contains('{') && resp.message().starts_with("no file '");
+            assert!(
+                resp.status != 404 || names_nothing,
+                "{} {} must exist: {resp:?}",
+                r.method,
+                r.path
+            );
         }
     }
     // A path outside the list is a JSON 404, and a wrong method a 405.

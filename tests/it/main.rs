@@ -38,3 +38,4 @@ mod rolling;
 mod scale;
 mod schema_doc;
 mod tls;
+mod ui;

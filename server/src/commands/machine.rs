@@ -54,13 +54,25 @@ pub struct MachineOut2 {
     /// Redfish: the BMC's certificate is trusted through a CA given by an admin.
     pub tls_ca: bool,
     /// What igor's commands can do on this machine: power, chassis-status, identify,
-    /// bootdev, sel, sel-delete, sensors, fru, bmc-info. A command needing something else
-    /// is refused as not_supported.
+    /// bootdev, sel, sel-delete, sensors, fru, bmc-info, console. A command needing
+    /// something else is refused as not_supported.
     pub capabilities: Vec<String>,
     /// Free text.
     pub description: String,
     /// When the machine was added (RFC 3339).
     pub created_at: String,
+}
+
+/// A machine as `machine-find/4` lists it: `machine-show/2`'s fields, and what the caller
+/// may do there, so that a client offers only the actions it may take.
+#[derive(Serialize, JsonSchema)]
+#[schemars(extend("x-igor-columns" = ["name", "driver", "bmc_host", "access", "description"]))]
+pub struct MachineListed {
+    #[serde(flatten)]
+    pub machine: MachineOut2,
+    /// What you may do on this machine: admin (everything), operator (act on it: power,
+    /// boot device, SEL changes, typing on its console) or viewer (look).
+    pub access: String,
 }
 
 pub fn out2(m: &Machine) -> MachineOut2 {
@@ -685,6 +697,19 @@ pub fn specs() -> Vec<CommandSpec> {
         )
         .rest(Verb::Get, "/api/machines")
         .object("machine", "find"),
+        command(
+            "machine-find",
+            4,
+            "1.6",
+            "machine",
+            Access::User,
+            "List the machines a set of names, hostranges or globs selects, with what you may do on each\n\
+             As version 3, each machine shown as machine-show/2 shows it, with its driver and \
+             capabilities, plus your access there: admin, operator or viewer.",
+            find_4,
+        )
+        .rest(Verb::Get, "/api/machines")
+        .object("machine", "find"),
     ]
 }
 
@@ -862,21 +887,59 @@ async fn find(ctx: Ctx, p: MachineFind) -> Result<Out<Vec<MachineOut>>, ApiError
 }
 
 async fn find_3(ctx: Ctx, p: MachineFind3) -> Result<Out<Vec<MachineOut>>, ApiError> {
-    if p.machines.is_empty() {
-        return find(
-            ctx,
-            MachineFind {
-                criteria: p.criteria,
+    let (list, summary) = selected(&ctx, p).await?;
+    Ok(Out::new(list.iter().map(out).collect(), summary))
+}
+
+async fn find_4(ctx: Ctx, p: MachineFind3) -> Result<Out<Vec<MachineListed>>, ApiError> {
+    let (list, summary) = selected(&ctx, p).await?;
+    let roles: std::collections::HashMap<String, String> = if ctx.caller.is_admin() {
+        std::collections::HashMap::new()
+    } else {
+        let me = ctx.caller.name.clone();
+        ctx.db(move |c| models::permission_find(c, Some(&me), None).map_err(ApiError::from))
+            .await?
+            .into_iter()
+            .map(|p| (p.machine, p.role))
+            .collect()
+    };
+    let listed = list
+        .iter()
+        .map(|m| MachineListed {
+            machine: out2(m),
+            access: if ctx.caller.is_admin() {
+                "admin".to_owned()
+            } else {
+                // Listed means visible: a permission this call did not see (revoked
+                // meanwhile) reads as the least.
+                roles
+                    .get(&m.name)
+                    .cloned()
+                    .unwrap_or_else(|| "viewer".to_owned())
             },
-        )
-        .await;
+        })
+        .collect();
+    Ok(Out::new(listed, summary))
+}
+
+/// The machines `machine-find/3` and `/4` list, and their summary.
+async fn selected(ctx: &Ctx, p: MachineFind3) -> Result<(Vec<Machine>, String), ApiError> {
+    if p.machines.is_empty() {
+        let visible_to = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
+        let list = ctx
+            .db(move |c| {
+                models::machine_find(c, p.criteria.as_deref(), visible_to).map_err(ApiError::from)
+            })
+            .await?;
+        let summary = format!("{} machine(s)", list.len());
+        return Ok((list, summary));
     }
-    let targets = super::bulk::resolve(&ctx, &p.machines, Access::Viewer).await?;
+    let targets = super::bulk::resolve(ctx, &p.machines, Access::Viewer).await?;
     let criteria = p.criteria.unwrap_or_default();
     let (mut list, mut unmatched) = (Vec::new(), Vec::new());
     for t in targets {
         match t {
-            Ok(m) if m.name.contains(&criteria) => list.push(out(&m)),
+            Ok(m) if m.name.contains(&criteria) => list.push(m),
             Ok(_) => {}
             Err((name, _)) => unmatched.push(name),
         }
@@ -896,7 +959,7 @@ async fn find_3(ctx: Ctx, p: MachineFind3) -> Result<Out<Vec<MachineOut>>, ApiEr
             shown.join(", ")
         ));
     }
-    Ok(Out::new(list, summary))
+    Ok((list, summary))
 }
 
 async fn modify(ctx: Ctx, p: MachineMod) -> Result<Out<MachineOut>, ApiError> {

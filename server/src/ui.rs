@@ -1,0 +1,87 @@
+//! `/ui/`: the web client (`server/ui/`), embedded at build time so that igord stays one
+//! binary. It is static: the page learns everything from `/api/schema` and talks to the
+//! API with a bearer token, as igor does.
+//!
+//! Every file goes out with a strict Content-Security-Policy (scripts, styles and
+//! connections from this origin only, nothing inline, no framing), `nosniff`, no referrer,
+//! and `no-cache` with an ETag (the file's SHA-256), so an upgraded igord's page is used at
+//! once and an unchanged one costs a 304.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+
+#[derive(rust_embed::Embed)]
+#[folder = "ui/"]
+struct Files;
+
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                       connect-src 'self'; img-src 'self'; form-action 'none'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `GET /ui`: the page's relative links need the trailing slash.
+pub async fn redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/ui/"))
+        .finish()
+}
+
+/// `GET /ui/` and `GET /ui/{file}`.
+pub async fn file(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let name = req.match_info().get("file").unwrap_or("");
+    let name = if name.is_empty() { "index.html" } else { name };
+    let f = Files::get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("no file '{name}' in the web UI")))?;
+    let etag = format!("\"{}\"", hex::encode(f.metadata.sha256_hash()));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    resp.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, etag));
+    if fresh {
+        return Ok(resp.finish());
+    }
+    Ok(resp
+        .content_type(content_type(name))
+        .body(f.data.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_and_its_files_are_embedded() {
+        for f in ["index.html", "app.js", "app.css"] {
+            assert!(super::Files::get(f).is_some(), "{f} is not embedded");
+        }
+        let page = super::Files::get("index.html").unwrap();
+        let text = String::from_utf8_lossy(&page.data);
+        // The CSP allows no inline script or style: the page must have none.
+        assert!(
+            !text.contains("<script>") && !text.contains("style="),
+            "{text}"
+        );
+    }
+}
