@@ -32,9 +32,13 @@ fn routes_need_credentials(backend: Backend) {
             "GET /api/ping",
             "GET /api/schema",
             "POST /api/login",
-            "GET /api/openapi.json"
+            "GET /api/openapi.json",
+            "GET /ui",
+            "GET /ui/",
+            "GET /ui/{file}"
         ],
-        "only ping, schema, login and the OpenAPI document answer without a token"
+        "only ping, schema, login, the OpenAPI document and the web UI's static files answer \
+         without a token"
     );
     let (_db, s) = fresh(backend);
     let revoked = s.admin();

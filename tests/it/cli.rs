@@ -710,7 +710,12 @@ fn output_reads_back_in_its_consumers() {
     let lines: Vec<&str> = table.stdout.lines().collect();
     assert_eq!(lines.len(), names.len() + 1, "{table}");
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(&header[..2], ["name", "bmc_host"], "{table}");
+    // machine-find/4's columns (x-igor-columns), the default version at level 1.6.
+    assert_eq!(
+        &header[..4],
+        ["name", "driver", "bmc_host", "access"],
+        "{table}"
+    );
     let firsts: Vec<&str> = lines[1..]
         .iter()
         .map(|l| l.split("   ").next().unwrap().trim_end())
