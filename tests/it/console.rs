@@ -68,6 +68,19 @@ async fn output_until(console: &mut SolConsole, want: &[u8]) -> Vec<u8> {
     got
 }
 
+/// Types `keys` and pumps until the BMC has acknowledged every one.
+async fn type_acknowledged(console: &mut SolConsole, keys: &[u8]) {
+    console.write(keys);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while console.unacknowledged() > 0 {
+        assert!(Instant::now() < deadline, "keystrokes not acknowledged");
+        console
+            .pump(Instant::now() + Duration::from_millis(100))
+            .await
+            .unwrap();
+    }
+}
+
 #[test]
 fn sol_console_against_ipmi_sim() {
     let host = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -96,15 +109,7 @@ fn sol_console_against_ipmi_sim() {
         assert!(got.ends_with(b"node1 login: "), "{got:?}");
 
         // Keystrokes reach the host, acknowledged.
-        console.write(b"root\r");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while console.unacknowledged() > 0 {
-            assert!(Instant::now() < deadline, "keystrokes not acknowledged");
-            console
-                .pump(Instant::now() + Duration::from_millis(100))
-                .await
-                .unwrap();
-        }
+        type_acknowledged(&mut console, b"root\r").await;
         assert_eq!(read_until(&mut serial, b"root\r"), b"root\r");
 
         // Several kilobytes in one go arrive whole and in order.
@@ -154,15 +159,7 @@ fn sol_console_against_ipmi_sim() {
         // A new session's keystrokes get through, although ipmi_sim keeps the number it
         // last acknowledged across sessions (the probe at activation steps past it).
         let mut third = SolConsole::activate(&target, soon(), false).await.unwrap();
-        third.write(b"third\r");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while third.unacknowledged() > 0 {
-            assert!(Instant::now() < deadline, "keystrokes not acknowledged");
-            third
-                .pump(Instant::now() + Duration::from_millis(100))
-                .await
-                .unwrap();
-        }
+        type_acknowledged(&mut third, b"third\r").await;
         read_until(&mut serial, b"third\r");
         third.deactivate(Duration::from_secs(2)).await;
     });
