@@ -13,7 +13,8 @@
 //!   keyboard changes hands; `notice`; `dropped` (output this client was too slow for);
 //!   `ended` (the session is over, and why); `detached` (the answer to `detach`);
 //! - from the client: `break` (a serial break), `detach` (leave once what was typed has
-//!   reached the BMC).
+//!   reached the BMC and the host's answer has been relayed: until the line is quiet for
+//!   0.3 s, 3 s at most).
 //!
 //! Every attach, detach, takeover and break is an audit record; keystrokes are not.
 
@@ -191,6 +192,29 @@ async fn text(session: &mut Session, v: serde_json::Value) -> Result<(), actix_w
     session.text(v.to_string()).await
 }
 
+/// After a detach's keystrokes are acknowledged, the output that answers them: relayed
+/// until [`QUIET`] passes without any, for at most [`LINGER`].
+async fn linger(att: &mut Attachment, session: &mut Session) {
+    let until = tokio::time::Instant::now() + LINGER;
+    loop {
+        let wait = until.min(tokio::time::Instant::now() + QUIET);
+        match tokio::time::timeout_at(wait, att.events.recv()).await {
+            Ok(Ok(Event::Output(bytes))) => {
+                if session.binary(bytes.to_vec()).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {}
+            Ok(Err(RecvError::Closed)) | Err(_) => return,
+        }
+    }
+}
+
+/// How long a detaching client still gets output: quiet for this long ends it...
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+/// ...and this long at most.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Relays between one client and its console until either ends; returns how it ended,
 /// for the audit record.
 async fn serve(
@@ -282,6 +306,9 @@ async fn serve(
                         },
                         Ok(Control::Detach) => {
                             att.sync().await;
+                            // What the host answers to the last line still reaches the
+                            // client: until the line is quiet (bounded).
+                            linger(&mut att, &mut session).await;
                             let _ = text(&mut session, json!({"type": "detached"})).await;
                             Some("detached".to_owned())
                         }

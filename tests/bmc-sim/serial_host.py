@@ -6,8 +6,8 @@
 ipmi_sim connects here (its lan.conf `sol "tcp:127.0.0.1:PORT" 115200` line) as a BMC's
 serial port reaches its host. Every byte typed on the console comes back (a terminal's
 echo), except 0x02, which makes the host print BULK_BYTES of numbered lines and then
-`BULK-END`. BANNER (with \\r\\n escapes) is printed to each connection first, as a getty
-prints its login prompt. ipmi_sim speaks telnet on this line: its option negotiation and breaks are
+`BULK-END`. BANNER (with \\r\\n escapes) is printed to each connection first and its last
+line again after every line typed, as a getty prompts. ipmi_sim speaks telnet on this line: its option negotiation and breaks are
 dropped, not echoed. Runs until killed; ipmi_sim reconnects after a drop.
 """
 import socket
@@ -57,6 +57,8 @@ def main():
                 else:
                     echo.append(b)
             if echo:
+                if banner and b"\r" in echo:
+                    echo += b"\n" + banner.rsplit(b"\n", 1)[-1]
                 conn.sendall(bytes(echo))
         conn.close()
 

@@ -433,15 +433,26 @@ fn igor_console_with_watchers_and_a_takeover() {
     wait_for_serial(&typed, b"uptime\r");
     drop(tool);
 
-    // A script: its input typed, its end detaching once delivered.
+    // A script: its input typed, its end detaching once delivered, and the host's answer
+    // to it shown before igor leaves.
+    let answer = {
+        let (typed, mut serial) = (typed.clone(), serial.try_clone().unwrap());
+        std::thread::spawn(move || {
+            wait_for_serial(&typed, b"date\r");
+            serial
+                .write_all(b"date\r\nWed Dec  2 10:02:00 UTC 2026\r\n# ")
+                .unwrap();
+        })
+    };
     let r = alice.run_stdin(&["console", "node1"], "date\r");
     r.code(0);
+    answer.join().unwrap();
     assert!(r.stderr.contains("attached to node1"), "{r}");
-    wait_for_serial(&typed, b"date\r");
+    assert!(r.stdout.contains("Wed Dec  2 10:02:00 UTC 2026"), "{r}");
 
     // console-log shows the end of the output without attaching, to a viewer too.
     let r = carol.ok(&["console-log", "node1", "--lines", "3"]);
-    assert!(r.stdout.contains("END-OF-BLOCK"), "{r}");
+    assert!(r.stdout.contains("Wed Dec  2 10:02:00 UTC 2026"), "{r}");
     assert_eq!(r.stdout.lines().count(), 3, "{r}");
 
     // The log file has the console's output, and only its owner may read it.

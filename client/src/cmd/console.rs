@@ -8,8 +8,9 @@
 //! since the signal interrupts its `poll`). At the start of a line the escape character
 //! (`~`) introduces `~.` (detach), `~B` (break), `~~` (a `~`) and `~?` (help), as in ssh
 //! and ipmitool. A stdin that is not a terminal is sent as it is, escapes included, and
-//! its end detaches once what was sent has reached the BMC: `printf 'root\r' | igor
-//! console node1` types a line and leaves.
+//! its end detaches once what was sent has reached the BMC and the host's answer has
+//! come back: `printf 'uptime\r' | igor console node1` types a line, prints the answer
+//! and leaves.
 //!
 //! One thread: `poll` on stdin and the socket, so a keystroke goes out as soon as it is
 //! read and output is written as soon as it arrives.
@@ -44,7 +45,7 @@ pub fn cli() -> Command {
              and the others watch read-only until it is free. On a terminal, at the start of \
              a line: ~. detaches, ~B sends a break, ~~ sends a ~, ~? lists these. A stdin \
              that is not a terminal is typed as it comes, and its end detaches once it has \
-             reached the BMC.",
+             reached the BMC and the host's answer has been printed.",
         )
         .arg(
             Arg::new("machine")
