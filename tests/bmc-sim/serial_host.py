@@ -34,7 +34,9 @@ def main():
     srv.bind(("127.0.0.1", port))
     srv.listen(4)
     while True:
-        conn, _ = srv.accept()
+        conn, peer = srv.accept()
+        # Said on stdout, so that a script can wait until the simulator is connected.
+        print(f"connected: {peer[0]}:{peer[1]}", flush=True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if banner:
             conn.sendall(banner)
