@@ -33,6 +33,10 @@ pub const SCROLLBACK: usize = 256 * 1024;
 const CLIENT_QUEUE: usize = 512;
 /// A console quiet for this long asks the BMC whether it is still there.
 const KEEPALIVE: Duration = Duration::from_secs(10);
+/// Keystrokes waiting for the BMC beyond this are not taken from the clients' queue, which
+/// then pushes back on their WebSockets: a BMC drains about 250 characters a round trip,
+/// and nothing while it says it cannot take more.
+const MAX_UNSENT: usize = 64 * 1024;
 /// How long a detach waits for the keystrokes before it to be acknowledged by the BMC.
 const SYNC_WAIT: Duration = Duration::from_secs(5);
 
@@ -318,8 +322,8 @@ impl Consoles {
         let slot = self.slot(key, machine);
         let mut guard = slot.live.lock().await;
         if let Some(live) = guard.as_ref() {
-            if !lock(&live.state).closing {
-                return Ok(self.join(&slot, live.clone(), user, may_write, force));
+            if let Some(att) = self.join(&slot, live.clone(), user, may_write, force) {
+                return Ok(att);
             }
             // The session is ending: let it finish before a new one starts.
             let mut finished = live.finished.clone();
@@ -328,7 +332,9 @@ impl Consoles {
         }
         let live = self.open(slot.clone(), target, force).await?;
         *guard = Some(live.clone());
-        Ok(self.join(&slot, live, user, may_write, force))
+        // A session just opened has no client that could have released it.
+        self.join(&slot, live, user, may_write, force)
+            .ok_or(Refused::Gone)
     }
 
     /// Opens the SOL session on the BMC pool's runtime, where its socket lives, and leaves
@@ -383,6 +389,9 @@ impl Consoles {
         }
     }
 
+    /// Adds a client to a live session; `None` when the session is ending. The check and
+    /// the count are one step under the session's lock, so a client can never join a
+    /// session its last client is releasing.
     fn join(
         &self,
         slot: &Slot,
@@ -390,7 +399,7 @@ impl Consoles {
         user: &str,
         may_write: bool,
         force: bool,
-    ) -> Attachment {
+    ) -> Option<Attachment> {
         let client = self.next_client.fetch_add(1, Ordering::Relaxed);
         let me = Holder {
             client,
@@ -400,6 +409,9 @@ impl Consoles {
         let mut took_over_from = None;
         let writer = {
             let mut st = lock(&live.state);
+            if st.closing {
+                return None;
+            }
             st.clients += 1;
             match (&st.writer, may_write) {
                 (None, true) => {
@@ -428,7 +440,7 @@ impl Consoles {
             let (a, b) = sb.bytes.as_slices();
             ([a, b].concat(), live.events.subscribe())
         };
-        Attachment {
+        Some(Attachment {
             client,
             user: user.to_owned(),
             may_write,
@@ -437,7 +449,7 @@ impl Consoles {
             writer,
             took_over_from,
             live,
-        }
+        })
     }
 }
 
@@ -505,7 +517,7 @@ impl Session {
             tokio::select! {
                 biased;
                 () = self.live.release.notified() => break End::Released,
-                input = self.input.recv() => match input {
+                input = self.input.recv(), if sol.unacknowledged() < MAX_UNSENT => match input {
                     Some(Input::Keys(k)) => {
                         sol.write(&k);
                         active = Instant::now();
@@ -547,8 +559,11 @@ impl Session {
             }
         };
         tracing::info!(machine = %self.slot.machine, %why, "console closed");
-        if !matches!(end, End::Released) {
-            let _ = self.live.events.send(Event::Ended(why));
+        // Released means nobody is attached, but a client may be on its way in: it is
+        // told too, rather than left on a session that will say nothing more.
+        let _ = self.live.events.send(Event::Ended(why));
+        if let Some(log) = &self.log {
+            log.close(&self.slot.machine);
         }
         if !matches!(end, End::TakenOver) {
             sol.deactivate(Duration::from_secs(2)).await;

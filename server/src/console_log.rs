@@ -50,6 +50,12 @@ impl LogWriter {
         Ok(LogWriter { queue, dropped })
     }
 
+    /// Closes `machine`'s log file until its console has output again (a fleet's worth of
+    /// open files would run out of descriptors).
+    pub fn close(&self, machine: &str) {
+        self.append(machine, &[]);
+    }
+
     /// Queues `data` for `machine`'s log; never waits.
     pub fn append(&self, machine: &str, data: &[u8]) {
         match self.queue.try_send((machine.to_owned(), data.to_vec())) {
@@ -72,6 +78,11 @@ struct Files {
 
 impl Files {
     fn append(&mut self, machine: &str, data: &[u8]) {
+        // Nothing to write is the signal to close (`LogWriter::close`).
+        if data.is_empty() {
+            self.open.remove(machine);
+            return;
+        }
         if let Err(e) = self.try_append(machine, data) {
             tracing::warn!(machine, error = %e, "console log not written");
             self.open.remove(machine);

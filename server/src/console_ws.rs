@@ -92,9 +92,16 @@ pub async fn console(
     }
     let target = ctx.target(&m)?;
     let user = caller.name.clone();
+    // The handshake is checked before anything reaches the BMC: a plain GET opens no SOL
+    // session. Its answer is sent only if the attach succeeds.
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::BadRequest(format!("the console is a WebSocket: {e}")))?;
+    // Taking SOL from another session, or the keyboard from its holder, is an operator's
+    // act: a viewer's (or a read-only client's) `force` is ignored.
+    let force = query.force && may_write;
     let attached = state
         .consoles
-        .attach(m.id, &m.name, &target, &user, may_write, query.force)
+        .attach(m.id, &m.name, &target, &user, may_write, force)
         .await;
     let att = match attached {
         Ok(att) => att,
@@ -112,8 +119,6 @@ pub async fn console(
             return Err(e);
         }
     };
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let detail = match (&att.took_over_from, att.is_writer()) {
         (Some(h), _) => format!("writer; took the keyboard from {}", h.user),
         (None, true) => "writer".to_owned(),
@@ -188,8 +193,22 @@ fn writer_json(h: &Option<Holder>) -> serde_json::Value {
     }
 }
 
+/// A client that takes nothing for this long is gone (a stalled or half-open connection),
+/// and leaves: it must not keep the keyboard, or the session, for ever.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn text(session: &mut Session, v: serde_json::Value) -> Result<(), actix_ws::Closed> {
-    session.text(v.to_string()).await
+    match tokio::time::timeout(SEND_TIMEOUT, session.text(v.to_string())).await {
+        Ok(r) => r,
+        Err(_) => Err(actix_ws::Closed),
+    }
+}
+
+async fn binary(session: &mut Session, bytes: Vec<u8>) -> Result<(), actix_ws::Closed> {
+    match tokio::time::timeout(SEND_TIMEOUT, session.binary(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(actix_ws::Closed),
+    }
 }
 
 /// After a detach's keystrokes are acknowledged, the output that answers them: relayed
@@ -200,7 +219,7 @@ async fn linger(att: &mut Attachment, session: &mut Session) {
         let wait = until.min(tokio::time::Instant::now() + QUIET);
         match tokio::time::timeout_at(wait, att.events.recv()).await {
             Ok(Ok(Event::Output(bytes))) => {
-                if session.binary(bytes.to_vec()).await.is_err() {
+                if binary(session, bytes.to_vec()).await.is_err() {
                     return;
                 }
             }
@@ -245,7 +264,7 @@ async fn serve(
         return "the client left".into();
     }
     let scrollback = std::mem::take(&mut att.scrollback);
-    if !scrollback.is_empty() && session.binary(scrollback).await.is_err() {
+    if !scrollback.is_empty() && binary(&mut session, scrollback).await.is_err() {
         return "the client left".into();
     }
     let mut told_read_only = false;
@@ -253,7 +272,7 @@ async fn serve(
         tokio::select! {
             event = att.events.recv() => {
                 let sent = match event {
-                    Ok(Event::Output(bytes)) => session.binary(bytes.to_vec()).await,
+                    Ok(Event::Output(bytes)) => binary(&mut session, bytes.to_vec()).await,
                     Ok(Event::Notice { to, text: t }) if to.is_none_or(|c| c == att.client) => {
                         text(&mut session, json!({"type": "notice", "message": t})).await
                     }

@@ -326,6 +326,17 @@ fn igor_console_with_watchers_and_a_takeover() {
     c.expect("read-only", LONG);
     c.type_keys(b"rm -rf /\r");
     c.expect("typing needs the operator role", LONG);
+    // A viewer's --force takes nothing: alice keeps the keyboard.
+    let mut cf = Pty::spawn(carol.command(&["console", "--force", "node1"]));
+    cf.expect("read-only", LONG);
+    cf.type_keys(b"~.");
+    assert_eq!(cf.wait(LONG), 0, "{}", cf.screen());
+    assert!(
+        !cf.screen().contains("took the keyboard"),
+        "{}",
+        cf.screen()
+    );
+    assert!(!a.screen().contains("taken over"), "{}", a.screen());
     let mut b = Pty::spawn(bob.command(&["console", "node1"]));
     b.expect("held by alice since", LONG);
     // An operator may choose to only watch: nothing typed leaves the client.
@@ -619,6 +630,27 @@ fn an_idle_console_is_released() {
     let admin = Igor::new(&server.url);
     admin.login("admin", ADMIN_PASSWORD);
     admin.add_machine("node1", &sim);
+    // A plain GET is refused before anything reaches the BMC: no SOL session is opened.
+    let token = server.login("admin", ADMIN_PASSWORD).body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = server.get(
+        "/api/console/node1",
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{r:?}");
+    assert!(r.message().contains("WebSocket"), "{r:?}");
+    let attaches = admin.ok(&[
+        "-o",
+        "json",
+        "audit-find",
+        "--since",
+        "10m",
+        "--command",
+        "console-",
+    ]);
+    assert!(attaches.json_lines().is_empty(), "{attaches}");
     let mut p = Pty::spawn(admin.command(&["console", "node1"]));
     p.expect("you hold the keyboard", LONG);
     let _serial = accept(&host);

@@ -40,7 +40,8 @@ pub struct Output {
 pub struct SolConsole {
     session: Session,
     sol: Sol,
-    /// What arrived before the first `pump` (during the probe).
+    /// What arrived and is not yet handed out: during the probe, or by a `pump` that was
+    /// cancelled before it could return it.
     pending: Output,
 }
 
@@ -142,12 +143,19 @@ impl SolConsole {
     }
 
     /// Sends what is due and takes what arrives, until `until` or until output arrived.
+    ///
+    /// Safe to cancel (the broker races it against keystrokes): what was received is kept
+    /// in `pending` the moment the packet layer takes it, never only in this future, so a
+    /// pump dropped while it sends an acknowledgement loses nothing; the next one returns it.
     pub async fn pump(&mut self, until: Instant) -> Result<Output, ConsoleError> {
-        if self.pending != Output::default() {
-            return Ok(std::mem::take(&mut self.pending));
-        }
-        let mut out = Output::default();
         loop {
+            if self.pending != Output::default() {
+                // Acknowledge at once, so the BMC does not resend.
+                while let Some(p) = self.sol.poll_transmit(Instant::now()).map_err(ended)? {
+                    self.session.send_sol(&p).await?;
+                }
+                return Ok(std::mem::take(&mut self.pending));
+            }
             while let Some(p) = self.sol.poll_transmit(Instant::now()).map_err(ended)? {
                 self.session.send_sol(&p).await?;
             }
@@ -155,18 +163,11 @@ impl SolConsole {
             match self.session.recv_sol(wait).await? {
                 Some(payload) => {
                     let r = self.sol.receive(&payload).map_err(ended)?;
-                    out.data.extend(r.data);
-                    out.break_detected |= r.break_detected;
-                    out.deactivated |= r.deactivating;
-                    // Acknowledge at once, so the BMC does not resend.
-                    while let Some(p) = self.sol.poll_transmit(Instant::now()).map_err(ended)? {
-                        self.session.send_sol(&p).await?;
-                    }
-                    if !out.data.is_empty() || out.deactivated || out.break_detected {
-                        return Ok(out);
-                    }
+                    self.pending.data.extend(r.data);
+                    self.pending.break_detected |= r.break_detected;
+                    self.pending.deactivated |= r.deactivating;
                 }
-                None if Instant::now() >= until => return Ok(out),
+                None if Instant::now() >= until => return Ok(Output::default()),
                 None => {}
             }
         }
