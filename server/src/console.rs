@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
 use crate::bmc::sol::{ConsoleError, SolConsole};
@@ -53,9 +52,8 @@ pub struct ConsoleConfig {
 }
 
 /// Who holds a console's keyboard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holder {
-    #[serde(skip)]
     pub client: u64,
     pub user: String,
     /// Unix seconds.
@@ -291,20 +289,6 @@ impl Consoles {
             // Being opened right now.
             .unwrap_or(true);
         (bytes, live)
-    }
-
-    /// How many consoles have a live session (for metrics and tests).
-    pub fn live(&self) -> usize {
-        let slots: Vec<Arc<Slot>> = lock(&self.slots).values().cloned().collect();
-        slots
-            .iter()
-            .filter(|s| {
-                s.live
-                    .try_lock()
-                    .map(|l| l.as_ref().is_some_and(|l| !*l.finished.borrow()))
-                    .unwrap_or(true)
-            })
-            .count()
     }
 
     /// Attaches a client to machine `key`'s console, opening the SOL session if there is

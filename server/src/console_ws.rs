@@ -73,7 +73,7 @@ pub async fn console(
         state: state.get_ref().clone(),
         caller: caller.clone(),
         token_hash,
-        peer: req.peer_addr().map(|a| a.ip()),
+        peer: crate::http::peer(&req),
         audit: None,
         audit_params: None,
     };
@@ -84,10 +84,11 @@ pub async fn console(
         Err(ApiError::Forbidden(_)) => (ctx.machine(&name, Access::Viewer).await?, false),
         Err(e) => return Err(e),
     };
-    if m.driver != "ipmi" {
+    let driver = crate::commands::machine::Driver::of(&m);
+    if driver != crate::commands::machine::Driver::Ipmi {
         return Err(ApiError::NotSupported(format!(
             "machine '{name}': the serial console needs IPMI SOL; this machine's BMC is driven over {}",
-            m.driver
+            driver.as_str()
         )));
     }
     let target = ctx.target(&m)?;

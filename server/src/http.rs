@@ -256,7 +256,7 @@ async fn ping(state: State) -> HttpResponse {
 /// Whether the request's `If-None-Match` names the fingerprint's entity tag (weak
 /// comparison, as RFC 9110 asks for `If-None-Match`), or is `*`. A malformed header names
 /// nothing: the document is sent.
-fn none_match(req: &HttpRequest, fingerprint: &str) -> bool {
+pub(crate) fn none_match(req: &HttpRequest, fingerprint: &str) -> bool {
     use actix_web::http::header::{EntityTag, Header, IfNoneMatch};
     let ours = EntityTag::new_strong(fingerprint.to_owned());
     match IfNoneMatch::parse(req) {
@@ -374,7 +374,7 @@ pub(crate) async fn read_body(
 }
 
 /// The TCP peer's address. No forwarding header is trusted: a client could write any.
-fn peer(req: &HttpRequest) -> Option<IpAddr> {
+pub(crate) fn peer(req: &HttpRequest) -> Option<IpAddr> {
     req.peer_addr().map(|a| a.ip())
 }
 

@@ -20,17 +20,6 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        connect-src 'self'; img-src 'self'; form-action 'none'; \
                        frame-ancestors 'none'; base-uri 'none'";
 
-fn content_type(path: &str) -> &'static str {
-    match path.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("png") => "image/png",
-        Some("svg") => "image/svg+xml",
-        _ => "application/octet-stream",
-    }
-}
-
 /// `GET /ui`: the page's relative links need the trailing slash.
 pub async fn redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
@@ -44,12 +33,8 @@ pub async fn file(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let name = if name.is_empty() { "index.html" } else { name };
     let f = Files::get(name)
         .ok_or_else(|| ApiError::NotFound(format!("no file '{name}' in the web UI")))?;
-    let etag = format!("\"{}\"", hex::encode(f.metadata.sha256_hash()));
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let hash = hex::encode(f.metadata.sha256_hash());
+    let fresh = crate::http::none_match(&req, &hash);
     let mut resp = if fresh {
         HttpResponse::NotModified()
     } else {
@@ -60,12 +45,12 @@ pub async fn file(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::ETAG, etag));
+        .insert_header((header::ETAG, format!("\"{hash}\"")));
     if fresh {
         return Ok(resp.finish());
     }
     Ok(resp
-        .content_type(content_type(name))
+        .content_type(f.metadata.mimetype())
         .body(f.data.into_owned()))
 }
 

@@ -259,9 +259,7 @@ function namedColumns(root, s, seen = new Set()) {
 }
 
 function columnsOf(c, rows) {
-  const s = deref(c.output, c.output);
-  const item = deref(c.output, s.items || s);
-  const named = s['x-igor-columns'] || item['x-igor-columns'];
+  const named = namedColumns(c.output, c.output);
   if (named) return named;
   const cols = [];
   for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);

@@ -242,12 +242,7 @@ fn ipmiconsole(sim: &SimBmc, dir: &std::path::Path) -> Pty {
     Pty::spawn(cmd)
 }
 
-/// 1 MiB of numbered lines, as a host printing a long log would.
-fn megabyte() -> Vec<u8> {
-    mebibytes(1)
-}
-
-/// `n` MiB of numbered lines, then `END-OF-BLOCK`.
+/// `n` MiB of numbered lines, as a host printing a long log would, then `END-OF-BLOCK`.
 fn mebibytes(n: usize) -> Vec<u8> {
     let mut block = Vec::with_capacity(n << 20);
     let mut i = 0u32;
@@ -354,7 +349,7 @@ fn igor_console_with_watchers_and_a_takeover() {
     assert!(winch.success());
 
     // 1 MiB of output reaches every watcher whole and in order.
-    let block = megabyte();
+    let block = mebibytes(1);
     serial.write_all(&block).unwrap();
     for (who, p) in [("alice", &a), ("carol", &c), ("bob", &b)] {
         p.expect("END-OF-BLOCK", Duration::from_secs(120));

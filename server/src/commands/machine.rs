@@ -876,14 +876,20 @@ async fn show(_: Ctx, m: Machine, _: MachineName) -> Result<Out<MachineOut>, Api
 }
 
 async fn find(ctx: Ctx, p: MachineFind) -> Result<Out<Vec<MachineOut>>, ApiError> {
+    let (list, summary) = visible(&ctx, p.criteria).await?;
+    Ok(Out::new(list.iter().map(out).collect(), summary))
+}
+
+/// Every machine the caller may see, narrowed by a search text, and the summary.
+async fn visible(ctx: &Ctx, criteria: Option<String>) -> Result<(Vec<Machine>, String), ApiError> {
     let visible_to = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
     let list = ctx
         .db(move |c| {
-            models::machine_find(c, p.criteria.as_deref(), visible_to).map_err(ApiError::from)
+            models::machine_find(c, criteria.as_deref(), visible_to).map_err(ApiError::from)
         })
         .await?;
     let summary = format!("{} machine(s)", list.len());
-    Ok(Out::new(list.iter().map(out).collect(), summary))
+    Ok((list, summary))
 }
 
 async fn find_3(ctx: Ctx, p: MachineFind3) -> Result<Out<Vec<MachineOut>>, ApiError> {
@@ -925,14 +931,7 @@ async fn find_4(ctx: Ctx, p: MachineFind3) -> Result<Out<Vec<MachineListed>>, Ap
 /// The machines `machine-find/3` and `/4` list, and their summary.
 async fn selected(ctx: &Ctx, p: MachineFind3) -> Result<(Vec<Machine>, String), ApiError> {
     if p.machines.is_empty() {
-        let visible_to = (!ctx.caller.is_admin()).then_some(ctx.caller.id);
-        let list = ctx
-            .db(move |c| {
-                models::machine_find(c, p.criteria.as_deref(), visible_to).map_err(ApiError::from)
-            })
-            .await?;
-        let summary = format!("{} machine(s)", list.len());
-        return Ok((list, summary));
+        return visible(ctx, p.criteria).await;
     }
     let targets = super::bulk::resolve(ctx, &p.machines, Access::Viewer).await?;
     let criteria = p.criteria.unwrap_or_default();
