@@ -33,36 +33,45 @@ def main():
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
     srv.listen(4)
+    # Said on stdout, so that a script can wait until it listens, then until the simulator
+    # is connected.
+    print(f"listening: 127.0.0.1:{port}", flush=True)
     while True:
         conn, peer = srv.accept()
-        # Said on stdout, so that a script can wait until the simulator is connected.
         print(f"connected: {peer[0]}:{peer[1]}", flush=True)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if banner:
-            conn.sendall(banner)
-        skip = 0
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                break
-            echo = bytearray()
-            for b in data:
-                if skip:
-                    skip -= 1
-                elif b == IAC:
-                    skip = 2  # IAC DO/DONT/WILL/WONT option; IAC BRK eats a typed byte at worst
-                elif b == 0x02:
-                    if echo:
-                        conn.sendall(bytes(echo))
-                        echo.clear()
-                    conn.sendall(bulk)
-                else:
-                    echo.append(b)
-            if echo:
-                if banner and b"\r" in echo:
-                    echo += b"\n" + banner.rsplit(b"\n", 1)[-1]
-                conn.sendall(bytes(echo))
+        try:
+            serve(conn, banner, bulk)
+        except OSError:
+            pass  # a peer gone mid-write ends its connection, never the host
         conn.close()
+
+
+def serve(conn, banner, bulk):
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if banner:
+        conn.sendall(banner)
+    skip = 0
+    while True:
+        data = conn.recv(4096)
+        if not data:
+            break
+        echo = bytearray()
+        for b in data:
+            if skip:
+                skip -= 1
+            elif b == IAC:
+                skip = 2  # IAC DO/DONT/WILL/WONT option; IAC BRK eats a typed byte at worst
+            elif b == 0x02:
+                if echo:
+                    conn.sendall(bytes(echo))
+                    echo.clear()
+                conn.sendall(bulk)
+            else:
+                echo.append(b)
+        if echo:
+            if banner and b"\r" in echo:
+                echo += b"\n" + banner.rsplit(b"\n", 1)[-1]
+            conn.sendall(bytes(echo))
 
 
 if __name__ == "__main__":
