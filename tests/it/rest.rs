@@ -620,6 +620,8 @@ fn fuzz(
     let out = Command::new(&tool)
         .current_dir(dir.path())
         .env("SCHEMATHESIS_HOOKS", "")
+        // tests/python/sitecustomize.py: CPython 3.11's ast crash inside hypothesis.
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/python"))
         .args(["--config-file"])
         .arg(&config)
         .args([
