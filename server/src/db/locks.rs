@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{Array, BigInt, Bool};
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
@@ -100,6 +100,8 @@ struct Waiter {
 
 #[derive(QueryableByName)]
 struct Taken {
+    #[diesel(sql_type = BigInt)]
+    key: i64,
     #[diesel(sql_type = Bool)]
     taken: bool,
 }
@@ -110,24 +112,32 @@ struct Locker {
     waiters: Vec<Waiter>,
     /// Keys this replica holds.
     held: HashSet<i64>,
+    /// Keys given back but not yet unlocked on the database: written in one statement
+    /// before the next attempts, so that this replica never takes a key it still holds
+    /// (session-level advisory locks stack).
+    releasing: Vec<i64>,
     /// `held.len()`, published for metrics whenever it changes.
     count: Arc<AtomicUsize>,
     /// xorshift state for the retry jitter.
     jitter: u64,
 }
 
-/// Takes `key` unless a replica waits for it (someone holds -key shared): a probe of -key
+// Every statement works on a batch of keys (`k`, one row each), so that a bulk call over
+// a thousand machines costs a few round trips to the database, not two per machine. A
+// replica serializes its own calls per machine, so a batch never holds a key twice.
+
+/// Takes `k` unless a replica waits for it (someone holds -k shared): a probe of -k
 /// exclusive, given back at once. CASE evaluates its branches in order, so the probe is
 /// always released before the lock is tried.
-const TAKE_IF_NOBODY_WAITS: &str = "SELECT CASE WHEN pg_try_advisory_lock(-$1) THEN \
-     CASE WHEN pg_advisory_unlock(-$1) THEN pg_try_advisory_lock($1) \
-     ELSE pg_try_advisory_lock($1) END ELSE false END AS taken";
-const REGISTER: &str = "SELECT pg_try_advisory_lock_shared(-$1) AS taken";
+const TAKE_IF_NOBODY_WAITS: &str = "CASE WHEN pg_try_advisory_lock(-k) THEN \
+     CASE WHEN pg_advisory_unlock(-k) THEN pg_try_advisory_lock(k) \
+     ELSE pg_try_advisory_lock(k) END ELSE false END";
+const REGISTER: &str = "pg_try_advisory_lock_shared(-k)";
 /// A registered waiter takes the lock and, if it did, stops waiting.
-const TAKE_AND_UNREGISTER: &str = "SELECT CASE WHEN pg_try_advisory_lock($1) THEN \
-     pg_advisory_unlock_shared(-$1) OR true ELSE false END AS taken";
-const UNREGISTER: &str = "SELECT pg_advisory_unlock_shared(-$1) AS taken";
-const RELEASE: &str = "SELECT pg_advisory_unlock($1) AS taken";
+const TAKE_AND_UNREGISTER: &str = "CASE WHEN pg_try_advisory_lock(k) THEN \
+     pg_advisory_unlock_shared(-k) OR true ELSE false END";
+const UNREGISTER: &str = "pg_advisory_unlock_shared(-k)";
+const RELEASE: &str = "pg_advisory_unlock(k)";
 
 impl Locker {
     fn new(url: String, conn: PgConnection, count: Arc<AtomicUsize>) -> Locker {
@@ -140,6 +150,7 @@ impl Locker {
             conn: Some(conn),
             waiters: Vec::new(),
             held: HashSet::new(),
+            releasing: Vec::new(),
             count,
             jitter: seed,
         }
@@ -165,7 +176,9 @@ impl Locker {
             while let Ok(msg) = rx.try_recv() {
                 self.handle(msg);
             }
+            self.release_pending();
             self.try_due();
+            self.release_pending();
         }
     }
 
@@ -185,60 +198,104 @@ impl Locker {
             Msg::Release(key) => {
                 if self.held.remove(&key) {
                     self.publish();
-                    if let Err(e) = self.query(RELEASE, key) {
-                        tracing::warn!(key, error = %e, "cannot release a machine lock");
-                    }
+                    self.releasing.push(key);
                 } else if let Some(i) = self.waiters.iter().position(|w| w.key == key) {
                     let w = self.waiters.swap_remove(i);
-                    self.unregister(&w);
+                    self.unregister(&[w]);
                 }
             }
         }
     }
 
+    fn release_pending(&mut self) {
+        if self.releasing.is_empty() {
+            return;
+        }
+        let keys = std::mem::take(&mut self.releasing);
+        if let Err(e) = self.query(RELEASE, &keys) {
+            tracing::warn!(keys = keys.len(), error = %e, "cannot release machine locks");
+        }
+    }
+
     fn try_due(&mut self) {
         let now = Instant::now();
-        let mut i = 0;
-        while i < self.waiters.len() {
-            let w = &self.waiters[i];
-            if w.reply.is_closed() || now >= w.deadline {
-                let w = self.waiters.swap_remove(i);
-                self.unregister(&w);
-                let _ = w.reply.send(Ok(false));
+        // Waiters whose call has gone or whose deadline has passed give up.
+        let (gone, waiting): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.reply.is_closed() || now >= w.deadline);
+        self.waiters = waiting;
+        self.unregister(&gone);
+        for w in gone {
+            let _ = w.reply.send(Ok(false));
+        }
+        // One attempt per due key: registered waiters and the others differ in statement.
+        for registered in [true, false] {
+            let keys: Vec<i64> = self
+                .waiters
+                .iter()
+                .filter(|w| w.next_try <= now && w.registered == registered)
+                .map(|w| w.key)
+                .collect();
+            if keys.is_empty() {
                 continue;
             }
-            if w.next_try > now {
-                i += 1;
-                continue;
-            }
-            let (key, registered) = (w.key, w.registered);
-            let attempt = if registered {
-                self.query(TAKE_AND_UNREGISTER, key)
+            let sql = if registered {
+                TAKE_AND_UNREGISTER
             } else {
-                self.query(TAKE_IF_NOBODY_WAITS, key)
+                TAKE_IF_NOBODY_WAITS
             };
-            match attempt {
-                Ok(true) => {
+            let answers = match self.query(sql, &keys) {
+                Ok(answers) => answers,
+                Err(e) => {
+                    let (failed, rest): (Vec<Waiter>, Vec<Waiter>) =
+                        std::mem::take(&mut self.waiters)
+                            .into_iter()
+                            .partition(|w| keys.contains(&w.key));
+                    self.waiters = rest;
+                    for w in failed {
+                        let _ = w.reply.send(Err(e.clone()));
+                    }
+                    return;
+                }
+            };
+            let answers: HashSet<i64> = answers.into_iter().collect();
+            let due = |w: &Waiter| w.next_try <= now && w.registered == registered;
+            let mut busy = Vec::new();
+            let mut i = 0;
+            while i < self.waiters.len() {
+                let w = &self.waiters[i];
+                if !due(w) {
+                    i += 1;
+                } else if answers.contains(&w.key) {
                     let w = self.waiters.swap_remove(i);
-                    self.held.insert(key);
+                    self.held.insert(w.key);
                     // Counted before the caller hears of it.
                     self.publish();
                     if w.reply.send(Ok(true)).is_err() {
-                        // The caller is gone: give the lock back at once.
-                        self.handle(Msg::Release(key));
+                        // The caller is gone: give the lock back.
+                        self.handle(Msg::Release(w.key));
                     }
-                }
-                Ok(false) => {
-                    let register = !registered && self.query(REGISTER, key).unwrap_or(false);
-                    let delay = self.retry_delay();
-                    let w = &mut self.waiters[i];
-                    w.registered |= register;
-                    w.next_try = now + delay;
+                } else {
+                    busy.push(w.key);
                     i += 1;
                 }
-                Err(e) => {
-                    let w = self.waiters.swap_remove(i);
-                    let _ = w.reply.send(Err(e));
+            }
+            // Busy elsewhere: wait in line (registered from now on if the first try found
+            // no line), and try again after a short, jittered delay.
+            let now_registered: HashSet<i64> = if registered || busy.is_empty() {
+                HashSet::new()
+            } else {
+                self.query(REGISTER, &busy)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect()
+            };
+            for i in 0..self.waiters.len() {
+                if due(&self.waiters[i]) {
+                    let delay = self.retry_delay();
+                    let w = &mut self.waiters[i];
+                    w.registered |= now_registered.contains(&w.key);
+                    w.next_try = now + delay;
                 }
             }
         }
@@ -248,11 +305,16 @@ impl Locker {
         self.count.store(self.held.len(), Ordering::Relaxed);
     }
 
-    fn unregister(&mut self, w: &Waiter) {
-        if w.registered
-            && let Err(e) = self.query(UNREGISTER, w.key)
+    fn unregister(&mut self, gone: &[Waiter]) {
+        let keys: Vec<i64> = gone
+            .iter()
+            .filter(|w| w.registered)
+            .map(|w| w.key)
+            .collect();
+        if !keys.is_empty()
+            && let Err(e) = self.query(UNREGISTER, &keys)
         {
-            tracing::warn!(key = w.key, error = %e, "cannot stop waiting for a machine lock");
+            tracing::warn!(keys = keys.len(), error = %e, "cannot stop waiting for machine locks");
         }
     }
 
@@ -264,10 +326,11 @@ impl Locker {
         RETRY + Duration::from_micros(self.jitter % spread)
     }
 
-    /// Runs one of the lock statements. Any error drops the connection (PostgreSQL then
-    /// releases every lock of this replica, so nothing is held by mistake), and the next
-    /// attempt connects again.
-    fn query(&mut self, sql: &str, key: i64) -> Result<bool, String> {
+    /// Runs one of the lock statements over a batch of keys and returns the keys for which
+    /// it answered true. Any error drops the connection (PostgreSQL then releases every
+    /// lock of this replica, so nothing is held by mistake), and the next attempt connects
+    /// again.
+    fn query(&mut self, expr: &str, keys: &[i64]) -> Result<Vec<i64>, String> {
         if self.conn.is_none() {
             let conn = PgConnection::establish(&self.url)
                 .map_err(|e| format!("cannot connect for machine locks: {e}"))?;
@@ -276,15 +339,21 @@ impl Locker {
         let Some(conn) = self.conn.as_mut() else {
             return Err("no connection for machine locks".into());
         };
+        let sql = format!("SELECT k AS key, {expr} AS taken FROM unnest($1) AS t(k)");
         match diesel::sql_query(sql)
-            .bind::<BigInt, _>(key)
-            .get_result::<Taken>(conn)
+            .bind::<Array<BigInt>, _>(keys)
+            .load::<Taken>(conn)
         {
-            Ok(t) => Ok(t.taken),
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .filter(|t| t.taken)
+                .map(|t| t.key)
+                .collect()),
             Err(e) => {
                 tracing::warn!(error = %e, held = self.held.len(), "machine lock connection failed; its locks are gone");
                 self.conn = None;
                 self.held.clear();
+                self.releasing.clear();
                 self.publish();
                 for w in &mut self.waiters {
                     w.registered = false;
