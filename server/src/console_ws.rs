@@ -17,9 +17,14 @@
 //!   0.3 s, 3 s at most).
 //!
 //! Every attach, detach, takeover and break is an audit record; keystrokes are not.
+//!
+//! A browser's WebSocket cannot send an `Authorization` header, so a client may instead
+//! offer two subprotocols: `igor.console` and `igor.bearer.TOKEN`. igord reads the token
+//! from the second and answers with the first only, so the token never comes back.
 
 use std::sync::Arc;
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, Session};
 use futures_util::StreamExt;
@@ -31,11 +36,35 @@ use crate::access::Access;
 use crate::bmc::sol::ConsoleError;
 use crate::console::{Attachment, Event, Holder, Refused, clock};
 use crate::error::{ApiError, bmc_error};
-use crate::http::{authenticate, charge};
+use crate::http::{authenticate_token, bearer, charge};
 use crate::state::{AppState, AuditRow, Ctx};
 
 /// The largest frame a client may send (keystrokes come a few bytes at a time).
 const MAX_FRAME: usize = 64 * 1024;
+
+/// The subprotocol a browser offers, and the one igord answers with.
+const PROTOCOL: &str = "igor.console";
+/// The prefix of the subprotocol that carries a browser's token.
+const BEARER_PROTOCOL: &str = "igor.bearer.";
+
+/// The token a browser offered as a subprotocol, with `igor.console` beside it.
+fn offered_token(req: &HttpRequest) -> Option<String> {
+    let offered: Vec<&str> = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if !offered.contains(&PROTOCOL) {
+        return None;
+    }
+    offered
+        .iter()
+        .find_map(|p| p.strip_prefix(BEARER_PROTOCOL))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +91,11 @@ pub async fn console(
     machine: web::Path<String>,
     query: Result<web::Query<ConsoleQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, token_hash) = authenticate(&state, &req).await?;
+    let (token, by_protocol) = match bearer(&req) {
+        Some(t) => (t, false),
+        None => (offered_token(&req).ok_or(ApiError::Unauthenticated)?, true),
+    };
+    let (caller, token_hash) = authenticate_token(&state, &token).await?;
     charge(&state, &caller)?;
     let query = query.map_err(|e| {
         ApiError::BadRequest(format!(
@@ -95,8 +128,14 @@ pub async fn console(
     let user = caller.name.clone();
     // The handshake is checked before anything reaches the BMC: a plain GET opens no SOL
     // session. Its answer is sent only if the attach succeeds.
-    let (response, session, stream) = actix_ws::handle(&req, body)
+    let (mut response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("the console is a WebSocket: {e}")))?;
+    if by_protocol {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(PROTOCOL),
+        );
+    }
     // Taking SOL from another session, or the keyboard from its holder, is an operator's
     // act: a viewer's (or a read-only client's) `force` is ignored.
     let force = query.force && may_write;

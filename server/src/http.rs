@@ -42,6 +42,8 @@ pub enum RouteKind {
     OpenApi,
     Console,
     UiRedirect,
+    /// The web UI's third-party files (xterm.js), from npm at build time.
+    UiVendor,
     Ui,
 }
 
@@ -111,6 +113,12 @@ pub const ROUTES: &[Route] = &[
         auth: false,
         kind: RouteKind::Ui,
     },
+    Route {
+        method: "GET",
+        path: "/ui/vendor/{file}",
+        auth: false,
+        kind: RouteKind::UiVendor,
+    },
     // A WebSocket (`console_ws`), served at the levels that have `console-log`.
     Route {
         method: "GET",
@@ -134,7 +142,7 @@ pub fn configure(
         for r in ROUTES {
             if matches!(
                 r.kind,
-                RouteKind::Schema | RouteKind::Ui | RouteKind::UiRedirect
+                RouteKind::Schema | RouteKind::Ui | RouteKind::UiVendor | RouteKind::UiRedirect
             ) && state.published.level() < SCHEMA_LEVEL
             {
                 continue;
@@ -154,6 +162,7 @@ pub fn configure(
                 RouteKind::Console => route.to(crate::console_ws::console),
                 RouteKind::UiRedirect => route.to(crate::ui::redirect),
                 RouteKind::Ui => route.to(crate::ui::file),
+                RouteKind::UiVendor => route.to(crate::ui::vendor_file),
             };
             cfg.service(
                 web::resource(r.path)
@@ -286,7 +295,7 @@ async fn schema(state: State, req: HttpRequest) -> HttpResponse {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
     let value: &HeaderValue = req.headers().get(header::AUTHORIZATION)?;
     let text = value.to_str().ok()?;
     let (scheme, token) = text.split_once(' ')?;
@@ -301,7 +310,15 @@ pub(crate) async fn authenticate(
     req: &HttpRequest,
 ) -> Result<(Caller, String), ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
-    let hash = auth::token_hash(&token);
+    authenticate_token(state, &token).await
+}
+
+/// The caller a token belongs to, and the token's hash; wherever the request carried it.
+pub(crate) async fn authenticate_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(Caller, String), ApiError> {
+    let hash = auth::token_hash(token);
     let caches = &state.caches;
     if caches.is_live()
         && let Some(caller) = caches.tokens.get(&hash, now())

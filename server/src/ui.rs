@@ -6,6 +6,11 @@
 //! connections from this origin only, nothing inline, no framing), `nosniff`, no referrer,
 //! and `no-cache` with an ETag (the file's SHA-256), so an upgraded igord's page is used at
 //! once and an unchanged one costs a 304.
+//!
+//! One page differs: `console.html`, the serial console, runs xterm.js (`/ui/vendor/`,
+//! installed from npm by `build.rs`), whose renderer writes its cell metrics and colours as
+//! `<style>` elements. Its policy adds inline *styles* only; scripts stay this origin's
+//! files, and the rest of the UI keeps the strict policy.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
@@ -16,9 +21,20 @@ use crate::error::ApiError;
 #[folder = "ui/"]
 struct Files;
 
+/// xterm.js and its fit add-on, as `build.rs` copied them from `npm ci`.
+#[derive(rust_embed::Embed)]
+#[folder = "$OUT_DIR/ui-vendor/"]
+struct Vendor;
+
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                        connect-src 'self'; img-src 'self'; form-action 'none'; \
                        frame-ancestors 'none'; base-uri 'none'";
+
+/// The console page's policy: the same, with inline styles for xterm.js's renderer.
+pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; \
+                               style-src 'self' 'unsafe-inline'; connect-src 'self'; \
+                               img-src 'self'; form-action 'none'; frame-ancestors 'none'; \
+                               base-uri 'none'";
 
 /// `GET /ui`: the page's relative links need the trailing slash.
 pub async fn redirect() -> HttpResponse {
@@ -33,14 +49,35 @@ pub async fn file(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let name = if name.is_empty() { "index.html" } else { name };
     let f = Files::get(name)
         .ok_or_else(|| ApiError::NotFound(format!("no file '{name}' in the web UI")))?;
+    let csp = if name == "console.html" {
+        CONSOLE_CSP
+    } else {
+        CSP
+    };
+    serve(&req, f, csp)
+}
+
+/// `GET /ui/vendor/{file}`.
+pub async fn vendor_file(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let name = req.match_info().get("file").unwrap_or("");
+    let f = Vendor::get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("no file 'vendor/{name}' in the web UI")))?;
+    serve(&req, f, CSP)
+}
+
+fn serve(
+    req: &HttpRequest,
+    f: rust_embed::EmbeddedFile,
+    csp: &'static str,
+) -> Result<HttpResponse, ApiError> {
     let hash = hex::encode(f.metadata.sha256_hash());
-    let fresh = crate::http::none_match(&req, &hash);
+    let fresh = crate::http::none_match(req, &hash);
     let mut resp = if fresh {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
-    resp.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+    resp.insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
@@ -58,8 +95,20 @@ pub async fn file(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 mod tests {
     #[test]
     fn the_page_and_its_files_are_embedded() {
-        for f in ["index.html", "app.js", "app.css"] {
+        for f in [
+            "index.html",
+            "app.js",
+            "app.css",
+            "console.html",
+            "console.js",
+        ] {
             assert!(super::Files::get(f).is_some(), "{f} is not embedded");
+        }
+        for f in ["xterm.mjs", "xterm.css", "addon-fit.mjs"] {
+            assert!(
+                super::Vendor::get(f).is_some(),
+                "vendor/{f} is not embedded"
+            );
         }
         let page = super::Files::get("index.html").unwrap();
         let text = String::from_utf8_lossy(&page.data);

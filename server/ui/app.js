@@ -409,6 +409,11 @@ async function machinePage(content, name) {
     put(power, 'power: ', h('span', { class: 'power-' + state, id: 'power-state' }, state));
   };
   await refresh();
+  // The serial console, on its own page (xterm.js): for a BMC that has one.
+  if ((m.capabilities || []).includes('console') && cmd('console-log')) {
+    content.append(h('p', {}, h('a', { href: 'console.html#' + encodeURIComponent(m.name) },
+      may ? 'Open the serial console' : 'Watch the serial console')));
+  }
   if (may) {
     const acts = h('div', { class: 'actions', role: 'group', 'aria-label': 'Power' });
     for (const [label, name2] of [['Power on', 'power-on'], ['Power off', 'power-off'], ['Power cycle', 'power-cycle'], ['Reset', 'power-reset'], ['Soft off', 'power-soft']]) {
@@ -427,14 +432,33 @@ async function machinePage(content, name) {
     }
     content.append(acts);
   }
-  // Read-only views of the machine, each from its command's output schema.
+  // Read-only views of the machine, each from its command's output schema. An operator
+  // may delete one SEL record from its row.
+  const del = may ? cmd('sel-delete') : null;
   for (const [title, name2] of [['System Event Log', 'sel-list'], ['Sensors', 'sensor-list'], ['Boot device', 'bootdev-get'], ['Inventory', 'fru-show']]) {
     const c = cmd(name2);
     if (!c) continue;
     const box = h('div', {});
     content.append(h('h2', {}, title), box);
     const p = c.params.properties.machines ? { machines: [m.name] } : { machine: m.name };
-    showResult(box, c, p).catch((e) => put(box, h('p', { class: 'error' }, e.message)));
+    const show = () => showResult(box, c, p, name2 === 'sel-list' && del ? selDelete : null)
+      .catch((e) => put(box, h('p', { class: 'error' }, e.message)));
+    const selDelete = (row) => (row.id == null ? null : h('button', {
+      type: 'button',
+      class: 'danger',
+      'aria-label': `Delete SEL record ${row.id}`,
+      onclick: async () => {
+        if (!confirm(`Delete SEL record ${row.id} of ${m.name}?`)) return;
+        const q = del.params.properties.ids ? { machine: m.name, ids: [row.id] } : { machine: m.name, id: row.id };
+        try {
+          await rpc(del.full_name, q);
+        } catch (e) {
+          alert(e.message);
+        }
+        show();
+      },
+    }, 'Delete'));
+    show();
   }
   if (may) {
     for (const name2 of ['sel-clear', 'bootdev-set']) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The host's end of a simulated serial line (scripts/demo, scripts/bench section 6).
+"""The host's end of a simulated serial line (scripts/demo, scripts/bench section 6, the web
+UI's test).
 
   serial_host.py PORT BULK_BYTES [BANNER]
 
@@ -35,7 +36,8 @@ def main():
     srv.listen(4)
     # Said on stdout, so that a script can wait until it listens, then until the simulator
     # is connected.
-    print(f"listening: 127.0.0.1:{port}", flush=True)
+    # PORT 0 takes a free port: the line says which.
+    print(f"listening: 127.0.0.1:{srv.getsockname()[1]}", flush=True)
     while True:
         conn, peer = srv.accept()
         print(f"connected: {peer[0]}:{peer[1]}", flush=True)

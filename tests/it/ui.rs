@@ -30,16 +30,62 @@ fn shots() -> std::path::PathBuf {
     dir
 }
 
+/// The host's end of a serial line (`tests/bmc-sim/serial_host.py`): it prints a login
+/// prompt again after every line typed, and echoes what is typed. Stopped when dropped.
+struct SerialHost {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl SerialHost {
+    fn start(banner: &str) -> SerialHost {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/bmc-sim/serial_host.py"
+            ))
+            .args(["0", "1024", banner])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tests/bmc-sim/serial_host.py with python3");
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("its stdout"));
+        out.read_line(&mut line).expect("its first line");
+        // It says "connected" on each connection: its stdout must stay open, or it dies.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("serial_host.py said {line:?}, not where it listens"));
+        SerialHost { child, port }
+    }
+}
+
+impl Drop for SerialHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn the_web_ui_in_chromium() {
     // A password that nothing else on the page could contain, so its absence means something.
     let node1 = SimBmc::with_user("admin", "Bmc-secret-91");
     let node2 = SimBmc::start_new();
+    // console1's serial port is a host that prompts for a login.
+    let host =
+        SerialHost::start("\\r\\nDebian GNU/Linux 13 console1 ttyS0\\r\\n\\r\\nconsole1 login: ");
+    let console1 = SimBmc::with_serial(host.port);
     let db = TestDb::new(Backend::Sqlite);
     let server = Server::start(&db);
     let admin = Igor::new(&server.url);
     admin.login("admin", ADMIN_PASSWORD);
     admin.add_machine("node2", &node2);
+    admin.add_machine("console1", &console1);
     let mut users = serde_json::Map::new();
     for (name, password) in [("vera", "vera-password-1"), ("otto", "otto-password-1")] {
         admin.ok_stdin(
@@ -48,6 +94,8 @@ fn the_web_ui_in_chromium() {
         );
         users.insert(name.into(), json!([name, password]));
     }
+    admin.ok(&["permission-grant", "vera", "console1", "viewer"]);
+    admin.ok(&["permission-grant", "otto", "console1", "operator"]);
     // The page adds node1 itself (as the admin); the grants need it to exist, so they are
     // given by the script's run below through igor, once it has.
     let dir = tempfile::tempdir().unwrap();
@@ -60,6 +108,8 @@ fn the_web_ui_in_chromium() {
             "operator": users["otto"],
             "machine": "node1",
             "other": "node2",
+            "console": "console1",
+            "axe": concat!(env!("CARGO_MANIFEST_DIR"), "/ui/node_modules/axe-core/axe.min.js"),
             "bmc": {"host": node1.host, "port": node1.port, "user": node1.user, "password": node1.password},
         })
         .to_string(),
@@ -122,6 +172,62 @@ fn the_web_ui_in_chromium() {
     assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
     let r = send("GET", &format!("{}/ui/nothing.js", server.url), &[], None);
     assert_eq!((r.status, r.code()), (404, "not_found"));
+
+    // The console page alone allows inline styles (xterm.js's renderer writes <style>
+    // elements); its scripts are this origin's files all the same. xterm.js comes from
+    // the binary, installed from npm at build time.
+    let r = send("GET", &format!("{}/ui/console.html", server.url), &[], None);
+    let csp = r.header("Content-Security-Policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self';")
+            && csp.contains("style-src 'self' 'unsafe-inline'")
+            && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    let r = send(
+        "GET",
+        &format!("{}/ui/vendor/xterm.mjs", server.url),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("Content-Type")
+            .is_some_and(|t| t.contains("javascript")),
+        "{:?}",
+        r.header("Content-Type")
+    );
+    // The console WebSocket takes a browser's token from its subprotocols: a wrong one is
+    // refused before the upgrade, and so is a token offered without `igor.console`.
+    let upgrade = |protocols: &str| {
+        send(
+            "GET",
+            &format!("{}/api/console/console1", server.url),
+            &[
+                ("Connection", "Upgrade"),
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Sec-WebSocket-Protocol", protocols),
+            ],
+            None,
+        )
+    };
+    let r = upgrade("igor.console, igor.bearer.igor_0123456789abcdef");
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "unauthenticated"),
+        "{:?}",
+        r.body
+    );
+    let token = server.token("admin", ADMIN_PASSWORD);
+    let r = upgrade(&format!("igor.bearer.{token}"));
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "unauthenticated"),
+        "{:?}",
+        r.body
+    );
 }
 
 /// The page is a function of the schema: a server pinned at an older level offers fewer
