@@ -284,19 +284,28 @@ function itemRows(item) {
   return [{ machine: item.machine, result: r }];
 }
 
+// A bulk command streams one item per machine ({machine, ok, result, error}); other
+// streams (audit-find's records) stream their rows as they are. The output schema says which.
+function isBulk(c) {
+  const p = deref(c.output, c.output).properties || {};
+  return 'machine' in p && 'ok' in p && 'result' in p;
+}
+
 async function showResult(out, c, params, extra) {
   if (c.stream) {
     const rows = [];
     const named = namedColumns(c.output, c.output);
+    const bulk = isBulk(c);
     const render = () => {
       const all = rows.length ? [...new Set(rows.flatMap(Object.keys))] : [];
-      const cols = named
-        ? ['machine', ...named.filter((k) => k !== 'machine'), ...(all.includes('error') ? ['error'] : [])]
-        : all;
+      const cols = !named ? all
+        : bulk ? ['machine', ...named.filter((k) => k !== 'machine'), ...(all.includes('error') ? ['error'] : [])]
+          : named;
       put(out, table(cols, rows, extra));
     };
     const r = await rpc(c.full_name, params, (item) => {
-      rows.push(...itemRows(item));
+      if (bulk) rows.push(...itemRows(item));
+      else rows.push(item && typeof item === 'object' ? item : { value: item });
       render();
     });
     render();
@@ -347,7 +356,10 @@ function nav() {
   }
   const topics = (S.schema.topics || []).filter((t) => byTopic.has(t.name));
   put($("#nav"),
-    h('ul', {}, h('li', {}, h('a', { href: '#' }, 'Machines'))),
+    h('ul', {}, h('li', {}, h('a', { href: '#' }, 'Machines')),
+      // The audit log's filters are audit-find's parameters, like any command's form.
+      cmd('audit-find') && (cmd('audit-find').access !== 'admin' || S.role === 'admin')
+        ? h('li', {}, h('a', { href: '#cmd/audit-find' }, 'Audit log')) : null),
     topics.map((t) => [
       h('h2', {}, t.name),
       h('ul', {}, byTopic.get(t.name).sort((a, b) => a.name.localeCompare(b.name))
@@ -422,8 +434,14 @@ async function machinePage(content, name) {
       acts.append(h('button', { type: 'button', class: name2 === 'power-on' ? null : 'danger', onclick: async () => {
         if (!confirm(`${label}: ${m.name}?`)) return;
         const p = c.params.properties.machines ? { machines: [m.name] } : { machine: m.name };
+        // Where the version can wait for the BMC to report the new state, it does, and
+        // the page says so meanwhile.
+        if (c.params.properties.wait) p.wait = true;
+        put(power, 'power: ', h('span', { id: 'power-state' }, `${label.toLowerCase()}: waiting for the BMC…`));
         try {
-          await rpc(c.full_name, p);
+          const r = await rpc(c.full_name, p);
+          const item = r.streamed ? r.result[0] : null;
+          if (item && !item.ok) alert(item.error.message);
         } catch (e) {
           alert(e.message);
         }
@@ -470,16 +488,22 @@ async function machinePage(content, name) {
   }
 }
 
+// `name` is a command (its default version, the highest the server offers) or a
+// versioned name, `power-on/1`, as igor takes them.
 function commandPage(content, name) {
-  const c = cmd(name);
+  const c = name.includes('/') ? S.schema.commands.find((x) => x.full_name === name) : cmd(name);
   if (!c) {
     put(content, h('h1', {}, name), h('p', { class: 'error' }, 'This server has no such command.'));
     return;
   }
   const [summary, ...rest] = c.doc.split('\n');
+  const others = S.schema.commands.filter((x) => x.name === c.name && x.version !== c.version)
+    .sort((a, b) => b.version - a.version);
   put(content, h('h1', {}, c.full_name), h('p', {}, summary),
     rest.length ? h('p', { class: 'hint' }, rest.join(' ')) : null,
     h('p', { class: 'hint' }, `access: ${c.access}; since API level ${c.since}`),
+    others.length ? h('p', { class: 'hint' }, 'other versions: ',
+      others.map((x, i) => [i ? ', ' : '', h('a', { href: '#cmd/' + x.full_name }, x.full_name)])) : null,
     commandForm(c));
 }
 

@@ -230,11 +230,15 @@ impl Locker {
         }
         // One attempt per due key: registered waiters and the others differ in statement.
         for registered in [true, false] {
+            // Each key once, and never one this replica holds (advisory locks stack): the
+            // pool serializes its calls per machine, so neither should happen.
+            let mut seen = HashSet::new();
             let keys: Vec<i64> = self
                 .waiters
                 .iter()
                 .filter(|w| w.next_try <= now && w.registered == registered)
                 .map(|w| w.key)
+                .filter(|k| !self.held.contains(k) && seen.insert(*k))
                 .collect();
             if keys.is_empty() {
                 continue;
@@ -258,7 +262,7 @@ impl Locker {
                     return;
                 }
             };
-            let answers: HashSet<i64> = answers.into_iter().collect();
+            let mut answers: HashSet<i64> = answers.into_iter().collect();
             let due = |w: &Waiter| w.next_try <= now && w.registered == registered;
             let mut busy = Vec::new();
             let mut i = 0;
@@ -266,7 +270,7 @@ impl Locker {
                 let w = &self.waiters[i];
                 if !due(w) {
                     i += 1;
-                } else if answers.contains(&w.key) {
+                } else if answers.remove(&w.key) {
                     let w = self.waiters.swap_remove(i);
                     self.held.insert(w.key);
                     // Counted before the caller hears of it.
