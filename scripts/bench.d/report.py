@@ -467,8 +467,10 @@ def main():
          ["clap / actix-web (Cargo.lock, shared by igor and the references)",
           f"{INFO.get('clap', '?')} / {INFO.get('actix', '?')}"],
          ["hyperfine / wrk", f"{INFO.get('hyperfine', '?')} / {INFO.get('wrk', '?')}"],
-         ["fleet", f"{INFO.get('fleet', '?')} `ipmi_sim` BMCs (`lan-vm.conf`) from "
-                   f"{INFO.get('bmc_vm', '?')} on, 250 per /24, plus one "
+         ["fleet", f"{INFO.get('first_fleet', '?')} `ipmi_sim` BMCs (`lan-vm.conf`) from "
+                   f"{INFO.get('bmc_vm', '?')} on, 250 per /24 (up to "
+                   f"{INFO.get('fleet', '?')}, started for the largest fan-out and stopped "
+                   "after it), plus one "
                    f"with the `chassiscontrol` helper on {INFO.get('bmc_helper', '?')}"],
          ["igord", f"release build; SQLite in a temporary folder; PostgreSQL: "
                    f"{INFO.get('pg_where', 'not used')}; BMC cap "
@@ -506,7 +508,7 @@ def main():
     if notes:
         out += ["## Notes from this run", ""] + [f"- {n}" for n in notes] + [""]
     out += ["## Reproduce", "",
-            "`scripts/bench` (about 5 minutes on 2 cores, plus the release build). It installs "
+            "`scripts/bench` (about 12 minutes on 2 cores, plus the release build). It installs "
             "the Debian packages it needs, builds into `target/bench` (`IGOR_BENCH_TARGET_DIR` "
             "overrides), starts and stops everything itself, and rewrites this file "
             "(`IGOR_BENCH_OUT` writes elsewhere). PostgreSQL comes from `IGOR_BENCH_PG_URL` "
