@@ -213,6 +213,18 @@ def section_call():
            table(["BMC", "command", "median", "min", "max", "ratio vs ipmitool",
                   "ratio vs ipmi-power", "target"],
                  rows), ""]
+    # What a call costs beyond the client's own start: the floor ipmi-power is held to.
+    start, clap = hf("startup-real-cmd", "igor"), hf("startup-real-cmd", "clap")
+    one, fi = hf("call-vm", "igor-v1"), hf("call-vm", "ipmi-power")
+    if start and one and fi:
+        out += [f"The floor: igor's start with no request (`igor power-status --help`, section 1) "
+                f"takes {ms(start[0])}, {rtxt(ratio(start[0], fi[0]))} of ipmi-power's whole "
+                f"call; a static clap binary's start takes {ms(clap[0]) if clap else 'n/a'}. "
+                f"The request itself (HTTP, igord, the BMC, the audit record) is the rest, "
+                f"about {ms(max(one[0] - start[0], 0))} for `power-status/1` on the `lan-vm` "
+                "BMC. hyperfine runs each command's runs in a row, so a busy minute of the "
+                "machine lands on one row more than on another: compare min as well as "
+                "median.", ""]
     return out, verdicts
 
 
