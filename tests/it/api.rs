@@ -35,7 +35,8 @@ fn routes_need_credentials(backend: Backend) {
             "GET /api/openapi.json",
             "GET /ui",
             "GET /ui/",
-            "GET /ui/{file}"
+            "GET /ui/{file}",
+            "GET /ui/vendor/{file}"
         ],
         "only ping, schema, login, the OpenAPI document and the web UI's static files answer \
          without a token"

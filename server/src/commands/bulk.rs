@@ -369,49 +369,45 @@ pub fn expand(specs: &[String]) -> Result<Vec<String>, ApiError> {
 /// The machines of `specs` the caller may act on with `need`, and an error for each it may
 /// not. A name the caller cannot see reads the same whether or not it exists.
 pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Target>, ApiError> {
-    let names = expand(specs)?;
+    let specs = specs.to_vec();
     let who = ctx.who();
     let uid = (!who.admin).then_some(ctx.caller.id);
-    // A glob matches among every machine the caller may see: that list comes from the
-    // database. Names (and hostranges, expanded) are looked up one by one, from the hot
-    // rows the single-machine calls share, and those not there in one query: a call over
-    // 20 machines of a fleet of 10,000 reads 20 rows, not 10,000.
-    if names.iter().any(|n| is_glob(n)) {
-        return ctx
-            .db(move |c| {
-                let visible = models::machines_with_role(c, uid)?;
-                Ok(select(names, &visible, who, need))
-            })
-            .await;
-    }
     let caches = ctx.state.caches.clone();
-    let generation = caches.generation();
-    let mut known: Vec<(Machine, Option<String>)> = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
-    for name in &names {
-        match caches.machine(uid, name) {
-            Some(Some(found)) => known.push(found),
-            Some(None) => {}
-            None => missing.push(name.clone()),
+    // Off the async workers: expansion and lookups are bounded, not free.
+    ctx.db(move |c| {
+        let names = expand(&specs)?;
+        // A glob matches among every machine the caller may see: that list comes from the
+        // database. Names (and hostranges, expanded) are looked up one by one in the hot
+        // rows the single-machine calls share, and those not there in one query: a call
+        // over 20 machines of a fleet of 10,000 reads 20 rows, not 10,000.
+        if names.iter().any(|n| is_glob(n)) {
+            let visible = models::machines_with_role(c, uid)?;
+            return Ok(select(names, &visible, who, need));
         }
-    }
-    if !missing.is_empty() {
-        let fetched = ctx
-            .db(move |c| {
-                let found = models::machines_named(c, uid, &missing)?;
-                Ok((missing, found))
-            })
-            .await?;
-        let (asked, found) = fetched;
-        let mut by_name: std::collections::HashMap<String, (Machine, Option<String>)> =
-            found.into_iter().map(|f| (f.0.name.clone(), f)).collect();
-        for name in asked {
-            let f = by_name.remove(&name);
-            caches.put_machine(uid, &name, f.clone(), generation);
-            known.extend(f);
+        let generation = caches.generation();
+        let mut known: Vec<(Machine, Option<String>)> = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        for name in &names {
+            match caches.machine(uid, name) {
+                Some(found) => known.extend(found),
+                None => missing.push(name.clone()),
+            }
         }
-    }
-    Ok(select(names, &known, who, need))
+        if !missing.is_empty() {
+            let mut by_name: std::collections::HashMap<String, (Machine, Option<String>)> =
+                models::machines_named(c, uid, &missing)?
+                    .into_iter()
+                    .map(|f| (f.0.name.clone(), f))
+                    .collect();
+            for name in missing {
+                let found = by_name.remove(&name);
+                caches.put_machine(uid, &name, found.clone(), generation);
+                known.extend(found);
+            }
+        }
+        Ok(select(names, &known, who, need))
+    })
+    .await
 }
 
 /// The machines `names` select among those the caller can see (`visible`, with the
