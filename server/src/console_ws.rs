@@ -18,6 +18,12 @@
 //!
 //! Every attach, detach, takeover and break is an audit record; keystrokes are not.
 //!
+//! An attached client keeps the access it attached with only while it still has it: after
+//! any change to users, tokens, machines or permissions (here or on another replica), and
+//! every `RECHECK_EVERY` besides (tokens expire), its token and its role on the machine are
+//! checked again. A revoked or expired token, a revoked permission, or a writer whose role
+//! fell to viewer ends its attachment, with the reason (`ended`).
+//!
 //! A browser's WebSocket cannot send an `Authorization` header, so a client may instead
 //! offer two subprotocols: `igor.console` and `igor.bearer.TOKEN`. igord reads the token
 //! from the second and answers with the first only, so the token never comes back.
@@ -175,8 +181,14 @@ pub async fn console(
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME);
     let state = state.get_ref().clone();
+    let access = Recheck {
+        ctx,
+        token,
+        generation: state.caches.generation(),
+        checked: std::time::Instant::now(),
+    };
     actix_web::rt::spawn(async move {
-        let why = serve(&state, &name, att, session, stream).await;
+        let why = serve(&state, &name, att, session, stream, access).await;
         record(&state, &user, "console-detach", &name, "ok", Some(why)).await;
     });
     Ok(response)
@@ -276,13 +288,73 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Relays between one client and its console until either ends; returns how it ended,
 /// for the audit record.
+/// How often an attached client's access is checked again when nothing has changed.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What an attached client's access is checked again with.
+struct Recheck {
+    ctx: Ctx,
+    token: String,
+    /// The caches' generation at the last check: it moves with every change.
+    generation: u64,
+    checked: std::time::Instant,
+}
+
+impl Recheck {
+    /// `Err(why)` when the client may no longer stay: its token is gone, or its role on
+    /// the machine no longer allows what it attached for. A database that does not answer
+    /// ends nothing (it is checked again next time).
+    async fn still_allowed(&mut self, machine: &str, may_write: bool) -> Result<(), String> {
+        let state = self.ctx.state.clone();
+        let generation = state.caches.generation();
+        if generation == self.generation && self.checked.elapsed() < RECHECK_EVERY {
+            return Ok(());
+        }
+        let caller = match authenticate_token(&state, &self.token).await {
+            Ok((caller, _)) => caller,
+            Err(ApiError::Unauthenticated) => {
+                return Err("your session ended (logged out, revoked or expired)".into());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, machine, "cannot check a console client's token");
+                return Ok(());
+            }
+        };
+        let ctx = Ctx {
+            caller,
+            ..self.ctx.clone()
+        };
+        let need = if may_write {
+            Access::Operator
+        } else {
+            Access::Viewer
+        };
+        match ctx.machine(machine, need).await {
+            Ok(_) => {}
+            Err(e @ (ApiError::Forbidden(_) | ApiError::NotFound(_))) => {
+                return Err(format!("your access to the console changed: {e}"));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, machine, "cannot check a console client's access");
+                return Ok(());
+            }
+        }
+        self.generation = generation;
+        self.checked = std::time::Instant::now();
+        Ok(())
+    }
+}
+
 async fn serve(
     state: &AppState,
     machine: &str,
     mut att: Attachment,
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
+    mut access: Recheck,
 ) -> String {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mode = if att.is_writer() { "write" } else { "read" };
     let mut hello = json!({
         "type": "attached",
@@ -310,6 +382,12 @@ async fn serve(
     let mut told_read_only = false;
     let why = loop {
         tokio::select! {
+            _ = tick.tick() => {
+                if let Err(why) = access.still_allowed(machine, att.may_write).await {
+                    let _ = text(&mut session, json!({"type": "ended", "message": why})).await;
+                    break why;
+                }
+            }
             event = att.events.recv() => {
                 let sent = match event {
                     Ok(Event::Output(bytes)) => binary(&mut session, bytes.to_vec()).await,

@@ -534,6 +534,9 @@ async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError
             crate::db::notify_changed(c).map_err(ApiError::from)
         })
         .await?;
+    // A change like any other here too (other replicas hear the NOTIFY): what holds on to
+    // the token, an attached console, checks it again.
+    state.caches.changed();
     tracing::info!(user = %caller.name, "logout");
     Ok(HttpResponse::NoContent().finish())
 }

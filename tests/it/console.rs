@@ -656,3 +656,45 @@ fn an_idle_console_is_released() {
     let tool = ipmitool_sol(&sim);
     tool.expect("SOL Session operational", LONG);
 }
+
+/// An attached client keeps its console only while it keeps its access: a revoked
+/// permission ends an operator's console, and a logged-out token a viewer's, each told why.
+#[test]
+fn revoked_access_ends_an_attached_console() {
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim = SimBmc::with_serial(host.local_addr().unwrap().port());
+    let db = TestDb::new(Backend::Sqlite);
+    let server = Server::start(&db);
+    let admin = Igor::new(&server.url);
+    admin.login("admin", ADMIN_PASSWORD);
+    admin.add_machine("node1", &sim);
+    let otto = user(&admin, &server.url, "otto", "node1", "operator");
+    let vera = user(&admin, &server.url, "vera", "node1", "viewer");
+    let mut writer = Pty::spawn(otto.command(&["console", "node1"]));
+    writer.expect("you hold the keyboard", LONG);
+    let _serial = accept(&host);
+    let mut watcher = Pty::spawn(vera.command(&["console", "node1"]));
+    watcher.expect("read-only", LONG);
+
+    admin.ok(&["permission-revoke", "otto", "node1"]);
+    writer.expect("your access to the console changed", LONG);
+    assert_eq!(writer.wait(LONG), 1, "{}", writer.screen());
+    assert!(is_cooked(&writer.termios()), "the terminal was left raw");
+    // The viewer stays attached (otto's revocation is not hers): it is still there to be
+    // ended by her own logout.
+    vera.ok(&["logout"]);
+    watcher.expect("your session ended", LONG);
+    assert_eq!(watcher.wait(LONG), 1, "{}", watcher.screen());
+    let detaches = admin.ok(&["-o", "json", "audit-find", "--command", "console-detach"]);
+    let why: Vec<String> = detaches
+        .json_lines()
+        .iter()
+        .filter_map(|r| r["detail"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        why.iter()
+            .any(|d| d.contains("access to the console changed"))
+            && why.iter().any(|d| d.contains("session ended")),
+        "{why:?}"
+    );
+}
