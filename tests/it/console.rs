@@ -534,12 +534,17 @@ fn a_bmc_that_stops_answering_ends_the_console() {
     assert!(is_cooked(&p.termios()), "the terminal was left raw");
 }
 
-/// A watcher that stops reading loses the oldest output and is told so, while the writer's
-/// terminal gets every byte: its queue is bounded, and nobody waits for it.
-#[test]
-fn a_slow_watcher_is_told_what_it_lost_and_holds_up_nobody() {
-    use tungstenite::client::IntoClientRequest;
+/// A BMC whose serial line is `host`, the machine node1 on it, and igord on SQLite with its
+/// admin logged in: what most console tests start from.
+struct Lab {
+    host: TcpListener,
+    _sim: SimBmc,
+    server: Server,
+    admin: Igor,
+    _db: TestDb,
+}
 
+fn lab() -> Lab {
     let host = TcpListener::bind("127.0.0.1:0").unwrap();
     let sim = SimBmc::with_serial(host.local_addr().unwrap().port());
     let db = TestDb::new(Backend::Sqlite);
@@ -547,9 +552,26 @@ fn a_slow_watcher_is_told_what_it_lost_and_holds_up_nobody() {
     let admin = Igor::new(&server.url);
     admin.login("admin", ADMIN_PASSWORD);
     admin.add_machine("node1", &sim);
+    Lab {
+        host,
+        _sim: sim,
+        server,
+        admin,
+        _db: db,
+    }
+}
+
+/// A watcher that stops reading loses the oldest output and is told so, while the writer's
+/// terminal gets every byte: its queue is bounded, and nobody waits for it.
+#[test]
+fn a_slow_watcher_is_told_what_it_lost_and_holds_up_nobody() {
+    use tungstenite::client::IntoClientRequest;
+
+    let lab = lab();
+    let (host, server, admin) = (&lab.host, &lab.server, &lab.admin);
     let a = Pty::spawn(admin.command(&["console", "node1"]));
     a.expect("you hold the keyboard", LONG);
-    let mut serial = accept(&host);
+    let mut serial = accept(host);
 
     // The slow watcher: a WebSocket with a tiny receive buffer that reads nothing more
     // after its attach.
@@ -661,18 +683,13 @@ fn an_idle_console_is_released() {
 /// permission ends an operator's console, and a logged-out token a viewer's, each told why.
 #[test]
 fn revoked_access_ends_an_attached_console() {
-    let host = TcpListener::bind("127.0.0.1:0").unwrap();
-    let sim = SimBmc::with_serial(host.local_addr().unwrap().port());
-    let db = TestDb::new(Backend::Sqlite);
-    let server = Server::start(&db);
-    let admin = Igor::new(&server.url);
-    admin.login("admin", ADMIN_PASSWORD);
-    admin.add_machine("node1", &sim);
-    let otto = user(&admin, &server.url, "otto", "node1", "operator");
-    let vera = user(&admin, &server.url, "vera", "node1", "viewer");
+    let lab = lab();
+    let (host, server, admin) = (&lab.host, &lab.server, &lab.admin);
+    let otto = user(admin, &server.url, "otto", "node1", "operator");
+    let vera = user(admin, &server.url, "vera", "node1", "viewer");
     let mut writer = Pty::spawn(otto.command(&["console", "node1"]));
     writer.expect("you hold the keyboard", LONG);
-    let _serial = accept(&host);
+    let _serial = accept(host);
     let mut watcher = Pty::spawn(vera.command(&["console", "node1"]));
     watcher.expect("read-only", LONG);
 
