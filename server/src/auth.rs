@@ -192,12 +192,6 @@ impl TokenCache {
         }
     }
 
-    pub fn forget(&self, hash: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(hash);
-        }
-    }
-
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
             self.generation

@@ -8,8 +8,8 @@
 //! On the socket, binary frames are the serial line's bytes both ways; text frames are
 //! JSON control messages:
 //!
-//! - to the client: `attached` (mode `write` or `read`, who holds the keyboard, whom
-//!   `force` took it from), then the scrollback as one binary frame; `writer` when the
+//! - to the client: `attached` (mode `write` or `read`, whether it may ever type, who
+//!   holds the keyboard, whom `force` took it from), then the scrollback as one binary frame; `writer` when the
 //!   keyboard changes hands; `notice`; `dropped` (output this client was too slow for);
 //!   `ended` (the session is over, and why); `detached` (the answer to `detach`);
 //! - from the client: `break` (a serial break), `detach` (leave once what was typed has
@@ -42,7 +42,7 @@ use crate::access::Access;
 use crate::bmc::sol::ConsoleError;
 use crate::console::{Attachment, Event, Holder, Refused, clock};
 use crate::error::{ApiError, bmc_error};
-use crate::http::{authenticate_token, bearer, charge};
+use crate::http::{authenticate_token, bearer, caller_of, charge};
 use crate::state::{AppState, AuditRow, Ctx};
 
 /// The largest frame a client may send (keystrokes come a few bytes at a time).
@@ -183,7 +183,6 @@ pub async fn console(
     let state = state.get_ref().clone();
     let access = Recheck {
         ctx,
-        token,
         generation: state.caches.generation(),
         checked: std::time::Instant::now(),
     };
@@ -286,15 +285,13 @@ const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
 /// ...and this long at most.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Relays between one client and its console until either ends; returns how it ended,
-/// for the audit record.
 /// How often an attached client's access is checked again when nothing has changed.
 const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What an attached client's access is checked again with.
 struct Recheck {
+    /// The client's call: its token (by hash) and the machine access rule.
     ctx: Ctx,
-    token: String,
     /// The caches' generation at the last check: it moves with every change.
     generation: u64,
     checked: std::time::Instant,
@@ -310,8 +307,8 @@ impl Recheck {
         if generation == self.generation && self.checked.elapsed() < RECHECK_EVERY {
             return Ok(());
         }
-        let caller = match authenticate_token(&state, &self.token).await {
-            Ok((caller, _)) => caller,
+        let caller = match caller_of(&state, self.ctx.token_hash.clone()).await {
+            Ok(caller) => caller,
             Err(ApiError::Unauthenticated) => {
                 return Err("your session ended (logged out, revoked or expired)".into());
             }
@@ -345,6 +342,8 @@ impl Recheck {
     }
 }
 
+/// Relays between one client and its console until either ends; returns how it ended,
+/// for the audit record.
 async fn serve(
     state: &AppState,
     machine: &str,
@@ -360,6 +359,9 @@ async fn serve(
         "type": "attached",
         "machine": machine,
         "mode": mode,
+        // Whether this client may ever type (an operator, not read-only): a client offers
+        // the keyboard, a break and a takeover only then.
+        "may_write": att.may_write,
         "writer": writer_json(&att.writer),
         "took_over_from": writer_json(&att.took_over_from),
         "scrollback": att.scrollback.len(),

@@ -319,11 +319,17 @@ pub(crate) async fn authenticate_token(
     token: &str,
 ) -> Result<(Caller, String), ApiError> {
     let hash = auth::token_hash(token);
+    let caller = caller_of(state, hash.clone()).await?;
+    Ok((caller, hash))
+}
+
+/// The caller whose token has this hash (from the token cache when it may be used).
+pub(crate) async fn caller_of(state: &AppState, hash: String) -> Result<Caller, ApiError> {
     let caches = &state.caches;
     if caches.is_live()
         && let Some(caller) = caches.tokens.get(&hash, now())
     {
-        return Ok((caller, hash));
+        return Ok(caller);
     }
     let generation = caches.tokens.generation();
     let h = hash.clone();
@@ -345,9 +351,9 @@ pub(crate) async fn authenticate_token(
     if caches.is_live() {
         caches
             .tokens
-            .put(hash.clone(), caller.clone(), expires_at, generation);
+            .put(hash, caller.clone(), expires_at, generation);
     }
-    Ok((caller, hash))
+    Ok(caller)
 }
 
 /// Reads a request body: at most `MAX_BODY` bytes (413 beyond, as the JSON error envelope),
@@ -527,15 +533,15 @@ async fn audit_login(state: &AppState, user: String, outcome: &str, addr: Option
 
 async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (caller, hash) = authenticate(&state, &req).await?;
-    state.caches.tokens.forget(&hash);
     state
         .db(move |c| {
             models::token_delete(c, &hash)?;
             crate::db::notify_changed(c).map_err(ApiError::from)
         })
         .await?;
-    // A change like any other here too (other replicas hear the NOTIFY): what holds on to
-    // the token, an attached console, checks it again.
+    // A change like any other, once committed: the caches let go of the token (and cannot
+    // take it back from a lookup that began before), and what holds on to it, an attached
+    // console, checks it again. Other replicas hear the NOTIFY.
     state.caches.changed();
     tracing::info!(user = %caller.name, "logout");
     Ok(HttpResponse::NoContent().finish())

@@ -12,8 +12,9 @@ use crate::bmc::{BmcPool, BmcTarget};
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::db::models::{self, Machine};
-use crate::db::{DbConn, DbError, Pool};
+use crate::db::{DbConn, Pool};
 use crate::error::ApiError;
+use crate::hot::{Found, Invalidation};
 use crate::limits::{LoginThrottle, WorkBudget};
 
 pub struct AppState {
@@ -27,7 +28,7 @@ pub struct AppState {
     /// Serial consoles: one SOL session per machine, shared by its clients.
     pub consoles: Arc<crate::console::Consoles>,
     /// Tokens and machine lookups kept in memory, and what empties them (`crate::hot`).
-    pub caches: Arc<crate::hot::Invalidation>,
+    pub caches: Arc<Invalidation>,
     /// Every argon2 hash and verification runs here (bounded threads and queue).
     pub hasher: Hasher,
     pub logins: LoginThrottle,
@@ -121,6 +122,32 @@ impl AppState {
         .await
         .map_err(ApiError::internal)?
     }
+}
+
+/// What `names` are for the caller `uid` (`None`: an admin), in their order: read in one
+/// query and kept in the hot rows, under the generation taken before the read (so a change
+/// made meanwhile is not undone). What single-machine calls and bulk calls both use when
+/// the hot rows do not have a name.
+pub fn load_machines(
+    c: &mut DbConn,
+    caches: &Invalidation,
+    uid: Option<i64>,
+    names: Vec<String>,
+    generation: u64,
+) -> Result<Vec<Found>, ApiError> {
+    let mut by_name: std::collections::HashMap<String, (Machine, Option<String>)> =
+        models::machines_named(c, uid, &names)?
+            .into_iter()
+            .map(|f| (f.0.name.clone(), f))
+            .collect();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let found = by_name.remove(&name);
+            caches.put_machine(uid, &name, found.clone(), generation);
+            found
+        })
+        .collect())
 }
 
 #[derive(Clone)]
@@ -266,22 +293,11 @@ impl Ctx {
             None => {
                 let generation = caches.generation();
                 let key = name.to_owned();
-                let found = self
-                    .db(move |c| {
-                        let machine = match models::machine_by_name(c, &key) {
-                            Ok(m) => Some(m),
-                            Err(DbError::NotFound) => None,
-                            Err(e) => return Err(ApiError::db(e, "machine", &key)),
-                        };
-                        let role = match (&machine, uid) {
-                            (Some(m), Some(uid)) => models::permission_role(c, uid, m.id)?,
-                            _ => None,
-                        };
-                        Ok(machine.map(|m| (m, role)))
-                    })
-                    .await?;
-                caches.put_machine(uid, name, found.clone(), generation);
-                found
+                self.db(move |c| {
+                    let mut found = load_machines(c, &caches, uid, vec![key], generation)?;
+                    Ok(found.pop().flatten())
+                })
+                .await?
             }
         };
         access::on_machine(

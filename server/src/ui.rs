@@ -26,15 +26,22 @@ struct Files;
 #[folder = "$OUT_DIR/ui-vendor/"]
 struct Vendor;
 
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                       connect-src 'self'; img-src 'self'; form-action 'none'; \
-                       frame-ancestors 'none'; base-uri 'none'";
+/// The UI's Content-Security-Policy, with `$style` as its style sources.
+macro_rules! csp {
+    ($style:literal) => {
+        concat!(
+            "default-src 'none'; script-src 'self'; style-src ",
+            $style,
+            "; connect-src 'self'; img-src 'self'; form-action 'none'; \
+             frame-ancestors 'none'; base-uri 'none'"
+        )
+    };
+}
+
+pub const CSP: &str = csp!("'self'");
 
 /// The console page's policy: the same, with inline styles for xterm.js's renderer.
-pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; \
-                               style-src 'self' 'unsafe-inline'; connect-src 'self'; \
-                               img-src 'self'; form-action 'none'; frame-ancestors 'none'; \
-                               base-uri 'none'";
+pub const CONSOLE_CSP: &str = csp!("'self' 'unsafe-inline'");
 
 /// `GET /ui`: the page's relative links need the trailing slash.
 pub async fn redirect() -> HttpResponse {

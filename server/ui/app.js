@@ -400,6 +400,10 @@ async function machinesPage(content) {
   }
 }
 
+// The parameters that name one machine for command version `c`: a machine set, or the
+// single machine of the versions before machine sets.
+const onMachine = (c, name) => (c.params.properties.machines ? { machines: [name] } : { machine: name });
+
 async function machinePage(content, name) {
   const find = cmd('machine-find');
   const r = await rpc(find.full_name, { machines: [name] });
@@ -414,7 +418,7 @@ async function machinePage(content, name) {
     `${m.driver || 'ipmi'} BMC at ${m.bmc_host}; your access: ${m.access || 'viewer'}`), power);
   const refresh = async () => {
     const ps = cmd('power-status');
-    const p = ps.stream ? { machines: [m.name] } : { machine: m.name };
+    const p = onMachine(ps, m.name);
     const got = await rpc(ps.full_name, p);
     const item = ps.stream ? got.result[0] : { ok: true, result: got.result };
     const state = item.ok ? item.result.power : item.error.message;
@@ -433,7 +437,7 @@ async function machinePage(content, name) {
       if (!c) continue;
       acts.append(h('button', { type: 'button', class: name2 === 'power-on' ? null : 'danger', onclick: async () => {
         if (!confirm(`${label}: ${m.name}?`)) return;
-        const p = c.params.properties.machines ? { machines: [m.name] } : { machine: m.name };
+        const p = onMachine(c, m.name);
         // Where the version can wait for the BMC to report the new state, it does, and
         // the page says so meanwhile.
         if (c.params.properties.wait) p.wait = true;
@@ -458,7 +462,7 @@ async function machinePage(content, name) {
     if (!c) continue;
     const box = h('div', {});
     content.append(h('h2', {}, title), box);
-    const p = c.params.properties.machines ? { machines: [m.name] } : { machine: m.name };
+    const p = onMachine(c, m.name);
     const show = () => showResult(box, c, p, name2 === 'sel-list' && del ? selDelete : null)
       .catch((e) => put(box, h('p', { class: 'error' }, e.message)));
     const selDelete = (row) => (row.id == null ? null : h('button', {
@@ -482,7 +486,7 @@ async function machinePage(content, name) {
     for (const name2 of ['sel-clear', 'bootdev-set']) {
       const c = cmd(name2);
       if (!c) continue;
-      const fixed = c.params.properties.machines ? { machines: [m.name] } : { machine: m.name };
+      const fixed = onMachine(c, m.name);
       content.append(h('h2', {}, name2), commandForm(c, fixed));
     }
   }

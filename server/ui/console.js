@@ -32,9 +32,7 @@ function onControl(m) {
   switch (m.type) {
     case 'attached':
       mode = m.mode;
-      // Only an operator is ever offered the keyboard ("type to take it", or a holder
-      // other than us): a viewer reads "read-only: watching".
-      mayWrite = mode === 'write' || /type to take it|held by/.test(m.message || '');
+      mayWrite = m.may_write === true;
       say(mode === 'write'
         ? `Connected to ${machine}: you have the keyboard.`
         : `Connected to ${machine}, ${m.message || 'read-only'}.`);
@@ -90,9 +88,8 @@ function connect(force) {
 }
 
 term.onData((d) => {
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
   // igord gives the keyboard to the first of its operators to type when it is free.
-  if (mode === 'write' || mayWrite) ws.send(enc.encode(d));
+  if (mayWrite && ws && ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d));
 });
 
 $('#force').addEventListener('click', () => connect(true));

@@ -394,16 +394,8 @@ pub async fn resolve(ctx: &Ctx, specs: &[String], need: Access) -> Result<Vec<Ta
             }
         }
         if !missing.is_empty() {
-            let mut by_name: std::collections::HashMap<String, (Machine, Option<String>)> =
-                models::machines_named(c, uid, &missing)?
-                    .into_iter()
-                    .map(|f| (f.0.name.clone(), f))
-                    .collect();
-            for name in missing {
-                let found = by_name.remove(&name);
-                caches.put_machine(uid, &name, found.clone(), generation);
-                known.extend(found);
-            }
+            let found = crate::state::load_machines(c, &caches, uid, missing, generation)?;
+            known.extend(found.into_iter().flatten());
         }
         Ok(select(names, &known, who, need))
     })

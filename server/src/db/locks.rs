@@ -230,13 +230,14 @@ impl Locker {
         }
         // One attempt per due key: registered waiters and the others differ in statement.
         for registered in [true, false] {
+            let due = |w: &Waiter| w.next_try <= now && w.registered == registered;
             // Each key once, and never one this replica holds (advisory locks stack): the
             // pool serializes its calls per machine, so neither should happen.
             let mut seen = HashSet::new();
             let keys: Vec<i64> = self
                 .waiters
                 .iter()
-                .filter(|w| w.next_try <= now && w.registered == registered)
+                .filter(|w| due(w))
                 .map(|w| w.key)
                 .filter(|k| !self.held.contains(k) && seen.insert(*k))
                 .collect();
@@ -263,7 +264,6 @@ impl Locker {
                 }
             };
             let mut answers: HashSet<i64> = answers.into_iter().collect();
-            let due = |w: &Waiter| w.next_try <= now && w.registered == registered;
             let mut busy = Vec::new();
             let mut i = 0;
             while i < self.waiters.len() {
